@@ -1,0 +1,180 @@
+"""One error root for the library; tasks map these to ``Exit(message, code)``.
+
+Each failure class carries its own exit code (documented in the README) and,
+where there is one, the fix a user should apply. Messages never hold secrets:
+text that came from tailscale is redacted before it reaches an error.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DevcError",
+    "UsageError",
+    "ConfigError",
+    "EngineUnreachable",
+    "ContainerNotFound",
+    "AmbiguousContainer",
+    "ContainerNotRunning",
+    "TunMissing",
+    "TailscaleNotInstalled",
+    "DaemonFailed",
+    "LoginRejected",
+    "TimedOut",
+    "KeyRequired",
+    "TailscaleFailed",
+    "NotConnected",
+    "StateVolumeError",
+    "UnsafeArchive",
+    "ChecksFailed",
+    "EXIT_CODES",
+]
+
+
+class DevcError(Exception):
+    """Root of every error devc-tasks raises on purpose."""
+
+    kind = "error"
+    exit_code = 1
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        if self.fix:
+            return f"{self.message}\n{self.fix}"
+        return self.message
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"kind": self.kind, "message": self.message, "exit_code": self.exit_code}
+        if self.fix:
+            out["fix"] = self.fix
+        return out
+
+
+class UsageError(DevcError):
+    """A bad option or option value."""
+
+    kind, exit_code = "usage", 2
+
+
+class ConfigError(DevcError):
+    """devcontainer.json (or a compose file it names) is missing or unreadable."""
+
+    kind, exit_code = "config", 3
+
+
+class EngineUnreachable(DevcError):
+    """The Docker Engine cannot be reached (socket, host, context, ssh)."""
+
+    kind, exit_code = "engine_unreachable", 10
+
+
+class ContainerNotFound(DevcError):
+    """No container matches the selectors."""
+
+    kind, exit_code = "container_not_found", 11
+
+
+class AmbiguousContainer(DevcError):
+    """Several containers match; the user must name one."""
+
+    kind, exit_code = "container_ambiguous", 12
+
+
+class ContainerNotRunning(DevcError):
+    """The container exists but is stopped."""
+
+    kind, exit_code = "container_not_running", 13
+
+
+class TunMissing(DevcError):
+    """No TUN character device, or NET_ADMIN/NET_RAW missing."""
+
+    kind, exit_code = "tun_missing", 20
+
+
+class TailscaleNotInstalled(DevcError):
+    """``tailscale`` or ``tailscaled`` is not in the container."""
+
+    kind, exit_code = "tailscale_not_installed", 21
+
+
+class DaemonFailed(DevcError):
+    """``tailscaled`` did not start, or died; carries its last log lines."""
+
+    kind, exit_code = "daemon_failed", 22
+
+
+class LoginRejected(DevcError):
+    """The control server refused the auth key (invalid, expired, ...)."""
+
+    kind, exit_code = "login_rejected", 23
+
+
+class TimedOut(DevcError):
+    """A bounded wait ran out; the message says what was awaited."""
+
+    kind, exit_code = "timeout", 24
+
+
+class KeyRequired(DevcError):
+    """``--require-key`` was given but no auth key is available."""
+
+    kind, exit_code = "key_required", 25
+
+
+class TailscaleFailed(DevcError):
+    """A tailscale command failed for a reason with no class of its own."""
+
+    kind, exit_code = "tailscale_failed", 26
+
+
+class NotConnected(DevcError):
+    """``status``: the node is not Running (stopped, logged out, daemon down)."""
+
+    kind, exit_code = "not_connected", 5
+
+
+class StateVolumeError(DevcError):
+    """The state volume is missing, unreadable, or an operation on it failed."""
+
+    kind, exit_code = "state_volume", 30
+
+
+class UnsafeArchive(StateVolumeError):
+    """A backup archive that restore refuses (links, absolute paths, ``..``, size)."""
+
+    kind, exit_code = "unsafe_archive", 31
+
+
+class ChecksFailed(DevcError):
+    """``doctor`` or ``compose --check`` found something that blocks ``up``."""
+
+    kind, exit_code = "checks_failed", 40
+
+
+EXIT_CODES: dict[str, int] = {
+    cls.kind: cls.exit_code
+    for cls in (
+        DevcError,
+        UsageError,
+        ConfigError,
+        EngineUnreachable,
+        ContainerNotFound,
+        AmbiguousContainer,
+        ContainerNotRunning,
+        TunMissing,
+        TailscaleNotInstalled,
+        DaemonFailed,
+        LoginRejected,
+        TimedOut,
+        KeyRequired,
+        TailscaleFailed,
+        NotConnected,
+        StateVolumeError,
+        UnsafeArchive,
+        ChecksFailed,
+    )
+}
