@@ -1,0 +1,336 @@
+"""Reading devcontainer.json the way the devcontainer CLI does.
+
+We need the configuration for two things: to find the container the CLI
+created (its labels name the workspace folder and config file; compose-based
+configs add a compose project and service) and to derive the node name. So
+this module follows the CLI's lookup order, path rules and compose project
+naming, and otherwise reads only the few keys we use. Everything here is
+pure apart from reading files; nothing talks to an engine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import json5  # light (~2 ms); yaml, by contrast, is imported only where needed
+
+from devc_tasks.errors import ConfigError
+
+__all__ = [
+    "CONFIG_CANDIDATES",
+    "DevcontainerConfig",
+    "parse_jsonc",
+    "find_workspace",
+    "find_config",
+    "load_config",
+    "compose_project_name",
+]
+
+CONFIG_CANDIDATES: tuple[str, ...] = (
+    ".devcontainer/devcontainer.json",
+    ".devcontainer.json",
+    ".devcontainer/*/devcontainer.json",
+)
+"""Where the devcontainer CLI looks for the configuration, in its order.
+
+The last entry is a glob: one level of subfolders under ``.devcontainer``.
+"""
+
+_PROJECT_NAME_DROP = re.compile(r"[^-_a-z0-9]")
+_WORKSPACE_FIX = "Pass --workspace with the folder that holds the devcontainer configuration"
+
+
+def parse_jsonc(text: str, *, source: str = "devcontainer.json") -> dict[str, Any]:
+    """Parse devcontainer.json's dialect: JSON with comments and trailing commas.
+
+    ``json5`` handles the cases regex-based comment strippers get wrong
+    (``//`` inside strings, CRLF, a BOM). Errors name ``source`` so that the
+    user knows which file to fix.
+    """
+    text = text.removeprefix("\ufeff")
+    try:
+        data = json5.loads(text)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{source} is not valid JSON with comments: {exc}",
+            fix=f"Fix the syntax of {source}",
+        ) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source} must hold a JSON object at the top level, not {type(data).__name__}",
+            fix=f"Fix {source}",
+        )
+    return data
+
+
+def _candidates(folder: Path) -> list[Path]:
+    """Every config file ``folder`` holds, in the CLI's lookup order."""
+    found: list[Path] = []
+    for pattern in CONFIG_CANDIDATES:
+        if "*" in pattern:
+            found.extend(p for p in sorted(folder.glob(pattern)) if p.is_file())
+        else:
+            candidate = folder / pattern
+            if candidate.is_file():
+                found.append(candidate)
+    return found
+
+
+def _absolute(path: Path) -> Path:
+    """Absolute and lexically normalized, symlinks kept (as the CLI's labels record it)."""
+    return Path(os.path.abspath(path))
+
+
+def find_workspace(start: Path) -> Path | None:
+    """The nearest folder upward from ``start`` (inclusive) that holds a devcontainer configuration.
+
+    This lets tasks run from anywhere inside a project, like git does.
+    """
+    here = _absolute(start)
+    if not here.is_dir():
+        here = here.parent
+    for folder in (here, *here.parents):
+        if _candidates(folder):
+            return folder
+    return None
+
+
+def find_config(workspace: Path) -> Path | None:
+    """The configuration file of ``workspace``, or None if it has none.
+
+    The two top-level locations win outright. Several subfolder configurations
+    and neither top-level file is ambiguous: the CLI would ask which one, so
+    we raise ``ConfigError`` listing them rather than guess.
+    """
+    workspace = _absolute(workspace)
+    found = _candidates(workspace)
+    if not found:
+        return None
+    top_level = [p for p in found if p.parent == workspace / ".devcontainer" or p.parent == workspace]
+    if top_level or len(found) == 1:
+        return found[0]
+    listing = ", ".join(str(p.relative_to(workspace)) for p in found)
+    raise ConfigError(
+        f"{workspace} has several devcontainer configurations: {listing}",
+        fix=(
+            "Keep one of them (or add .devcontainer/devcontainer.json), "
+            "or name the container with --container"
+        ),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DevcontainerConfig:
+    """The parts of devcontainer.json devc-tasks uses, with paths made absolute."""
+
+    path: Path
+    """The devcontainer.json file (absolute, symlinks not resolved)."""
+    workspace: Path
+    """The workspace folder (absolute, symlinks not resolved), as in ``devcontainer.local_folder``."""
+    name: str | None
+    service: str | None
+    """The compose service the devcontainer runs in, when compose-based."""
+    compose_files: tuple[Path, ...]
+    """Absolute, in the listed order, relative ones resolved against the config file's folder."""
+    run_args: tuple[str, ...]
+    mounts: tuple[str, ...]
+    """String entries as written; object entries rendered ``type=..,source=..,target=..``."""
+    remote_user: str | None
+    """``remoteUser``, else ``containerUser``."""
+    container_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_compose(self) -> bool:
+        """Compose-based configs are found by compose labels, not only by CLI labels."""
+        return bool(self.compose_files)
+
+
+def _opt_str(data: Mapping[str, Any], key: str, source: str) -> str | None:
+    value = data.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise ConfigError(f"{source}: {key!r} must be a string, not {type(value).__name__}", fix=f"Fix {source}")
+
+
+def _str_list(data: Mapping[str, Any], key: str, source: str, *, allow_str: bool = False) -> tuple[str, ...]:
+    value = data.get(key)
+    if value is None:
+        return ()
+    if allow_str and isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    kind = "a string or a list of strings" if allow_str else "a list of strings"
+    raise ConfigError(f"{source}: {key!r} must be {kind}", fix=f"Fix {source}")
+
+
+def _render_mount_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _mounts(data: Mapping[str, Any], source: str) -> tuple[str, ...]:
+    """Mounts as ``--mount`` strings, so callers see one form whatever the file used."""
+    value = data.get("mounts")
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(f"{source}: 'mounts' must be a list", fix=f"Fix {source}")
+    out: list[str] = []
+    for index, entry in enumerate(value):
+        if isinstance(entry, str):
+            out.append(entry)
+        elif isinstance(entry, dict):
+            keys = [k for k in ("type", "source", "target") if k in entry]
+            keys += [k for k in entry if k not in keys]
+            out.append(",".join(f"{k}={_render_mount_value(entry[k])}" for k in keys))
+        else:
+            raise ConfigError(
+                f"{source}: mounts[{index}] must be a string or an object", fix=f"Fix {source}"
+            )
+    return tuple(out)
+
+
+def _env(data: Mapping[str, Any], key: str, source: str) -> dict[str, str]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return {str(k): v for k, v in value.items()}
+    raise ConfigError(f"{source}: {key!r} must map names to strings", fix=f"Fix {source}")
+
+
+def _from_dict(data: Mapping[str, Any], *, path: Path, workspace: Path) -> DevcontainerConfig:
+    """Build the config, validating each key we use as we read it."""
+    source = str(path)
+    compose_files = tuple(
+        _absolute(path.parent / entry) for entry in _str_list(data, "dockerComposeFile", source, allow_str=True)
+    )
+    return DevcontainerConfig(
+        path=path,
+        workspace=workspace,
+        name=_opt_str(data, "name", source),
+        service=_opt_str(data, "service", source),
+        compose_files=compose_files,
+        run_args=_str_list(data, "runArgs", source),
+        mounts=_mounts(data, source),
+        remote_user=_opt_str(data, "remoteUser", source) or _opt_str(data, "containerUser", source),
+        container_env=_env(data, "containerEnv", source),
+    )
+
+
+def load_config(workspace: Path, config_path: Path | None = None) -> DevcontainerConfig:
+    """Read the workspace's devcontainer.json (or ``config_path``), raising ``ConfigError`` if we cannot."""
+    workspace = _absolute(workspace)
+    if config_path is None:
+        found = find_config(workspace)
+        if found is None:
+            searched = ", ".join(CONFIG_CANDIDATES)
+            raise ConfigError(
+                f"no devcontainer configuration in {workspace} (looked for {searched})",
+                fix=f"{_WORKSPACE_FIX}, or name the container with --container",
+            )
+        config_path = found
+    path = _absolute(config_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path} does not exist", fix=_WORKSPACE_FIX) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}", fix=f"Check {path}") from exc
+    return _from_dict(parse_jsonc(text, source=str(path)), path=path, workspace=workspace)
+
+
+def _dotenv_value(path: Path, key: str) -> str | None:
+    """``key`` from a ``.env`` file: simple ``KEY=VALUE`` lines, quotes stripped, None if absent.
+
+    Full dotenv syntax (interpolation, multi-line values) is out of scope: a
+    project name is a short plain word.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.removeprefix("export ").partition("=")
+        if not sep or name.strip() != key:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        return value or None
+    return None
+
+
+def _compose_name(compose_files: tuple[Path, ...]) -> str | None:
+    """The top-level ``name:`` compose would use: the last file that sets one wins (compose merges)."""
+    import yaml  # heavy; only compose-based lookups pay for it
+
+    name: str | None = None
+    for compose_file in compose_files:
+        try:
+            text = compose_file.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise ConfigError(
+                f"compose file {compose_file} does not exist",
+                fix="Fix dockerComposeFile in devcontainer.json",
+            ) from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read compose file {compose_file}: {exc}") from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(
+                f"compose file {compose_file} is not valid YAML: {exc}", fix=f"Fix {compose_file}"
+            ) from exc
+        if isinstance(data, dict) and isinstance(data.get("name"), str) and data["name"].strip():
+            name = data["name"].strip()
+    return name
+
+
+def compose_project_name(config: DevcontainerConfig, environ: Mapping[str, str]) -> str:
+    """The compose project name the devcontainer CLI gives a compose-based devcontainer.
+
+    We need it to find the containers (``com.docker.compose.project``) and the
+    real name of the state volume (``<project>_<volume>``). The rules are the
+    CLI's, in order: ``COMPOSE_PROJECT_NAME`` in the environment; in ``.env``
+    of the folder of the first compose file (the CLI's working directory);
+    the compose files' top-level ``name:``; ``<workspace>_devcontainer`` when
+    the first compose file sits in ``<workspace>/.devcontainer``; else the
+    name of that file's folder. The result is lower-cased with characters
+    outside ``[-_a-z0-9]`` removed.
+    """
+    if not config.compose_files:
+        raise ConfigError(
+            f"{config.path} is not compose-based (no dockerComposeFile)",
+            fix="Name the container with --container",
+        )
+    working_dir = config.compose_files[0].parent
+    name = (
+        environ.get("COMPOSE_PROJECT_NAME", "").strip()
+        or _dotenv_value(working_dir / ".env", "COMPOSE_PROJECT_NAME")
+        or _compose_name(config.compose_files)
+    )
+    if not name:
+        if working_dir == config.workspace / ".devcontainer":
+            name = f"{config.workspace.name}_devcontainer"
+        else:
+            name = working_dir.name
+    project = _PROJECT_NAME_DROP.sub("", name.lower())
+    if not project:
+        raise ConfigError(
+            f"the compose project name {name!r} has no usable characters",
+            fix="Set COMPOSE_PROJECT_NAME to a name made of letters, digits, '-' and '_'",
+        )
+    return project

@@ -1,0 +1,392 @@
+"""The Docker Engine edge: the client, finding the container, running commands in it.
+
+Everything here does I/O; the decisions it needs (which container of several,
+which engine URL is local) are small pure functions so they can be tested
+without an engine. Docker SDK errors are mapped to library errors here and
+nowhere else. ``docker`` is imported inside functions: ``inv --list`` must not
+pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from .errors import (
+    AmbiguousContainer,
+    ContainerNotFound,
+    ContainerNotRunning,
+    EngineUnreachable,
+    TimedOut,
+    UsageError,
+)
+
+__all__ = [
+    "ContainerInfo",
+    "DockerExecutor",
+    "Engine",
+    "ExecResult",
+    "Executor",
+    "LocalExecutor",
+    "choose_container",
+    "find_container",
+    "is_local_url",
+    "open_engine",
+]
+
+LABEL_LOCAL_FOLDER = "devcontainer.local_folder"
+LABEL_CONFIG_FILE = "devcontainer.config_file"
+LABEL_COMPOSE_PROJECT = "com.docker.compose.project"
+LABEL_COMPOSE_SERVICE = "com.docker.compose.service"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+class Executor(Protocol):
+    """Runs a command where tailscale lives: a container through the Engine, or here."""
+
+    description: str
+
+    def run(self, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float = 30.0) -> ExecResult: ...
+
+    def env(self) -> Mapping[str, str]: ...
+
+
+T = TypeVar("T")
+
+
+def _mapped(what: str, call: Callable[[], T]) -> T:
+    """Run one SDK call, turning transport and API errors into library errors."""
+    import docker.errors
+    import requests.exceptions
+
+    try:
+        return call()
+    except docker.errors.NotFound as e:
+        raise ContainerNotFound(f"{what}: {e.explanation or e}") from None
+    except docker.errors.APIError as e:
+        text = str(e.explanation or e)
+        if e.status_code == 409 and "is not running" in text:
+            raise ContainerNotRunning(f"{what}: the container is not running", fix="Start it (e.g. `devcontainer up`, `docker start NAME`), then try again.") from None
+        raise EngineUnreachable(f"{what}: the Docker engine answered {e.status_code}: {text}") from None
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
+        raise EngineUnreachable(f"{what}: lost the Docker engine: {e}") from None
+
+
+@dataclass
+class DockerExecutor:
+    """docker exec through the Engine API, as root, output read with a bound.
+
+    Everything goes through one socket path so that every read has a timeout
+    (the SDK's own reads of exec output never time out) and stdin can carry a
+    secret without it appearing in the exec's recorded command line.
+    """
+
+    client: Any
+    container_id: str
+    description: str = ""
+    user: str = "0"
+    _env: dict[str, str] | None = field(default=None, repr=False)
+
+    def run(self, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float = 30.0) -> ExecResult:
+        from docker.utils.socket import frames_iter
+
+        api = self.client.api
+        exec_id = _mapped(
+            "docker exec",
+            lambda: api.exec_create(self.container_id, list(argv), stdin=stdin is not None, user=self.user)["Id"],
+        )
+        sock = _mapped("docker exec", lambda: api.exec_start(exec_id, socket=True))
+        raw = getattr(sock, "_sock", sock)
+        out: list[bytes] = []
+        err: list[bytes] = []
+        try:
+            raw.settimeout(timeout)
+            if stdin is not None:
+                try:
+                    raw.sendall(stdin)
+                    raw.shutdown(socket.SHUT_WR)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the command exited without reading; its exit code tells
+            for stream, data in frames_iter(sock, tty=False):
+                (err if stream == 2 else out).append(data)
+        except (TimeoutError, socket.timeout):
+            raise TimedOut(
+                f"`{argv[0]}` in the container did not finish within {timeout:g} s",
+                fix="Check the container (`docker top`), then retry with a larger --timeout.",
+            ) from None
+        finally:
+            sock.close()
+        code = None
+        for _ in range(50):
+            info = _mapped("docker exec", lambda: api.exec_inspect(exec_id))
+            code = info.get("ExitCode")
+            if not info.get("Running") and code is not None:
+                break
+            time.sleep(0.02)
+        return ExecResult(code if code is not None else -1, b"".join(out).decode(errors="replace"), b"".join(err).decode(errors="replace"))
+
+    def env(self) -> Mapping[str, str]:
+        if self._env is None:
+            attrs = _mapped("docker inspect", lambda: self.client.api.inspect_container(self.container_id))
+            self._env = parse_env((attrs.get("Config") or {}).get("Env"))
+        return self._env
+
+
+@dataclass
+class LocalExecutor:
+    """Runs commands on this machine: ``--local``, from inside the container."""
+
+    description: str = "this machine (--local)"
+
+    def run(self, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float = 30.0) -> ExecResult:
+        try:
+            p = subprocess.run(list(argv), input=stdin if stdin is not None else b"", capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TimedOut(f"`{argv[0]}` did not finish within {timeout:g} s", fix="Retry with a larger --timeout.") from None
+        except FileNotFoundError:
+            return ExecResult(127, "", f"{argv[0]}: not found\n")
+        return ExecResult(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
+
+    def env(self) -> Mapping[str, str]:
+        return os.environ
+
+
+def parse_env(entries: Sequence[str] | None) -> dict[str, str]:
+    """``Config.Env`` as a dict; ``null`` (e.g. images from ``docker import``) is empty."""
+    out: dict[str, str] = {}
+    for entry in entries or ():
+        key, _, value = entry.partition("=")
+        out[key] = value
+    return out
+
+
+# --- the engine ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Engine:
+    client: Any
+    url: str
+    local: bool
+
+    def host_name(self) -> tuple[str, str]:
+        """The machine that runs the Engine, and where that came from.
+
+        Never the container's hostname: it is the container id and changes
+        with every recreate.
+        """
+        if self.local:
+            return socket.gethostname(), "this machine"
+        info = _mapped("docker info", self.client.info)
+        return str(info.get("Name") or "remote"), f"engine at {self.url}"
+
+
+def is_local_url(url: str) -> bool:
+    """A unix socket or named pipe is this machine; tcp:// and ssh:// are another."""
+    return url == "" or url.startswith(("unix://", "npipe://", "/"))
+
+
+def _engine_fix(url: str) -> str:
+    return (
+        f"Is the Docker engine at {url or 'the default socket'} running and yours to use? "
+        "Check `docker version`; pick another engine with --host URL or --context NAME."
+    )
+
+
+def open_engine(*, host: str | None = None, context: str | None = None, environ: Mapping[str, str] = os.environ) -> Engine:
+    """Connect to the Engine named by --host, --context, DOCKER_HOST/DOCKER_CONTEXT, or the default."""
+    if host and context:
+        raise UsageError("--host and --context name two engines; give one of them")
+    import docker
+    import docker.errors
+    import requests.exceptions
+
+    kwargs: dict[str, Any] = {}
+    if host:
+        url = host
+        kwargs["base_url"] = host
+    else:
+        name = context or (None if environ.get("DOCKER_HOST") else environ.get("DOCKER_CONTEXT"))
+        if name and name != "default":
+            ctx = docker.ContextAPI.get_context(name)
+            if ctx is None:
+                known = ", ".join(sorted(c.Name for c in docker.ContextAPI.contexts())) or "none"
+                raise UsageError(
+                    f"unknown Docker context {name!r}",
+                    fix=f"Known contexts: {known}. See `docker context ls`.",
+                )
+            url = ctx.Host or ""
+            kwargs["base_url"] = ctx.Host
+            if ctx.TLSConfig:
+                kwargs["tls"] = ctx.TLSConfig
+        else:
+            url = environ.get("DOCKER_HOST", "")
+    try:
+        if "base_url" in kwargs:
+            client = docker.DockerClient(**kwargs)
+        else:
+            client = docker.from_env(environment=dict(environ))
+        client.ping()
+    except docker.errors.DockerException as e:
+        text = str(e)
+        fix = _engine_fix(url)
+        if "paramiko" in text:
+            fix = "ssh:// engines need paramiko: pip install 'devc-tasks[ssh]'"
+        raise EngineUnreachable(f"cannot reach the Docker engine at {url or 'the default socket'}: {text}", fix=fix) from None
+    except (requests.exceptions.RequestException, OSError) as e:
+        raise EngineUnreachable(f"cannot reach the Docker engine at {url or 'the default socket'}: {e}", fix=_engine_fix(url)) from None
+    return Engine(client=client, url=url or "unix:///var/run/docker.sock", local=is_local_url(url))
+
+
+# --- finding the container -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    status: str  # running, exited, created, paused, ...
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+@dataclass(frozen=True)
+class Found:
+    container: ContainerInfo
+    how: str  # how it was found, for `doctor` and error messages
+
+
+_NAME_HINT = "Name it with --container NAME|ID (see `docker ps`), or run from the workspace folder / pass --workspace DIR."
+
+
+def choose_container(candidates: Sequence[ContainerInfo], searched: str) -> ContainerInfo | None:
+    """Pick one container from the matches of one search, or explain why not.
+
+    A stopped container beside a running one is an old copy: the running one
+    wins. Several running ones (or several stopped ones and none running) are
+    ambiguous. None found returns None so the caller can try the next rule.
+    """
+    if not candidates:
+        return None
+    running = [c for c in candidates if c.running]
+    pool = running or list(candidates)
+    if len(pool) > 1:
+        listing = "\n".join(f"  {c.name} ({c.id[:12]}, {c.status})" for c in pool)
+        raise AmbiguousContainer(f"several containers match {searched}:\n{listing}", fix=_NAME_HINT)
+    chosen = pool[0]
+    if not chosen.running:
+        raise ContainerNotRunning(
+            f"container {chosen.name} ({chosen.id[:12]}), found by {searched}, is {chosen.status}",
+            fix="Start it first: `devcontainer up --workspace-folder DIR`, `docker compose up -d` or `docker start NAME`.",
+        )
+    return chosen
+
+
+def _info(c: Any) -> ContainerInfo:
+    attrs = c.attrs
+    state = attrs.get("State")
+    status = state.get("Status") if isinstance(state, dict) else (attrs.get("Status") or state or c.status)
+    return ContainerInfo(id=c.id, name=c.name, status=str(status), labels=c.labels or {})
+
+
+def _list(client: Any, labels: list[str]) -> list[ContainerInfo]:
+    found = _mapped("docker ps", lambda: client.containers.list(all=True, filters={"label": labels}))
+    return [_info(c) for c in found]
+
+
+def workspace_candidates(workspace: Path) -> list[str]:
+    """The spellings of the workspace folder the devcontainer CLI may have recorded.
+
+    The CLI stores the folder as it was given, symlinks not resolved: try the
+    folder as we found it (from the logical current directory, see
+    ``logical_cwd``) and its resolved form.
+    """
+    return list(dict.fromkeys([str(workspace), str(workspace.resolve())]))
+
+
+def logical_cwd(environ: Mapping[str, str] = os.environ) -> Path:
+    """The current directory as the shell spells it ($PWD), when that is where we are."""
+    cwd = Path.cwd()
+    pwd = environ.get("PWD")
+    if pwd and os.path.isabs(pwd):
+        try:
+            if Path(pwd).resolve() == cwd.resolve():
+                return Path(pwd)
+        except OSError:
+            pass
+    return cwd
+
+
+def find_container(
+    engine: Engine,
+    *,
+    container: str | None,
+    workspace: Path | None,
+    config_path: Path | None,
+    compose_project: str | None,
+    compose_service: str | None,
+) -> Found:
+    """The design's discovery order: --container, devcontainer labels, compose project/service."""
+    import docker.errors
+
+    client = engine.client
+    if container:
+        try:
+            c = client.containers.get(container)
+        except docker.errors.NotFound:
+            raise ContainerNotFound(f"no container named {container!r} on {engine.url}", fix="See `docker ps -a` for names and ids.") from None
+        except docker.errors.DockerException as e:
+            raise EngineUnreachable(f"cannot look up container {container!r}: {e}") from None
+        info = _info(c)
+        chosen = choose_container([info], f"--container {container}")
+        assert chosen is not None
+        return Found(chosen, "--container")
+
+    searched: list[str] = []
+    if workspace is not None:
+        for folder in workspace_candidates(workspace):
+            rules = []
+            if config_path is not None:
+                rules.append([f"{LABEL_LOCAL_FOLDER}={folder}", f"{LABEL_CONFIG_FILE}={config_path}"])
+            rules.append([f"{LABEL_LOCAL_FOLDER}={folder}"])
+            for labels in rules:
+                desc = " and ".join(labels)
+                searched.append(f"labels {desc}")
+                chosen = choose_container(_list(client, labels), f"labels {desc}")
+                if chosen:
+                    return Found(chosen, f"devcontainer labels ({LABEL_LOCAL_FOLDER}={folder})")
+    if compose_project and compose_service:
+        labels = [f"{LABEL_COMPOSE_PROJECT}={compose_project}", f"{LABEL_COMPOSE_SERVICE}={compose_service}"]
+        desc = f"compose project {compose_project!r}, service {compose_service!r}"
+        searched.append(desc)
+        chosen = choose_container(_list(client, labels), desc)
+        if chosen:
+            return Found(chosen, desc)
+    if not searched:
+        raise ContainerNotFound(
+            "no container given and no devcontainer configuration found from the current folder upward",
+            fix=_NAME_HINT,
+        )
+    raise ContainerNotFound(
+        f"no container on {engine.url} matches:\n" + "\n".join(f"  {s}" for s in searched),
+        fix="Start the devcontainer (`devcontainer up --workspace-folder .`) or " + _NAME_HINT[0].lower() + _NAME_HINT[1:],
+    )
+
+
+def executor_for(engine: Engine, found: Found) -> DockerExecutor:
+    return DockerExecutor(client=engine.client, container_id=found.container.id, description=f"container {found.container.name}")

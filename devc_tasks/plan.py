@@ -1,0 +1,380 @@
+"""The connect logic as data: probe the container once, decide the next step.
+
+Everything here is pure. ``PROBE_SCRIPT`` is the one shell script that learns
+all ``up`` needs in a single exec; ``parse_probe`` turns its output into a
+``Probe``; ``next_step`` maps (probe, wish) to one step; the ``*_argv``
+functions build every tailscale/tailscaled command line. The shell
+(`tailscale.py`) runs a step, probes again, and asks for the next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import DevcError, KeyRequired, LoginRejected, TailscaleFailed, TailscaleNotInstalled, TunMissing
+from .status import Prefs, Status, parse_prefs, parse_status
+
+__all__ = [
+    "SOCKET",
+    "STATE_DIR",
+    "STATE_FILE",
+    "DAEMON_LOG",
+    "LOCK_FILE",
+    "PROBE_SCRIPT",
+    "Probe",
+    "UpWish",
+    "Step",
+    "Done",
+    "Skip",
+    "Fail",
+    "StartDaemon",
+    "WaitRunning",
+    "Login",
+    "Connect",
+    "ApplySettings",
+    "next_step",
+    "parse_probe",
+    "tailscaled_argv",
+    "up_argv",
+    "set_argv",
+    "settings_diff",
+    "tun_fix",
+]
+
+SOCKET = "/var/run/tailscale/tailscaled.sock"
+STATE_DIR = "/var/lib/tailscale"
+STATE_FILE = f"{STATE_DIR}/tailscaled.state"
+DAEMON_LOG = "/var/log/tailscaled.log"
+LOCK_FILE = "/run/devc-tasks-tailscale.lock"
+CAP_NET_ADMIN = 12
+CAP_NET_RAW = 13
+
+# One exec that tells everything `up`, `status` and `doctor` need. Works with
+# any POSIX sh; tools that may be missing (timeout, pgrep) are detected.
+PROBE_SCRIPT = r"""
+S=%(socket)s
+echo "devc-probe=1"
+if [ -c /dev/net/tun ]; then echo tun=1; else echo tun=0; fi
+ts=$(command -v tailscale 2>/dev/null)
+d=$(command -v tailscaled 2>/dev/null)
+for p in /usr/sbin/tailscaled /usr/local/sbin/tailscaled /usr/bin/tailscaled; do
+  if [ -z "$d" ] && [ -x "$p" ]; then d=$p; fi
+done
+echo "tailscale=$ts"
+echo "tailscaled=$d"
+echo "daemon_pid=$(pgrep -x tailscaled 2>/dev/null | head -n 1)"
+if [ -S "$S" ]; then echo socket=1; else echo socket=0; fi
+if [ -s %(state)s ]; then echo state=1; else echo state=0; fi
+to=$(command -v timeout 2>/dev/null)
+echo "timeout=$to"
+echo "flock=$(command -v flock 2>/dev/null)"
+echo "setsid=$(command -v setsid 2>/dev/null)"
+echo "capeff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status 2>/dev/null)"
+echo "uid=$(id -u 2>/dev/null)"
+if [ -n "$ts" ]; then echo "ts_version=$(${to:+$to 5} "$ts" version 2>/dev/null | head -n 1)"; fi
+if [ -n "$ts" ] && [ -S "$S" ]; then
+  st=$(${to:+$to 10} "$ts" --socket="$S" status --json --peers=false 2>&1); rc=$?
+  echo "status_rc=$rc"
+  echo "--- status"
+  printf '%%s\n' "$st"
+  if [ "$rc" = 0 ]; then
+    echo "--- prefs"
+    ${to:+$to 10} "$ts" --socket="$S" debug prefs 2>/dev/null
+    echo
+  fi
+fi
+echo "--- end"
+""" % {"socket": SOCKET, "state": STATE_FILE}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Probe:
+    """The container as one probe saw it."""
+
+    tun: bool
+    tailscale: str | None  # path of the CLI, None when not installed
+    tailscaled: str | None
+    daemon_pid: int | None
+    socket: bool
+    has_state: bool  # the state file exists and is not empty
+    timeout: str | None
+    flock: str | None
+    setsid: str | None
+    capeff: int | None
+    uid: int | None
+    version: str | None
+    status: Status | None  # None when the daemon did not answer
+    status_error: str | None  # what the CLI said when it did not
+    prefs: Prefs | None
+
+    @property
+    def answering(self) -> bool:
+        return self.status is not None
+
+    def has_cap(self, bit: int) -> bool | None:
+        return None if self.capeff is None else bool(self.capeff >> bit & 1)
+
+
+def parse_probe(text: str) -> Probe:
+    values: dict[str, str] = {}
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("--- "):
+            current = sections.setdefault(line[4:].strip(), [])
+            continue
+        if current is not None:
+            current.append(line)
+        elif "=" in line:
+            k, _, v = line.partition("=")
+            values[k.strip()] = v.strip()
+    if values.get("devc-probe") != "1":
+        raise TailscaleFailed("the container probe printed something unexpected", fix="Does the container have a POSIX /bin/sh?")
+    status_text = "\n".join(sections.get("status", [])).strip()
+    prefs_text = "\n".join(sections.get("prefs", [])).strip()
+    status = None
+    status_error = None
+    if values.get("status_rc") == "0" and status_text:
+        status = parse_status(status_text)
+    elif status_text:
+        status_error = status_text
+    prefs = parse_prefs(prefs_text) if status is not None and prefs_text.startswith("{") else None
+
+    def opt(key: str) -> str | None:
+        return values.get(key) or None
+
+    def num(key: str, base: int = 10) -> int | None:
+        try:
+            return int(values[key], base)
+        except (KeyError, ValueError):
+            return None
+
+    return Probe(
+        tun=values.get("tun") == "1",
+        tailscale=opt("tailscale"),
+        tailscaled=opt("tailscaled"),
+        daemon_pid=num("daemon_pid"),
+        socket=values.get("socket") == "1",
+        has_state=values.get("state") == "1",
+        timeout=opt("timeout"),
+        flock=opt("flock"),
+        setsid=opt("setsid"),
+        capeff=num("capeff", 16),
+        uid=num("uid"),
+        version=opt("ts_version"),
+        status=status,
+        status_error=status_error,
+        prefs=prefs,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpWish:
+    """What the user asked `up` for, validated once by the task layer."""
+
+    hostname: str
+    ssh: bool = True
+    accept_routes: bool = False
+    advertise_tags: tuple[str, ...] = ()
+    timeout: float = 60.0
+    require_key: bool = False
+    userspace: bool = False
+    have_key: bool = False
+
+
+# --- steps -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing to do next; ``describe`` is what the user sees."""
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True)
+class Done(Step):
+    already: bool = False  # nothing had to be done at all
+
+    def describe(self) -> str:
+        return "connected"
+
+
+@dataclass(frozen=True)
+class Skip(Step):
+    reason: str
+
+    def describe(self) -> str:
+        return f"skipped: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Fail(Step):
+    error: DevcError
+
+
+@dataclass(frozen=True)
+class StartDaemon(Step):
+    argv: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "start tailscaled" + (" (userspace networking)" if "--tun=userspace-networking" in self.argv else "")
+
+
+@dataclass(frozen=True)
+class WaitRunning(Step):
+    def describe(self) -> str:
+        return "wait for Running"
+
+
+@dataclass(frozen=True)
+class Login(Step):
+    """``tailscale up`` with the key on stdin: the node must register."""
+
+    argv: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "log in with the auth key"
+
+
+@dataclass(frozen=True)
+class Connect(Step):
+    """``tailscale up`` without a key: the node has an identity and is stopped."""
+
+    argv: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "bring the node up (no key needed)"
+
+
+@dataclass(frozen=True)
+class ApplySettings(Step):
+    """``tailscale set`` for a logged-in node whose settings differ."""
+
+    argv: tuple[str, ...]
+    changes: tuple[str, ...] = field(default=())
+
+    def describe(self) -> str:
+        return "change " + ", ".join(self.changes)
+
+
+# --- argv builders ---------------------------------------------------------
+
+
+def tailscaled_argv(path: str, *, userspace: bool) -> tuple[str, ...]:
+    argv = (path, f"--state={STATE_FILE}", f"--socket={SOCKET}")
+    return argv + (("--tun=userspace-networking",) if userspace else ())
+
+
+def _flag(name: str, on: bool) -> str:
+    return f"--{name}" if on else f"--{name}=false"
+
+
+def _timeout(seconds: float) -> str:
+    return f"{int(seconds)}s" if float(seconds).is_integer() else f"{int(seconds * 1000)}ms"
+
+
+def up_argv(cli: str, wish: UpWish, *, with_key: bool) -> tuple[str, ...]:
+    """Every managed setting is mentioned explicitly, so `up` never trips over
+    "requires mentioning all non-default flags" for settings we own; the key,
+    when there is one, is read from stdin."""
+    argv = [
+        cli,
+        f"--socket={SOCKET}",
+        "up",
+        f"--hostname={wish.hostname}",
+        _flag("ssh", wish.ssh),
+        _flag("accept-routes", wish.accept_routes),
+        f"--advertise-tags={','.join(wish.advertise_tags)}",
+        f"--timeout={_timeout(wish.timeout)}",
+    ]
+    if with_key:
+        argv.append("--auth-key=file:/dev/stdin")
+    return tuple(argv)
+
+
+def settings_diff(prefs: Prefs | None, status: Status, wish: UpWish) -> dict[str, str]:
+    """The `tailscale set` flags that would make the node match the wish."""
+    diff: dict[str, str] = {}
+    current_host = prefs.hostname if prefs is not None else status.self.host_name
+    if current_host != wish.hostname:
+        diff["hostname"] = f"--hostname={wish.hostname}"
+    if prefs is not None:
+        if prefs.run_ssh != wish.ssh:
+            diff["ssh"] = _flag("ssh", wish.ssh)
+        if prefs.route_all != wish.accept_routes:
+            diff["accept-routes"] = _flag("accept-routes", wish.accept_routes)
+        if tuple(sorted(prefs.advertise_tags)) != tuple(sorted(wish.advertise_tags)):
+            diff["advertise-tags"] = f"--advertise-tags={','.join(wish.advertise_tags)}"
+    return diff
+
+
+def set_argv(cli: str, flags: dict[str, str]) -> tuple[str, ...]:
+    return (cli, f"--socket={SOCKET}", "set", *flags.values())
+
+
+def tun_fix() -> str:
+    return (
+        "The container has no TUN device (or lacks NET_ADMIN). Add to the devcontainer's compose service:\n"
+        "    devices:\n"
+        "      - /dev/net/tun:/dev/net/tun\n"
+        "    cap_add:\n"
+        "      - NET_ADMIN\n"
+        "      - NET_RAW\n"
+        "or, for an image/Dockerfile devcontainer, to devcontainer.json:\n"
+        '    "runArgs": ["--device=/dev/net/tun", "--cap-add=NET_ADMIN", "--cap-add=NET_RAW"]\n'
+        "then rebuild the container. Or pass --userspace to run tailscaled without TUN (userspace networking)."
+    )
+
+
+# --- the planner -----------------------------------------------------------
+
+
+def next_step(probe: Probe, wish: UpWish) -> Step:
+    """Decide the one next step of `up` from what the probe saw."""
+    if probe.tailscale is None:
+        return Fail(TailscaleNotInstalled("the `tailscale` CLI is not installed in the container", fix=_install_fix()))
+    status = probe.status
+    if status is None:
+        # The daemon is down (or not answering). Only start it when there is
+        # something to connect: a key, or an identity on the state volume.
+        if not wish.have_key and not probe.has_state:
+            return _no_key(wish)
+        if probe.tailscaled is None and probe.daemon_pid is None:
+            return Fail(TailscaleNotInstalled("`tailscaled` is not installed in the container", fix=_install_fix()))
+        if not probe.tun and not wish.userspace and probe.daemon_pid is None:
+            return Fail(TunMissing("no TUN device in the container: /dev/net/tun is not a character device", fix=tun_fix()))
+        return StartDaemon(tailscaled_argv(probe.tailscaled or "tailscaled", userspace=wish.userspace))
+    state = status.backend_state
+    if state == "Running":
+        diff = settings_diff(probe.prefs, status, wish)
+        if diff:
+            return ApplySettings(set_argv(probe.tailscale, diff), tuple(diff))
+        return Done()
+    if state == "Starting":
+        return WaitRunning()
+    if state == "Stopped" and status.logged_in:
+        return Connect(up_argv(probe.tailscale, wish, with_key=False))
+    if state in ("NeedsLogin", "Stopped", "NoState"):
+        if not wish.have_key:
+            return _no_key(wish)
+        return Login(up_argv(probe.tailscale, wish, with_key=True))
+    if state == "NeedsMachineAuth":
+        return Fail(LoginRejected("the node is logged in but waits for approval by a tailnet admin", fix="Approve the machine in the Tailscale admin console, then run up again."))
+    return Fail(TailscaleFailed(f"tailscaled reports backend state {state!r}", fix="Check `tailscale status` in the container."))
+
+
+def _no_key(wish: UpWish) -> Step:
+    if wish.require_key:
+        return Fail(
+            KeyRequired(
+                "no auth key and the node has no identity yet (--require-key was given)",
+                fix="Give a key with --authkey-file PATH (or - for stdin), or set TAILSCALE_AUTHKEY on the host or in the container.",
+            )
+        )
+    return Skip("no auth key (TAILSCALE_AUTHKEY / --authkey-file) and no node identity yet; Tailscale is opt-in")
+
+
+def _install_fix() -> str:
+    return "Install Tailscale in the devcontainer image (e.g. the ghcr.io/tailscale/codespace feature or the official install script), then rebuild."

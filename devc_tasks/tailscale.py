@@ -1,0 +1,315 @@
+"""Running the connect logic and the other node operations through an executor.
+
+The decisions are in ``plan``; this module runs one step at a time, probes
+again, and stops on Done, Skip or Fail. Every in-container command is bounded
+(``timeout`` in the container when it has one, and the executor's read
+timeout). Mutating steps hold a lock file in the container so two ``up``s at
+once log in only once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from . import plan
+from .engine import ExecResult, Executor
+from .errors import (
+    DaemonFailed,
+    LoginRejected,
+    TailscaleFailed,
+    TailscaleNotInstalled,
+    TimedOut,
+    TunMissing,
+)
+from .plan import Probe, UpWish
+from .secrets import Secret, redact
+
+__all__ = ["Node", "UpResult"]
+
+# Exit codes of our own scripts (not tailscale's).
+_LOCK_BUSY = 75
+_DAEMON_DIED = 76
+_DAEMON_SLOW = 77
+
+# Runs "$@" holding the lock; a login first checks, under the lock, whether
+# another `up` already connected the node.
+_LOCKED = r"""
+if command -v flock >/dev/null 2>&1; then
+  exec 9>%(lock)s
+  flock -w "$DEVC_LOCK_WAIT" 9 || { echo "devc-tasks: another up still holds %(lock)s" >&2; exit %(busy)d; }
+fi
+if [ "$DEVC_SKIP_IF_RUNNING" = 1 ] && "$1" --socket=%(socket)s status --json --peers=false 2>/dev/null | grep -q '"BackendState": "Running"'; then
+  echo "devc-tasks: already Running (another up logged in)" >&2
+  exit 0
+fi
+"$@"
+""" % {"lock": plan.LOCK_FILE, "busy": _LOCK_BUSY, "socket": plan.SOCKET}
+
+# Starts tailscaled detached unless it runs, then waits for it to answer.
+_START_DAEMON = r"""
+if command -v flock >/dev/null 2>&1; then
+  exec 9>%(lock)s
+  flock -w "$DEVC_WAIT" 9 || { echo "devc-tasks: another up still holds %(lock)s" >&2; exit %(busy)d; }
+fi
+mkdir -p %(state_dir)s /var/run/tailscale "$(dirname %(log)s)"
+if ! pgrep -x tailscaled >/dev/null 2>&1; then
+  echo "--- devc-tasks: starting $* ($(date -u +%%FT%%TZ))" >>%(log)s
+  if command -v setsid >/dev/null 2>&1; then
+    setsid "$@" >>%(log)s 2>&1 </dev/null &
+  else
+    nohup "$@" >>%(log)s 2>&1 </dev/null &
+  fi
+fi
+i=0
+limit=$(( ${DEVC_WAIT%%.*} * 10 ))
+while [ "$i" -lt "$limit" ]; do
+  if [ -S %(socket)s ] && "$DEVC_CLI" --socket=%(socket)s status --json --peers=false >/dev/null 2>&1; then exit 0; fi
+  if ! pgrep -x tailscaled >/dev/null 2>&1; then
+    sleep 0.2
+    tail -n 15 %(log)s >&2
+    exit %(died)d
+  fi
+  sleep 0.1
+  i=$((i + 1))
+done
+tail -n 15 %(log)s >&2
+exit %(slow)d
+""" % {
+    "lock": plan.LOCK_FILE,
+    "busy": _LOCK_BUSY,
+    "state_dir": plan.STATE_DIR,
+    "log": plan.DAEMON_LOG,
+    "socket": plan.SOCKET,
+    "died": _DAEMON_DIED,
+    "slow": _DAEMON_SLOW,
+}
+
+# Polls until the backend is Running.
+_WAIT_RUNNING = r"""
+i=0
+limit=$(( ${DEVC_WAIT%%.*} * 5 ))
+while [ "$i" -lt "$limit" ]; do
+  if "$DEVC_CLI" --socket=%(socket)s status --json --peers=false 2>/dev/null | grep -q '"BackendState": "Running"'; then exit 0; fi
+  sleep 0.2
+  i=$((i + 1))
+done
+exit %(slow)d
+""" % {"socket": plan.SOCKET, "slow": _DAEMON_SLOW}
+
+# Stops tailscaled (SIGTERM, then SIGKILL) and waits until it is gone.
+_STOP_DAEMON = r"""
+pkill -x tailscaled 2>/dev/null || exit 0
+i=0
+while pgrep -x tailscaled >/dev/null 2>&1; do
+  i=$((i + 1))
+  if [ "$i" -ge 100 ]; then pkill -9 -x tailscaled; sleep 0.2; break; fi
+  sleep 0.1
+done
+exit 0
+"""
+
+
+@dataclass
+class UpResult:
+    """What `up` (or `restart`) did and what the node looks like after."""
+
+    outcome: str  # "connected", "already-connected", "skipped"
+    steps: list[str] = field(default_factory=list)
+    probe: Probe | None = None
+    wanted_hostname: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    skip_reason: str | None = None
+
+
+@dataclass
+class Node:
+    """Tailscale in one container (or on this machine), driven through an executor."""
+
+    executor: Executor
+    on_step: Callable[[str], None] = lambda text: None
+    secrets: tuple[Secret | None, ...] = ()
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _sh(self, script: str, args: Sequence[str], *, env: dict[str, str], stdin: bytes | None = None, timeout: float) -> ExecResult:
+        """Run a script with positional args; settings travel as leading `VAR=value` words
+        of `env`, never secrets."""
+        assignments = [f"{k}={v}" for k, v in env.items()]
+        argv = ["env", *assignments, "sh", "-c", script, "devc-tasks", *args]
+        return self.executor.run(argv, stdin=stdin, timeout=timeout)
+
+    def _clean(self, text: str) -> str:
+        return redact(text.strip(), self.secrets)
+
+    def probe(self) -> Probe:
+        result = self.executor.run(["sh", "-c", plan.PROBE_SCRIPT], timeout=30)
+        if result.exit_code in (126, 127) and "devc-probe" not in result.stdout:
+            raise TailscaleFailed(f"cannot run /bin/sh in {self.executor.description}: {self._clean(result.stderr or result.stdout)}")
+        return plan.parse_probe(result.stdout)
+
+    # -- up -----------------------------------------------------------------
+
+    def up(self, wish: UpWish, key: Secret | None, *, daemon_wait: float = 20.0, max_steps: int = 6) -> UpResult:
+        self.secrets = (*self.secrets, key)
+        result = UpResult(outcome="connected", wanted_hostname=wish.hostname)
+        probe = self.probe()
+        for _ in range(max_steps):
+            step = plan.next_step(probe, wish)
+            if isinstance(step, plan.Fail):
+                raise step.error
+            if isinstance(step, plan.Skip):
+                result.outcome, result.skip_reason, result.probe = "skipped", step.reason, probe
+                return result
+            if isinstance(step, plan.Done):
+                result.outcome = "connected" if result.steps else "already-connected"
+                result.probe = probe
+                result.warnings.extend(connect_warnings(probe, wish))
+                return result
+            self.on_step(step.describe())
+            result.steps.append(step.describe())
+            self._run_step(step, probe, wish, key, daemon_wait=daemon_wait)
+            probe = self.probe()
+        raise TailscaleFailed(
+            f"the node did not settle after {max_steps} steps ({', '.join(result.steps)}); last state: "
+            f"{probe.status.backend_state if probe.status else 'daemon not answering'}",
+            fix="Check `tailscale status` and /var/log/tailscaled.log in the container.",
+        )
+
+    def _run_step(self, step: plan.Step, probe: Probe, wish: UpWish, key: Secret | None, *, daemon_wait: float) -> None:
+        cli = self._require_cli(probe)
+        if isinstance(step, plan.StartDaemon):
+            self.start_daemon(step.argv, cli=cli, wait=daemon_wait)
+        elif isinstance(step, plan.WaitRunning):
+            self.wait_running(cli, wish.timeout)
+        elif isinstance(step, plan.Login):
+            assert key is not None
+            self._tailscale_up(step.argv, wish, stdin=key.reveal().encode() + b"\n")
+        elif isinstance(step, plan.Connect):
+            self._tailscale_up(step.argv, wish, stdin=None)
+        elif isinstance(step, plan.ApplySettings):
+            r = self.executor.run(list(step.argv), timeout=30)
+            if r.exit_code != 0:
+                raise TailscaleFailed(f"`tailscale set` failed: {self._clean(r.stderr or r.stdout)}")
+        else:  # pragma: no cover - the planner returns only the steps above
+            raise AssertionError(step)
+
+    def start_daemon(self, argv: Sequence[str], *, cli: str, wait: float) -> None:
+        env = {"DEVC_WAIT": str(max(1, int(wait))), "DEVC_CLI": cli}
+        r = self._sh(_START_DAEMON, argv, env=env, timeout=wait + 15)
+        if r.exit_code == 0:
+            return
+        log = self._clean(r.stderr)
+        if r.exit_code == _DAEMON_DIED:
+            if "CreateTUN" in log or "/dev/net/tun" in log:
+                raise TunMissing(f"tailscaled exited: it cannot create its TUN device. Its last log lines:\n{log}", fix=plan.tun_fix())
+            raise DaemonFailed(f"tailscaled exited right after it started. Its last log lines ({plan.DAEMON_LOG}):\n{log}")
+        if r.exit_code == _DAEMON_SLOW:
+            raise TimedOut(
+                f"tailscaled did not answer on {plan.SOCKET} within {wait:g} s. Its last log lines:\n{log}",
+                fix=f"Look at {plan.DAEMON_LOG} in the container.",
+            )
+        if r.exit_code == _LOCK_BUSY:
+            raise TimedOut(f"another devc-tasks command held {plan.LOCK_FILE} for {wait:g} s", fix="Wait for it to finish, then retry.")
+        raise DaemonFailed(f"starting tailscaled failed (exit {r.exit_code}): {log or self._clean(r.stdout)}")
+
+    def _tailscale_up(self, argv: Sequence[str], wish: UpWish, *, stdin: bytes | None) -> None:
+        env = {"DEVC_LOCK_WAIT": str(int(wish.timeout) + 5), "DEVC_SKIP_IF_RUNNING": "1"}
+        r = self._sh(_LOCKED, argv, env=env, stdin=stdin, timeout=2 * wish.timeout + 30)
+        if r.exit_code == 0:
+            return
+        text = self._clean("\n".join(t for t in (r.stderr, r.stdout) if t.strip()))
+        if r.exit_code == _LOCK_BUSY:
+            raise TimedOut(f"another `up` kept {plan.LOCK_FILE} for {wish.timeout:g} s", fix="Wait for it to finish, then retry.")
+        if "timeout waiting for Tailscale service to enter a Running state" in text:
+            raise TimedOut(
+                f"the node did not reach Running within {wish.timeout:g} s (tailscale up --timeout): {text}",
+                fix="Check that the key is valid and not used up, that the control server is reachable, or raise --timeout.",
+            )
+        if "invalid key" in text or "expired" in text or "backend error" in text:
+            raise LoginRejected(f"the control server rejected the auth key: {text}", fix="Create a new auth key in the Tailscale admin console and try again.")
+        if "requires mentioning all non-default flags" in text:
+            raise TailscaleFailed(
+                f"tailscale up refused: the node has settings devc-tasks does not manage: {text}",
+                fix="Run `tailscale up --reset` in the container, or undo those settings with `tailscale set`.",
+            )
+        raise TailscaleFailed(f"`tailscale up` failed (exit {r.exit_code}): {text}")
+
+    def wait_running(self, cli: str, timeout: float) -> None:
+        r = self._sh(_WAIT_RUNNING, [], env={"DEVC_WAIT": str(max(1, int(timeout))), "DEVC_CLI": cli}, timeout=timeout + 15)
+        if r.exit_code != 0:
+            raise TimedOut(f"the node did not reach Running within {timeout:g} s", fix="Check `tailscale status` and the health messages in the container.")
+
+    # -- other operations ---------------------------------------------------
+
+    def _require_cli(self, probe: Probe) -> str:
+        if probe.tailscale is None:
+            raise TailscaleNotInstalled("the `tailscale` CLI is not installed in the container")
+        return probe.tailscale
+
+    def _simple(self, probe: Probe, *args: str, what: str) -> ExecResult:
+        cli = self._require_cli(probe)
+        r = self.executor.run([cli, f"--socket={plan.SOCKET}", *args], timeout=30)
+        if r.exit_code != 0:
+            raise TailscaleFailed(f"`tailscale {what}` failed: {self._clean(r.stderr or r.stdout)}")
+        return r
+
+    def down(self, *, logout: bool = False) -> tuple[Probe, Probe, list[str]]:
+        """`tailscale down` (and logout); a daemon that is not running is already down."""
+        before = self.probe()
+        done: list[str] = []
+        self._require_cli(before)
+        if before.status is None:
+            return before, before, ["tailscaled is not running: nothing to stop"]
+        if before.status.backend_state != "Stopped" or not logout:
+            r = self._simple(before, "down", what="down")
+            done.append("already stopped" if "already stopped" in r.stderr else "stopped")
+        if logout:
+            self._simple(before, "logout", what="logout")
+            done.append("logged out")
+        return before, self.probe(), done
+
+    def logout(self) -> tuple[Probe, Probe, list[str]]:
+        before = self.probe()
+        self._require_cli(before)
+        if before.status is None:
+            raise DaemonFailed("tailscaled is not running, so the node cannot log out", fix="Start it with `up` first (or reset the state volume).")
+        self._simple(before, "logout", what="logout")
+        return before, self.probe(), ["logged out"]
+
+    def stop_daemon(self) -> None:
+        r = self._sh(_STOP_DAEMON, [], env={}, timeout=30)
+        if r.exit_code != 0:
+            raise DaemonFailed(f"could not stop tailscaled: {self._clean(r.stderr)}")
+
+    def restart(self, wish: UpWish, *, daemon_wait: float = 20.0) -> tuple[Probe, UpResult]:
+        """Restart tailscaled and reconnect from the state volume, never with a key."""
+        before = self.probe()
+        self._require_cli(before)
+        self.on_step("stop tailscaled")
+        self.stop_daemon()
+        # a daemon that ran without TUN comes back the same way
+        userspace = wish.userspace or (before.status is not None and not before.status.tun)
+        keyless = dataclasses.replace(wish, have_key=False, require_key=False, userspace=userspace)
+        result = self.up(keyless, None, daemon_wait=daemon_wait)
+        result.steps.insert(0, "stop tailscaled")
+        return before, result
+
+
+def connect_warnings(probe: Probe, wish: UpWish) -> list[str]:
+    """What the user should know about a connected node."""
+    out: list[str] = []
+    st = probe.status
+    if st is None:
+        return out
+    label = st.self.dns_label
+    if label and label != wish.hostname:
+        out.append(
+            f"the MagicDNS name is {st.self.magic_dns_name}, not {wish.hostname}: another node already holds "
+            f"the name {wish.hostname!r} (often an old copy of this container whose state was lost). "
+            "Remove the stale node in the admin console, then run `tailscale.restart` or `up` again."
+        )
+    if not st.tun:
+        out.append("tailscaled runs in userspace-networking mode: other processes reach the tailnet only through its SOCKS5/HTTP proxy")
+    return out

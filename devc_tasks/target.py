@@ -1,0 +1,120 @@
+"""Resolving the selectors every task takes into what it acts on.
+
+Options resolve in one place: the task's flags are parsed into a frozen
+``Selectors``, and ``resolve`` turns them into a ``Target``: the workspace and
+its devcontainer.json (when there is one), the engine, the container and the
+executor. ``--local`` skips the engine and runs on this machine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .engine import Engine, Executor, Found, LocalExecutor, logical_cwd
+from .errors import ConfigError, UsageError
+
+__all__ = ["Selectors", "Target", "resolve", "resolve_workspace", "wanted_hostname"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selectors:
+    container: str | None = None
+    workspace: str | None = None
+    host: str | None = None
+    context: str | None = None
+    local: bool = False
+
+    def validate(self) -> None:
+        if self.local and (self.container or self.host or self.context):
+            raise UsageError("--local runs here, inside the container: it takes no --container, --host or --context")
+        if self.host and self.context:
+            raise UsageError("--host and --context name two engines; give one of them")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    workspace: Path | None
+    config: object | None  # devcontainer.DevcontainerConfig
+    engine: Engine | None
+    found: Found | None
+    executor: Executor
+
+    @property
+    def label(self) -> str:
+        return self.found.container.name if self.found else "this machine"
+
+
+def resolve_workspace(sel: Selectors, environ: Mapping[str, str] = os.environ) -> tuple[Path | None, object | None]:
+    """The workspace folder (``--workspace``, else the nearest upward with a config) and its config."""
+    from . import devcontainer
+
+    if sel.workspace:
+        ws = Path(sel.workspace).expanduser()
+        if not ws.is_absolute():
+            ws = logical_cwd(environ) / ws
+        ws = Path(os.path.normpath(ws))
+        if not ws.is_dir():
+            raise UsageError(f"--workspace {sel.workspace}: no such folder")
+    else:
+        ws = devcontainer.find_workspace(logical_cwd(environ))
+        if ws is None:
+            return None, None
+    if devcontainer.find_config(ws) is None:
+        return ws, None
+    return ws, devcontainer.load_config(ws)
+
+
+def resolve(sel: Selectors, environ: Mapping[str, str] = os.environ) -> Target:
+    from . import devcontainer, engine as eng
+
+    sel.validate()
+    workspace, config = resolve_workspace(sel, environ) if not sel.container or sel.workspace else (None, None)
+    if sel.local:
+        return Target(workspace=workspace, config=config, engine=None, found=None, executor=LocalExecutor())
+    engine = eng.open_engine(host=sel.host, context=sel.context, environ=environ)
+    project = service = None
+    if config is not None and getattr(config, "is_compose", False):
+        try:
+            project = devcontainer.compose_project_name(config, environ)  # type: ignore[arg-type]
+        except ConfigError:
+            project = None
+        service = config.service  # type: ignore[attr-defined]
+    found = eng.find_container(
+        engine,
+        container=sel.container,
+        workspace=workspace,
+        config_path=getattr(config, "path", None),
+        compose_project=project,
+        compose_service=service,
+    )
+    return Target(workspace=workspace, config=config, engine=engine, found=found, executor=eng.executor_for(engine, found))
+
+
+def wanted_hostname(target: Target, flag: str | None, environ: Mapping[str, str] = os.environ):  # -> HostnameChoice
+    """The node name `up` would use, with where each part came from."""
+    from .hostname import choose_hostname
+
+    container_env = target.executor.env() if target.engine is not None else {}
+    if target.engine is not None:
+        host, host_source = target.engine.host_name()
+    else:
+        host = environ.get("DEVC_HOST_NAME", "")
+        host_source = "DEVC_HOST_NAME" if host else "unknown (inside the container)"
+        if not host and not (flag or environ.get("TAILSCALE_HOSTNAME")):
+            raise UsageError(
+                "inside the container (--local) the name of the machine that runs it is unknown",
+                fix='Pass --hostname, or set TAILSCALE_HOSTNAME or DEVC_HOST_NAME (e.g. devcontainer.json "containerEnv": {"DEVC_HOST_NAME": "${localEnv:HOSTNAME}"}).',
+            )
+    config = target.config
+    return choose_hostname(
+        flag=flag,
+        host_env=environ.get("TAILSCALE_HOSTNAME"),
+        container_env=container_env.get("TAILSCALE_HOSTNAME") if target.engine is not None else None,
+        project_name=getattr(config, "name", None),
+        workspace_name=target.workspace.name if target.workspace else None,
+        engine_host=host,
+        engine_host_source=host_source,
+    )

@@ -1,0 +1,365 @@
+"""The `tailscale` Invoke collection: parse options, call the library, render.
+
+Tasks stay thin. Each option resolves in one place (flag, else the
+``tailscale`` config section, else the default declared in ``ns.configure``),
+and library errors become ``Exit(message, code)`` here and only here.
+Heavy modules (docker, rich, yaml) are imported inside the task bodies.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from invoke import Collection, task
+from invoke.exceptions import Exit
+
+from .errors import DevcError, UsageError
+
+SELECTOR_HELP = {
+    "container": "The container (name or id). Default: the devcontainer of the workspace.",
+    "workspace": "The workspace folder. Default: the nearest folder upward holding a devcontainer configuration.",
+    "host": "Docker Engine URL (unix://, tcp://, ssh://). Default: DOCKER_HOST or the current context.",
+    "context": "Docker context name. Default: DOCKER_CONTEXT or the current context.",
+    "local": "Run here, inside the container (e.g. from a postStartCommand), not through the Engine.",
+    "json": "Print exactly one JSON document on stdout (errors included).",
+}
+
+DEFAULTS = {"timeout": 60, "daemon_wait": 20, "ssh": True, "accept_routes": False}
+
+
+def _help(**extra: str) -> dict[str, str]:
+    return {**SELECTOR_HELP, **extra}
+
+
+def _selectors(container: str | None, workspace: str | None, host: str | None, context: str | None, local: bool):
+    from .target import Selectors
+
+    return Selectors(container=container, workspace=workspace, host=host, context=context, local=local)
+
+
+@contextmanager
+def boundary(out: Any) -> Iterator[None]:
+    """Library errors become a clean message and their documented exit code."""
+    try:
+        yield
+    except DevcError as e:
+        out.error_doc(e.to_dict())
+        raise Exit(f"error: {e}", code=e.exit_code) from None
+    except KeyboardInterrupt:
+        raise Exit("interrupted", code=130) from None
+
+
+def _output(json_mode: bool) -> Any:
+    from .ui import Output
+
+    return Output(json_mode=json_mode)
+
+
+def _setting(c: Any, name: str, given: Any) -> Any:
+    """Flag, else config (`tailscale.<name>`), else the default."""
+    if given is not None:
+        return given
+    section = c.config.get("tailscale", {}) if hasattr(c, "config") else {}
+    return section.get(name, DEFAULTS[name])
+
+
+def _seconds(value: Any, flag: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} takes a number of seconds, not {value!r}") from None
+    if not 0 < seconds <= 24 * 3600:
+        raise UsageError(f"{flag} must be between 0 and 86400 seconds, not {value!r}")
+    return seconds
+
+
+def parse_tags(raw: str | None) -> tuple[str, ...]:
+    tags = tuple(t.strip() for t in (raw or "").split(",") if t.strip())
+    for t in tags:
+        if not t.startswith("tag:") or len(t) <= 4:
+            raise UsageError(f"--advertise-tags: {t!r} is not a tag", fix="Tags look like tag:name, comma-separated: --advertise-tags=tag:dev,tag:ci")
+    return tags
+
+
+# --- up ----------------------------------------------------------------------
+
+
+@task(
+    help=_help(
+        hostname="Node name (default: <project>-devc-<host>; also TAILSCALE_HOSTNAME).",
+        authkey_file="Read the auth key from this file ('-' for stdin). Default: TAILSCALE_AUTHKEY on the host, then in the container.",
+        ssh="Enable Tailscale SSH (default on; --no-ssh turns it off).",
+        accept_routes="Accept subnet routes advertised by other nodes.",
+        advertise_tags="Comma-separated ACL tags to advertise, e.g. tag:dev.",
+        timeout="Seconds to wait for login and for Running (default 60).",
+        require_key="Fail (instead of skipping) when no key is available and the node has no identity.",
+        userspace="Run tailscaled with userspace networking (no TUN device needed).",
+    )
+)
+def up(
+    c,
+    hostname=None,
+    authkey_file=None,
+    ssh=None,
+    accept_routes=None,
+    advertise_tags=None,
+    timeout=None,
+    require_key=False,
+    userspace=False,
+    container=None,
+    workspace=None,
+    host=None,
+    context=None,
+    local=False,
+    json=False,
+):
+    """Connect the devcontainer to the tailnet (idempotent; opt-in through an auth key)."""
+    out = _output(json)
+    with boundary(out):
+        from .plan import UpWish
+        from .secrets import resolve_key
+        from .tailscale import Node
+        from .target import resolve, wanted_hostname
+
+        wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
+        tags = parse_tags(advertise_tags)
+        target = resolve(_selectors(container, workspace, host, context, local))
+        choice = wanted_hostname(target, hostname)
+        for w in choice.warnings:
+            out.warn(w)
+        key = resolve_key(authkey_file=authkey_file, host_env=os.environ, container_env=target.executor.env() if not local else {})
+        wish = UpWish(
+            hostname=choice.name,
+            ssh=bool(_setting(c, "ssh", ssh)),
+            accept_routes=bool(_setting(c, "accept_routes", accept_routes)),
+            advertise_tags=tags,
+            timeout=wait,
+            require_key=require_key,
+            userspace=userspace,
+            have_key=key.available,
+        )
+        node = Node(target.executor, on_step=out.step, secrets=(key.secret,))
+        with out.waiting(f"Connecting {target.label} as {choice.name} ..."):
+            result = node.up(wish, key.secret, daemon_wait=_seconds(_setting(c, "daemon_wait", None), "daemon_wait"))
+        _report_up(out, target, result, key.source)
+
+
+def _ssh_user(target: Any) -> str:
+    return getattr(target.config, "remote_user", None) or "root"
+
+
+def _report_up(out: Any, target: Any, result: Any, key_source: str | None) -> None:
+    from .ui import node_doc
+
+    status = result.probe.status if result.probe else None
+    doc: dict[str, Any] = {
+        "ok": True,
+        "outcome": result.outcome,
+        "container": target.label,
+        "wanted_hostname": result.wanted_hostname,
+        "key_source": key_source if result.steps and any("key" in s for s in result.steps) else None,
+        "steps": result.steps,
+        "warnings": result.warnings,
+        "node": node_doc(status),
+    }
+    if result.outcome == "skipped":
+        doc["reason"] = result.skip_reason
+        out.emit(doc, out.lines(f"Tailscale skipped for {target.label}: {result.skip_reason}."))
+        return
+    for w in result.warnings:
+        out.warn(w)
+    assert status is not None
+    dns = status.self.magic_dns_name
+    ssh = f"ssh {_ssh_user(target)}@{dns or status.self.host_name}"
+    doc["ssh"] = ssh
+    rows = [
+        ("Hostname", status.self.host_name),
+        ("MagicDNS", dns or "-"),
+        ("IPs", ", ".join(status.tailscale_ips or status.self.tailscale_ips) or "-"),
+        ("SSH", ssh),
+        ("State", status.backend_state),
+    ]
+    title = f"{target.label}: " + ("already connected" if result.outcome == "already-connected" else "connected")
+    out.emit(doc, out.panel(title, rows, style="yellow" if result.warnings else "green"))
+
+
+# --- down / logout -----------------------------------------------------------
+
+
+def _report_change(out: Any, target: Any, before: Any, after: Any, done: list[str]) -> None:
+    from .ui import node_doc
+
+    doc = {"ok": True, "container": target.label, "done": done, "node": node_doc(after.status)}
+    state = after.status.backend_state if after.status else "daemon not running"
+    out.emit(doc, out.lines(f"{target.label}: {', '.join(done)} (state: {state})."))
+
+
+@task(help=_help(logout="Also log out: the node leaves the tailnet and needs a key to come back."))
+def down(c, logout=False, container=None, workspace=None, host=None, context=None, local=False, json=False):
+    """Disconnect the node (tailscale down); it keeps its identity, so `up` needs no key."""
+    out = _output(json)
+    with boundary(out):
+        from .tailscale import Node
+        from .target import resolve
+
+        target = resolve(_selectors(container, workspace, host, context, local))
+        before, after, done = Node(target.executor, on_step=out.step).down(logout=logout)
+        _report_change(out, target, before, after, done)
+
+
+@task(help=_help())
+def logout(c, container=None, workspace=None, host=None, context=None, local=False, json=False):
+    """Log the node out: it leaves the tailnet (an ephemeral node is deleted)."""
+    out = _output(json)
+    with boundary(out):
+        from .tailscale import Node
+        from .target import resolve
+
+        target = resolve(_selectors(container, workspace, host, context, local))
+        before, after, done = Node(target.executor, on_step=out.step).logout()
+        _report_change(out, target, before, after, done)
+
+
+# --- status ------------------------------------------------------------------
+
+
+def _status_rows(target_label: str, probe: Any) -> list[tuple[str, str]]:
+    st = probe.status
+    if st is None:
+        why = "tailscale not installed" if probe.tailscale is None else "tailscaled not running"
+        return [("Container", target_label), ("State", why)]
+    me = st.self
+    return [
+        ("Container", target_label),
+        ("State", st.backend_state),
+        ("Hostname", me.host_name),
+        ("MagicDNS", me.magic_dns_name or "-"),
+        ("IPs", ", ".join(st.tailscale_ips or me.tailscale_ips) or "-"),
+        ("Online", "yes" if me.online else "no"),
+        ("Peers", "-" if st.peers is None else str(st.peers)),
+        ("Health", "; ".join(st.health) or "ok"),
+    ]
+
+
+def _status_doc(label: str, probe: Any) -> dict[str, Any]:
+    from .ui import node_doc
+
+    return {"container": label, "installed": probe.tailscale is not None, **node_doc(probe.status)}
+
+
+@task(help=_help(all="Every running devcontainer on the engine, one row each."))
+def status(c, all=False, container=None, workspace=None, host=None, context=None, local=False, json=False):
+    """Show the node's state. Exit 0 when Running, 5 otherwise (stopped, logged out, daemon down)."""
+    out = _output(json)
+    with boundary(out):
+        from .errors import NotConnected
+        from .tailscale import Node
+
+        if all:
+            rows = _status_all(host, context)
+            docs = [_status_doc(label, probe) for label, probe in rows]
+            table = [
+                (d["container"], d.get("backend_state") or ("not installed" if not d["installed"] else "daemon down"), d.get("hostname") or "-", d.get("dns_name") or "-", ", ".join(d.get("ips") or []) or "-")
+                for d in docs
+            ]
+            out.emit({"ok": True, "containers": docs}, out.table("devcontainers", ["Container", "State", "Hostname", "MagicDNS", "IPs"], table))
+            return
+        from .target import resolve
+
+        target = resolve(_selectors(container, workspace, host, context, local))
+        probe = Node(target.executor).probe()
+        running = probe.status is not None and probe.status.running
+        doc = {"ok": True, **_status_doc(target.label, probe)}
+        out.emit(doc, out.panel(f"tailscale in {target.label}", _status_rows(target.label, probe), style="green" if running else "red"))
+        if not running:
+            raise NotConnected("not connected")
+
+
+def _status_all(host: str | None, context: str | None) -> list[tuple[str, Any]]:
+    from .engine import DockerExecutor, LABEL_LOCAL_FOLDER, open_engine
+    from .tailscale import Node
+
+    engine = open_engine(host=host, context=context)
+    found = engine.client.containers.list(filters={"label": LABEL_LOCAL_FOLDER})
+    return [(c.name, Node(DockerExecutor(client=engine.client, container_id=c.id, description=c.name)).probe()) for c in found]
+
+
+# --- restart -----------------------------------------------------------------
+
+
+@task(
+    help=_help(
+        hostname="Node name, as for up.",
+        timeout="Seconds to wait for Running (default 60).",
+        userspace="Restart tailscaled with userspace networking.",
+    )
+)
+def restart(c, hostname=None, timeout=None, userspace=False, container=None, workspace=None, host=None, context=None, local=False, json=False):
+    """Restart tailscaled in the container and reconnect from the state volume (no key; same node)."""
+    out = _output(json)
+    with boundary(out):
+        from .plan import UpWish
+        from .tailscale import Node
+        from .target import resolve, wanted_hostname
+
+        wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
+        target = resolve(_selectors(container, workspace, host, context, local))
+        choice = wanted_hostname(target, hostname)
+        wish = UpWish(hostname=choice.name, ssh=bool(_setting(c, "ssh", None)), accept_routes=bool(_setting(c, "accept_routes", None)), timeout=wait, userspace=userspace)
+        node = Node(target.executor, on_step=out.step)
+        with out.waiting(f"Restarting tailscaled in {target.label} ..."):
+            before, result = node.restart(wish, daemon_wait=_seconds(_setting(c, "daemon_wait", None), "daemon_wait"))
+        old_id = before.status.self.id if before.status else None
+        new_id = result.probe.status.self.id if result.probe and result.probe.status else None
+        if old_id and new_id and old_id != new_id:
+            result.warnings.append(f"the node ID changed from {old_id} to {new_id}: the state volume did not keep the identity")
+        _report_up(out, target, result, None)
+
+
+# --- hostname ----------------------------------------------------------------
+
+
+@task(help=_help(hostname="An override to check (as up --hostname)."))
+def hostname(c, hostname=None, container=None, workspace=None, host=None, context=None, local=False, json=False):
+    """Print the node name `up` would use, and where each part came from."""
+    out = _output(json)
+    with boundary(out):
+        from .target import resolve, wanted_hostname
+
+        target = resolve(_selectors(container, workspace, host, context, local))
+        choice = wanted_hostname(target, hostname)
+        for w in choice.warnings:
+            out.warn(w)
+        doc = {
+            "ok": True,
+            "hostname": choice.name,
+            "source": choice.source,
+            "project": choice.project,
+            "project_source": choice.project_source,
+            "host": choice.host,
+            "host_source": choice.host_source,
+            "warnings": list(choice.warnings),
+        }
+        rows = [("Hostname", choice.name), ("From", choice.source)]
+        if choice.project is not None:
+            rows += [("Project part", f"{choice.project}  ({choice.project_source})"), ("Host part", f"{choice.host}  ({choice.host_source})")]
+
+        def human(console: Any) -> None:
+            if sys.stdout.isatty():
+                out.panel("hostname", rows)(console)
+            else:
+                console.print(choice.name, markup=False, highlight=False)
+                for k, v in rows[1:]:
+                    print(f"{k}: {v}", file=sys.stderr)
+
+        out.emit(doc, human)
+
+
+ns = Collection("tailscale")
+for _t in (up, down, status, restart, logout, hostname):
+    ns.add_task(_t)
+ns.configure({"tailscale": dict(DEFAULTS)})

@@ -1,0 +1,116 @@
+"""All output: rich for people (stderr for progress, stdout for results), JSON for scripts.
+
+Nothing else in the package prints. rich is imported on first use so that
+``inv --list`` stays light. With ``--json`` stdout carries exactly one JSON
+document; progress and warnings still go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from .status import Status
+
+__all__ = ["Output", "node_doc"]
+
+
+def node_doc(status: Status | None) -> dict[str, Any]:
+    """The node fields every report shares, from one status."""
+    if status is None:
+        return {"backend_state": None, "daemon_running": False}
+    me = status.self
+    return {
+        "daemon_running": True,
+        "backend_state": status.backend_state,
+        "hostname": me.host_name,
+        "dns_name": me.magic_dns_name or None,
+        "ips": list(status.tailscale_ips or me.tailscale_ips),
+        "online": me.online,
+        "node_id": me.id or None,
+        "peers": status.peers,
+        "health": list(status.health),
+        "version": status.version,
+        "tun": status.tun,
+        "tailnet": status.tailnet,
+    }
+
+
+class Output:
+    def __init__(self, *, json_mode: bool = False) -> None:
+        from rich.console import Console
+
+        self.json_mode = json_mode
+        no_color = bool(os.environ.get("NO_COLOR"))
+        self.err = Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=True)
+        self.out = Console(no_color=no_color, highlight=False, soft_wrap=True)
+
+    # -- progress -------------------------------------------------------------
+
+    def step(self, text: str) -> None:
+        self.err.print(f"[dim]•[/dim] {text}", markup=True)
+
+    @contextmanager
+    def waiting(self, text: str) -> Iterator[None]:
+        """A spinner on a terminal; one plain line otherwise."""
+        if self.err.is_terminal and not self.err.is_dumb_terminal:
+            with self.err.status(text):
+                yield
+        else:
+            self.err.print(text, markup=False)
+            yield
+
+    def warn(self, text: str) -> None:
+        self.err.print("[yellow]warning:[/yellow] ", end="", markup=True)
+        self.err.print(text, markup=False)
+
+    # -- results --------------------------------------------------------------
+
+    def emit(self, doc: dict[str, Any], human: Callable[[Any], None]) -> None:
+        if self.json_mode:
+            sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+            sys.stdout.flush()
+        else:
+            human(self.out)
+
+    def error_doc(self, error: dict[str, Any]) -> None:
+        if self.json_mode:
+            sys.stdout.write(json.dumps({"ok": False, "error": error}, indent=2) + "\n")
+            sys.stdout.flush()
+
+    def panel(self, title: str, rows: Sequence[tuple[str, str]], *, style: str = "green") -> Callable[[Any], None]:
+        def render(console: Any) -> None:
+            from rich.panel import Panel
+            from rich.table import Table
+
+            table = Table.grid(padding=(0, 2))
+            table.add_column(style="bold")
+            table.add_column()
+            for k, v in rows:
+                table.add_row(k, v)
+            console.print(Panel(table, title=title, title_align="left", border_style=style, expand=False))
+
+        return render
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Callable[[Any], None]:
+        def render(console: Any) -> None:
+            from rich.table import Table
+
+            t = Table(title=title, title_justify="left")
+            for c in columns:
+                t.add_column(c, overflow="fold")
+            for r in rows:
+                t.add_row(*r)
+            console.print(t)
+
+        return render
+
+    def lines(self, text: str) -> Callable[[Any], None]:
+        def render(console: Any) -> None:
+            console.print(text, markup=False, highlight=False)
+
+        return render

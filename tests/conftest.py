@@ -1,0 +1,189 @@
+"""Shared fixtures: a real Docker engine, the test images, throwaway containers.
+
+Integration tests need a real engine. Outside CI, without one, they skip with
+one clear reason; in CI (CI=true) or with DEVC_REQUIRE_ENGINE=1 a missing
+engine fails them instead, so a broken provisioning can never pass as green.
+Everything a test creates carries the label ``devc-tasks-test=<run id>`` and a
+unique name, and is removed at teardown even when the test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+RUN_ID = uuid.uuid4().hex[:8]
+TEST_LABEL = "devc-tasks-test"
+
+
+def _engine_required() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes") or os.environ.get("DEVC_REQUIRE_ENGINE") == "1"
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as e:  # noqa: BLE001 - any failure means "no engine"
+        if _engine_required():
+            pytest.fail(f"a Docker engine is required here (CI) but none answers: {e}")
+        pytest.skip(f"no Docker engine reachable ({e.__class__.__name__}); start one (see README) to run integration tests")
+    yield client
+    # sweep whatever this run left behind, even after a crashed test
+    for c in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN_ID}"}):
+        c.remove(force=True, v=True)
+    for v in client.volumes.list(filters={"label": f"{TEST_LABEL}={RUN_ID}"}):
+        try:
+            v.remove(force=True)
+        except Exception:  # noqa: BLE001
+            pass
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def images(docker_client: Any) -> tuple[str, str]:
+    """(stand-in image, image without tailscale), built at most once per machine."""
+    from tests.support.images import ensure_images
+
+    return ensure_images(docker_client)
+
+
+@pytest.fixture
+def control_dir() -> Iterator[Path]:
+    """A fresh simulated control server (the stand-in's registry) for one test."""
+    d = Path(tempfile.mkdtemp(prefix=f"devc-ctl-{RUN_ID}-", dir="/tmp"))
+    os.chmod(d, 0o777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def unique(prefix: str = "devc-test") -> str:
+    return f"{prefix}-{RUN_ID}-{uuid.uuid4().hex[:6]}"
+
+
+class Containers:
+    """Creates labelled test containers and volumes and removes them at teardown."""
+
+    def __init__(self, client: Any, images: tuple[str, str], control: Path) -> None:
+        self.client = client
+        self.standin, self.bare = images
+        self.control = control
+        self.created: list[Any] = []
+        self.volumes: list[str] = []
+
+    def volume(self, name: str | None = None) -> str:
+        name = name or unique("devc-vol")
+        self.client.volumes.create(name=name, labels={TEST_LABEL: RUN_ID})
+        self.volumes.append(name)
+        return name
+
+    def start(
+        self,
+        *,
+        tun: bool = True,
+        caps: bool = True,
+        state: str | None | bool = True,
+        tailscale: bool = True,
+        env: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+        name: str | None = None,
+        hostname: str | None = None,
+    ) -> Any:
+        """A running container; ``state`` True makes a fresh named volume, a str reuses one."""
+        volumes: dict[str, dict[str, str]] = {str(self.control): {"bind": "/srv/tailscale-control", "mode": "rw"}}
+        if state is True:
+            state = self.volume()
+        if state:
+            volumes[str(state)] = {"bind": "/var/lib/tailscale", "mode": "rw"}
+        c = self.client.containers.run(
+            self.standin if tailscale else self.bare,
+            command=["sleep", "infinity"],
+            name=name or unique(),
+            hostname=hostname,
+            detach=True,
+            network_mode="none",
+            devices=["/dev/net/tun:/dev/net/tun"] if tun else None,
+            cap_add=["NET_ADMIN", "NET_RAW"] if caps else None,
+            volumes=volumes,
+            environment=env or {},
+            labels={TEST_LABEL: RUN_ID, **(labels or {})},
+            init=True,
+        )
+        self.created.append(c)
+        return c
+
+    def cleanup(self) -> None:
+        for c in self.created:
+            try:
+                c.remove(force=True, v=True)
+            except Exception:  # noqa: BLE001
+                pass
+        for v in self.volumes:
+            try:
+                self.client.volumes.get(v).remove(force=True)
+            except Exception:  # noqa: BLE001
+                pass
+
+
+@pytest.fixture
+def containers(docker_client: Any, images: tuple[str, str], control_dir: Path) -> Iterator[Containers]:
+    made = Containers(docker_client, images, control_dir)
+    yield made
+    made.cleanup()
+
+
+class TaskRun:
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        self.code = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    @property
+    def doc(self) -> Any:
+        return json.loads(self.stdout)
+
+    def __repr__(self) -> str:
+        return f"TaskRun(code={self.code}, stdout={self.stdout!r}, stderr={self.stderr!r})"
+
+
+def run_inv(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 180) -> TaskRun:
+    """Run `inv <args>` as a user would (this repo's tasks.py), capturing everything."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("TAILSCALE_AUTHKEY", "TAILSCALE_HOSTNAME")}
+    full_env["NO_COLOR"] = "1"
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(REPO), *args],
+        cwd=str(cwd or REPO),
+        env=full_env,
+        input=stdin or "",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return TaskRun(proc)
+
+
+@pytest.fixture
+def inv():
+    return run_inv
+
+
+def logins(control: Path) -> list[dict[str, Any]]:
+    path = control / "logins.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
