@@ -1,0 +1,97 @@
+"""Real-shaped `tailscale status --json` / `debug prefs` documents for unit tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+ZERO = "0001-01-01T00:00:00Z"
+
+
+def status_doc(state: str = "Running", *, hostname: str = "web-devc-laptop", dns: str | None = None, tun: bool = True, node_id: str = "nAbC123XyZ11CNTRL") -> dict[str, Any]:
+    logged_in = state in ("Running", "Stopped", "Starting", "NeedsMachineAuth")
+    if dns is None:
+        dns = f"{hostname}.tail1234.ts.net." if logged_in else ""
+    doc: dict[str, Any] = {
+        "Version": "1.86.2-t1234abcd",
+        "TUN": tun,
+        "BackendState": state,
+        "AuthURL": "",
+        "TailscaleIPs": ["100.101.102.103", "fd7a:115c:a1e0::1"] if logged_in else None,
+        "Self": {
+            "ID": node_id if logged_in else "",
+            "PublicKey": "nodekey:" + ("ab" * 32 if logged_in else "0" * 64),
+            "HostName": hostname if logged_in else "3f2a1b4c5d6e",
+            "DNSName": dns,
+            "OS": "linux",
+            "UserID": 123 if logged_in else 0,
+            "TailscaleIPs": ["100.101.102.103"] if logged_in else None,
+            "AllowedIPs": None,
+            "Online": state == "Running",
+            "Active": False,
+            "ExitNode": False,
+            "Created": ZERO,
+            "LastSeen": ZERO,
+            "SomethingNew": {"x": 1},
+        },
+        "Health": [],
+        "MagicDNSSuffix": "tail1234.ts.net" if logged_in else "",
+        "CurrentTailnet": {"Name": "user@example.com", "MagicDNSSuffix": "tail1234.ts.net", "MagicDNSEnabled": True} if logged_in else None,
+        "CertDomains": None,
+        "Peer": None,
+        "User": None,
+        "ClientVersion": None,
+    }
+    if logged_in:
+        doc = {**{k: doc[k] for k in ("Version", "TUN", "BackendState")}, "HaveNodeKey": True, **{k: v for k, v in doc.items() if k not in ("Version", "TUN", "BackendState")}}
+    return doc
+
+
+def status_json(*args: Any, **kwargs: Any) -> str:
+    return json.dumps(status_doc(*args, **kwargs), indent=2)
+
+
+def prefs_json(*, hostname: str = "web-devc-laptop", ssh: bool = True, routes: bool = False, tags: list[str] | None = None, want_running: bool = True) -> str:
+    return json.dumps(
+        {
+            "ControlURL": "https://controlplane.tailscale.com",
+            "RouteAll": routes,
+            "ExitNodeID": "",
+            "CorpDNS": True,
+            "RunSSH": ssh,
+            "WantRunning": want_running,
+            "LoggedOut": False,
+            "ShieldsUp": False,
+            "AdvertiseTags": tags,
+            "Hostname": hostname,
+            "NotepadURLs": False,
+            "AdvertiseRoutes": None,
+            "NoSNAT": False,
+            "NetfilterMode": 2,
+        },
+        indent="\t",
+    )
+
+
+def probe_text(*, tun: bool = True, ts: bool = True, tsd: bool = True, pid: int | None = None, socket: bool = False, state_file: bool = False, status: str | None = None, prefs: str | None = None, status_rc: int = 0) -> str:
+    lines = [
+        "devc-probe=1",
+        f"tun={int(tun)}",
+        f"tailscale={'/usr/local/bin/tailscale' if ts else ''}",
+        f"tailscaled={'/usr/local/sbin/tailscaled' if tsd else ''}",
+        f"daemon_pid={pid or ''}",
+        f"socket={int(socket)}",
+        f"state={int(state_file)}",
+        "timeout=/usr/bin/timeout",
+        "flock=/usr/bin/flock",
+        "setsid=/usr/bin/setsid",
+        "capeff=00000000a80435fb",
+        "uid=0",
+        "ts_version=1.86.2",
+    ]
+    if status is not None:
+        lines += [f"status_rc={status_rc}", "--- status", status]
+        if prefs is not None:
+            lines += ["--- prefs", prefs, ""]
+    lines.append("--- end")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,136 @@
+"""The connect planner over the combinations of probe and wish that matter."""
+
+import pytest
+
+from devc_tasks import plan
+from devc_tasks.errors import KeyRequired, LoginRejected, TailscaleFailed, TailscaleNotInstalled, TunMissing
+from devc_tasks.plan import UpWish, next_step, parse_probe
+from devc_tasks.tailscale import connect_warnings
+from tests.unit.samples import prefs_json, probe_text, status_json
+
+pytestmark = pytest.mark.unit
+
+CLI = "/usr/local/bin/tailscale"
+DAEMON = "/usr/local/sbin/tailscaled"
+SOCK = "--socket=/var/run/tailscale/tailscaled.sock"
+NAME = "web-devc-laptop"
+
+
+def wish(**kw):
+    return UpWish(**{"hostname": NAME, **kw})
+
+
+def running(**prefs_kw):
+    return dict(pid=42, socket=True, status=status_json("Running"), prefs=prefs_json(**prefs_kw))
+
+
+DOWN = dict(pid=None, socket=False)
+UP_FLAGS = (f"--hostname={NAME}", "--ssh", "--accept-routes=false", "--advertise-tags=", "--timeout=60s")
+
+CASES = [
+    # (id, probe kwargs, wish kwargs, expected step type, expected argv or error class)
+    ("no-cli", dict(ts=False, **DOWN), dict(have_key=True), plan.Fail, TailscaleNotInstalled),
+    ("down-no-key-no-identity", dict(**DOWN), {}, plan.Skip, None),
+    ("down-no-key-require-key", dict(**DOWN), dict(require_key=True), plan.Fail, KeyRequired),
+    ("down-key-no-tun", dict(tun=False, **DOWN), dict(have_key=True), plan.Fail, TunMissing),
+    ("down-key-no-tun-userspace", dict(tun=False, **DOWN), dict(have_key=True, userspace=True), plan.StartDaemon,
+     (DAEMON, "--state=/var/lib/tailscale/tailscaled.state", SOCK, "--tun=userspace-networking")),
+    ("down-key-tun", dict(**DOWN), dict(have_key=True), plan.StartDaemon,
+     (DAEMON, "--state=/var/lib/tailscale/tailscaled.state", SOCK)),
+    ("down-identity-on-volume-no-key", dict(state_file=True, **DOWN), {}, plan.StartDaemon,
+     (DAEMON, "--state=/var/lib/tailscale/tailscaled.state", SOCK)),
+    ("down-no-tailscaled", dict(tsd=False, **DOWN), dict(have_key=True), plan.Fail, TailscaleNotInstalled),
+    ("daemon-starting-not-answering", dict(tun=False, pid=7, socket=True), dict(have_key=True), plan.StartDaemon,
+     (DAEMON, "--state=/var/lib/tailscale/tailscaled.state", SOCK)),
+    ("needs-login-key", dict(pid=42, socket=True, status=status_json("NeedsLogin")), dict(have_key=True), plan.Login,
+     (CLI, SOCK, "up", *UP_FLAGS, "--auth-key=file:/dev/stdin")),
+    ("needs-login-no-key", dict(pid=42, socket=True, status=status_json("NeedsLogin")), {}, plan.Skip, None),
+    ("needs-login-no-key-required", dict(pid=42, socket=True, status=status_json("NeedsLogin")), dict(require_key=True), plan.Fail, KeyRequired),
+    ("running-same", running(), {}, plan.Done, None),
+    ("running-same-key-ignored", running(), dict(have_key=True), plan.Done, None),
+    ("running-other-hostname", running(hostname="old-name"), {}, plan.ApplySettings, (CLI, SOCK, "set", f"--hostname={NAME}")),
+    ("running-ssh-off-wanted", running(), dict(ssh=False), plan.ApplySettings, (CLI, SOCK, "set", "--ssh=false")),
+    ("running-routes-and-tags", running(), dict(accept_routes=True, advertise_tags=("tag:dev",)), plan.ApplySettings,
+     (CLI, SOCK, "set", "--accept-routes", "--advertise-tags=tag:dev")),
+    ("running-prefs-unknown", dict(pid=42, socket=True, status=status_json("Running")), {}, plan.Done, None),
+    ("stopped-with-identity", dict(pid=42, socket=True, status=status_json("Stopped"), prefs=prefs_json(want_running=False)), {},
+     plan.Connect, (CLI, SOCK, "up", *UP_FLAGS)),
+    ("stopped-other-hostname-still-up", dict(pid=42, socket=True, status=status_json("Stopped", hostname="old")), dict(hostname="new"),
+     plan.Connect, (CLI, SOCK, "up", "--hostname=new", *UP_FLAGS[1:])),
+    ("starting", dict(pid=42, socket=True, status=status_json("Starting")), {}, plan.WaitRunning, None),
+    ("machine-auth", dict(pid=42, socket=True, status=status_json("NeedsMachineAuth")), dict(have_key=True), plan.Fail, LoginRejected),
+    ("in-use-other-user", dict(pid=42, socket=True, status=status_json("InUseOtherUser")), dict(have_key=True), plan.Fail, TailscaleFailed),
+]
+
+
+@pytest.mark.parametrize("probe_kw, wish_kw, kind, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_next_step(probe_kw, wish_kw, kind, expected):
+    step = next_step(parse_probe(probe_text(**probe_kw)), wish(**wish_kw))
+    assert type(step) is kind
+    if kind is plan.Fail:
+        assert isinstance(step.error, expected)
+    elif expected is not None:
+        assert step.argv == expected
+
+
+def test_tun_failure_names_the_exact_fix():
+    step = next_step(parse_probe(probe_text(tun=False, **DOWN)), wish(have_key=True))
+    fix = step.error.fix
+    for line in ("- /dev/net/tun:/dev/net/tun", "- NET_ADMIN", "- NET_RAW", '"runArgs": ["--device=/dev/net/tun", "--cap-add=NET_ADMIN", "--cap-add=NET_RAW"]', "--userspace"):
+        assert line in fix
+
+
+def test_skip_says_why():
+    step = next_step(parse_probe(probe_text(**DOWN)), wish())
+    assert "no auth key" in step.reason and "opt-in" in step.reason
+
+
+@pytest.mark.parametrize(
+    "kw, expected",
+    [
+        (dict(timeout=60), "--timeout=60s"),
+        (dict(timeout=1.5), "--timeout=1500ms"),
+        (dict(ssh=False, accept_routes=True), "--ssh=false"),
+    ],
+    ids=["seconds", "fraction", "flags"],
+)
+def test_up_argv(kw, expected):
+    argv = plan.up_argv(CLI, wish(**kw), with_key=False)
+    assert expected in argv
+    assert not any(a.startswith("--auth-key") for a in argv)
+    assert plan.up_argv(CLI, wish(**kw), with_key=True)[-1] == "--auth-key=file:/dev/stdin"
+
+
+def test_parse_probe_fields():
+    p = parse_probe(probe_text(pid=42, socket=True, state_file=True, status=status_json("Running"), prefs=prefs_json()))
+    assert p.tun and p.socket and p.has_state and p.answering
+    assert p.daemon_pid == 42 and p.uid == 0 and p.version == "1.86.2"
+    assert p.has_cap(plan.CAP_NET_ADMIN) and p.has_cap(plan.CAP_NET_RAW)
+    assert p.prefs is not None and p.prefs.hostname == NAME
+
+
+def test_parse_probe_daemon_error_kept():
+    p = parse_probe(probe_text(pid=None, socket=True, status="failed to connect to local tailscaled; it doesn't appear to be running", status_rc=1))
+    assert p.status is None and "failed to connect" in p.status_error
+
+
+def test_parse_probe_rejects_garbage():
+    with pytest.raises(TailscaleFailed, match="unexpected"):
+        parse_probe("OCI runtime exec failed: exec: \"sh\": not found")
+
+
+@pytest.mark.parametrize(
+    "dns, tun, expect",
+    [
+        (f"{NAME}.tail1234.ts.net.", True, []),
+        (f"{NAME}-1.tail1234.ts.net.", True, ["another node already holds"]),
+        (f"{NAME}.tail1234.ts.net.", False, ["userspace-networking"]),
+    ],
+    ids=["clean", "collision", "userspace"],
+)
+def test_connect_warnings(dns, tun, expect):
+    p = parse_probe(probe_text(pid=1, socket=True, status=status_json("Running", dns=dns, tun=tun), prefs=prefs_json()))
+    warnings = connect_warnings(p, wish())
+    assert len(warnings) == len(expect)
+    for w, e in zip(warnings, expect):
+        assert e in w
