@@ -106,6 +106,12 @@ class _Mount:
     source: str | None
     """The volume name or host path; None for an anonymous volume or a tmpfs."""
     target: str
+    """As compose keys it when merging: long syntax keeps ``/x/``, so it does not replace a ``/x`` mount."""
+
+    @property
+    def path(self) -> str:
+        """The target as the container sees it (no trailing slash)."""
+        return _norm_target(self.target)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,6 +166,7 @@ def _parse_short_volume(spec: str) -> _Mount:
         return _Mount(kind="volume", source=None, target=_norm_target(parts[0]))
     source, target = parts[0], parts[1]
     kind = "bind" if _is_host_path(source) else "volume"
+    # compose cleans short-syntax targets but keeps long-syntax ones as written
     return _Mount(kind=kind, source=source or None, target=_norm_target(target))
 
 
@@ -173,7 +180,7 @@ def _parse_mount_option(spec: str) -> _Mount | None:
     if not target:
         return None
     source = fields.get("source") or fields.get("src") or None
-    return _Mount(kind=fields.get("type", "volume").lower(), source=source, target=_norm_target(target))
+    return _Mount(kind=fields.get("type", "volume").lower(), source=source, target=target)
 
 
 def _mount_from_long(entry: Mapping[str, Any], where: str) -> _Mount:
@@ -186,18 +193,25 @@ def _mount_from_long(entry: Mapping[str, Any], where: str) -> _Mount:
     return _Mount(
         kind=str(kind).lower(),
         source=source if isinstance(source, str) and source else None,
-        target=_norm_target(target),
+        target=target,
     )
 
 
-def _state_mount(mounts: Iterable[_Mount]) -> _Mount | None:
-    """The mount that holds ``STATE_DIR``: the one at it, else the deepest one above it."""
-    best: _Mount | None = None
+def _state_mounts(mounts: Iterable[_Mount]) -> list[_Mount]:
+    """The mounts that hold ``STATE_DIR``: those at it, else the deepest ones above it.
+
+    More than one at the same path is a configuration docker refuses to
+    start ("Duplicate mount point"); the caller reports it.
+    """
+    best: list[_Mount] = []
     for mount in mounts:
-        target = mount.target
-        covers = target == STATE_DIR or STATE_DIR.startswith(target.rstrip("/") + "/")
-        if covers and (best is None or len(target) > len(best.target)):
-            best = mount
+        path = mount.path
+        if not (path == STATE_DIR or STATE_DIR.startswith(path.rstrip("/") + "/")):
+            continue
+        if not best or len(path) > len(best[0].path):
+            best = [mount]
+        elif path == best[0].path:
+            best.append(mount)
     return best
 
 
@@ -206,7 +220,7 @@ def _state_mount(mounts: Iterable[_Mount]) -> _Mount | None:
 
 def _describe_mount(mount: _Mount) -> tuple[bool, str]:
     """Whether ``mount`` keeps the state across container recreation, and how to say what it is."""
-    where = f"at {mount.target}" if mount.target == STATE_DIR else f"at {mount.target} (holds {STATE_DIR})"
+    where = f"at {mount.path}" if mount.path == STATE_DIR else f"at {mount.path} (holds {STATE_DIR})"
     if mount.kind == "volume" and mount.source:
         return True, f"named volume {mount.source} {where}"
     if mount.kind == "volume":
@@ -240,11 +254,20 @@ def _assess(effective: _Effective, fixes: Mapping[str, str]) -> list[Requirement
         else:
             results[key] = (cap in caps or "ALL" in caps, f"cap_add: [{cap_list}]")
 
-    mount = _state_mount(effective.mounts)
-    if mount is None:
-        results["state-volume"] = (False, f"nothing mounted at {STATE_DIR}: the node's identity dies with the container")
+    mounts = _state_mounts(effective.mounts)
+    if not mounts:
+        results["state-volume"] = (
+            False,
+            f"nothing mounted at {STATE_DIR}: the node's identity dies with the container",
+        )
+    elif len(mounts) > 1:
+        listing = "; ".join(_describe_mount(m)[1] for m in mounts)
+        results["state-volume"] = (
+            False,
+            f"{len(mounts)} mounts at {mounts[0].path} ({listing}): docker refuses to start the container",
+        )
     else:
-        results["state-volume"] = _describe_mount(mount)
+        results["state-volume"] = _describe_mount(mounts[0])
 
     return [
         Requirement(
@@ -276,7 +299,9 @@ def _yaml(data: Mapping[str, Any]) -> str:
     return str(yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=False))
 
 
-def _compose_service_settings(*, devices: bool = True, caps: Sequence[str] = _CAPS, volume: bool = True) -> dict[str, Any]:
+def _compose_service_settings(
+    *, devices: bool = True, caps: Sequence[str] = _CAPS, volume: bool = True
+) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     if devices:
         settings["devices"] = [f"{TUN_DEVICE}:{TUN_DEVICE}"]
@@ -311,11 +336,11 @@ def _json_fix(key: str, values: Sequence[str]) -> str:
     return f'"{key}": {json.dumps(list(values))}'
 
 
-def _image_fixes(state_mount: _Mount | None) -> dict[str, str]:
+def _image_fixes(state_mounts: Sequence[_Mount]) -> dict[str, str]:
     volume_fix = _json_fix("mounts", [_IMAGE_MOUNT])
-    if state_mount is not None:
+    if state_mounts and state_mounts[0].path == STATE_DIR:
         # Docker refuses two mounts at one target, so the old one has to go.
-        volume_fix = f"replace the mount at {state_mount.target} in devcontainer.json with\n{volume_fix}"
+        volume_fix = f"replace the mount at {STATE_DIR} in devcontainer.json with\n{volume_fix}"
     return {
         "tun-device": _json_fix("runArgs", [f"--device={TUN_DEVICE}"]),
         "cap-net-admin": _json_fix("runArgs", ["--cap-add=NET_ADMIN"]),
@@ -369,7 +394,9 @@ def write_override(path: Path, text: str, *, force: bool) -> None:
             fix="Pass --force to overwrite it, or write the override somewhere else",
         ) from exc
     except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc}", fix=f"Check that {path.parent} exists and is writable") from exc
+        raise ConfigError(
+            f"cannot write {path}: {exc}", fix=f"Check that {path.parent} exists and is writable"
+        ) from exc
 
 
 # --- image-based: runArgs and mounts ---------------------------------------------------------------
@@ -619,7 +646,9 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError(f"compose file {path} does not exist", fix="Fix dockerComposeFile in devcontainer.json") from exc
+        raise ConfigError(
+            f"compose file {path} does not exist", fix="Fix dockerComposeFile in devcontainer.json"
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read compose file {path}: {exc}", fix=f"Check {path}") from exc
     try:
@@ -687,8 +716,9 @@ def _own_merge(config: DevcontainerConfig, service: str, environ: Mapping[str, s
             privileged = part.privileged
     if not found:
         files = ", ".join(str(f) for f in config.compose_files)
+        services = ", ".join(sorted(known)) or "none"
         raise ConfigError(
-            f"service {service!r} is not in the compose files ({files}); services: {', '.join(sorted(known)) or 'none'}",
+            f"service {service!r} is not in the compose files ({files}); services: {services}",
             fix="Set 'service' in devcontainer.json to one of the compose services",
         )
     for mount in mounts.values():
@@ -726,8 +756,13 @@ def check(
     """
     if not config.is_compose:
         effective = _image_effective(config)
-        return _assess(effective, _image_fixes(_state_mount(effective.mounts)))
+        return _assess(effective, _image_fixes(_state_mounts(effective.mounts)))
     service = _require_service(config)
+    for compose_file in config.compose_files:
+        if not compose_file.is_file():
+            raise ConfigError(
+                f"compose file {compose_file} does not exist", fix="Fix dockerComposeFile in devcontainer.json"
+            )
     if use_docker is None:
         use_docker = docker_compose_available(environ)
     if use_docker:

@@ -57,9 +57,9 @@ mkdir -p %(state_dir)s /var/run/tailscale "$(dirname %(log)s)"
 if ! pgrep -x tailscaled >/dev/null 2>&1; then
   echo "--- devc-tasks: starting $* ($(date -u +%%FT%%TZ))" >>%(log)s
   if command -v setsid >/dev/null 2>&1; then
-    setsid "$@" >>%(log)s 2>&1 </dev/null &
+    setsid "$@" >>%(log)s 2>&1 </dev/null 9>&- &
   else
-    nohup "$@" >>%(log)s 2>&1 </dev/null &
+    nohup "$@" >>%(log)s 2>&1 </dev/null 9>&- &
   fi
 fi
 i=0

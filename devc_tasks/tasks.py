@@ -276,7 +276,8 @@ def status(c, all=False, container=None, workspace=None, host=None, context=None
         doc = {"ok": True, **_status_doc(target.label, probe)}
         out.emit(doc, out.panel(f"tailscale in {target.label}", _status_rows(target.label, probe), style="green" if running else "red"))
         if not running:
-            raise NotConnected("not connected")
+            state = probe.status.backend_state if probe.status else "tailscaled not running"
+            raise Exit(f"not connected ({state})", code=NotConnected.exit_code)
 
 
 def _status_all(host: str | None, context: str | None) -> list[tuple[str, Any]]:

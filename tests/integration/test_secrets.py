@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.conftest import logins
@@ -22,18 +24,17 @@ def test_key_never_leaks(inv, containers, docker_client, tmp_path, source):
     elif source == "stdin":
         args, stdin = ["--authkey-file", "-"], key + "\n"
     c = containers.start(env={"TAILSCALE_AUTHKEY": key} if source == "container-env" else None)
+    start = int(time.time()) - 1
     r = inv("tailscale.up", "--container", c.name, "--hostname", "leakcheck", "--json", *args, env=env, stdin=stdin)
     assert r.code == 0, r
     assert len(logins(containers.control)) == 1
     # 1. our output
     assert key not in r.stdout and key not in r.stderr
-    # 2. the Engine's exec records: command lines and environments
-    c.reload()
-    exec_ids = c.attrs.get("ExecIDs") or []
-    assert exec_ids, "expected exec records to inspect"
-    for eid in exec_ids:
-        info = docker_client.api.exec_inspect(eid)
-        assert key not in repr(info["ProcessConfig"]), info["ProcessConfig"]
+    # 2. the Engine's record of every exec (`docker events` shows each full command line)
+    events = docker_client.events(since=start, until=int(time.time()) + 1, decode=True, filters={"container": c.id})
+    execs = [e["Action"] for e in events if e.get("Action", "").startswith("exec_create")]
+    assert any("--auth-key=file:/dev/stdin" in a for a in execs), execs
+    assert not [a for a in execs if key in a]
     # 3. every file in the container (state, logs, /tmp, the registry mount)
     grep = c.exec_run(["grep", "-rlF", "--exclude-dir=proc", "--exclude-dir=sys", "--exclude-dir=dev", key, "/"], user="0")
     assert grep.exit_code == 1 and grep.output.decode().strip() == "", grep.output
@@ -41,18 +42,3 @@ def test_key_never_leaks(inv, containers, docker_client, tmp_path, source):
     log = c.exec_run(["cat", "/var/log/tailscaled.log"]).output.decode()
     assert key not in log
 
-
-def test_exec_events_show_no_key(inv, containers, docker_client):
-    key = new_key()
-    c = containers.start()
-    import time
-
-    start = int(time.time()) - 1
-    r = inv("tailscale.up", "--container", c.name, "--hostname", "events", "--json", env={"TAILSCALE_AUTHKEY": key})
-    assert r.code == 0, r
-    events = docker_client.events(since=start, until=int(time.time()) + 1, decode=True, filters={"container": c.id})
-    actions = [e.get("Action", "") for e in events]
-    execs = [a for a in actions if a.startswith("exec_create")]
-    assert execs, actions
-    assert not [a for a in actions if key in a]
-    assert any("--auth-key=file:/dev/stdin" in a for a in execs)
