@@ -1,89 +1,16 @@
-"""The `tailscale` Invoke collection: parse options, call the library, render.
-
-Tasks stay thin. Each option resolves in one place (flag, else the
-``tailscale`` config section, else the default declared in ``ns.configure``),
-and library errors become ``Exit(message, code)`` here and only here.
-Heavy modules (docker, rich, yaml) are imported inside the task bodies.
-"""
+"""The node tasks: up, down, status, restart, logout, hostname."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from invoke import Collection, task
+from invoke import task
 from invoke.exceptions import Exit
 
-from .errors import DevcError, UsageError
-
-SELECTOR_HELP = {
-    "container": "The container (name or id). Default: the devcontainer of the workspace.",
-    "workspace": "The workspace folder. Default: the nearest folder upward holding a devcontainer configuration.",
-    "host": "Docker Engine URL (unix://, tcp://, ssh://). Default: DOCKER_HOST or the current context.",
-    "context": "Docker context name. Default: DOCKER_CONTEXT or the current context.",
-    "local": "Run here, inside the container (e.g. from a postStartCommand), not through the Engine.",
-    "json": "Print exactly one JSON document on stdout (errors included).",
-}
-
-DEFAULTS = {"timeout": 60, "daemon_wait": 20, "ssh": True, "accept_routes": False}
-
-
-def _help(**extra: str) -> dict[str, str]:
-    return {**SELECTOR_HELP, **extra}
-
-
-def _selectors(container: str | None, workspace: str | None, host: str | None, context: str | None, local: bool):
-    from .target import Selectors
-
-    return Selectors(container=container, workspace=workspace, host=host, context=context, local=local)
-
-
-@contextmanager
-def boundary(out: Any) -> Iterator[None]:
-    """Library errors become a clean message and their documented exit code."""
-    try:
-        yield
-    except DevcError as e:
-        out.error_doc(e.to_dict())
-        raise Exit(f"error: {e}", code=e.exit_code) from None
-    except KeyboardInterrupt:
-        raise Exit("interrupted", code=130) from None
-
-
-def _output(json_mode: bool) -> Any:
-    from .ui import Output
-
-    return Output(json_mode=json_mode)
-
-
-def _setting(c: Any, name: str, given: Any) -> Any:
-    """Flag, else config (`tailscale.<name>`), else the default."""
-    if given is not None:
-        return given
-    section = c.config.get("tailscale", {}) if hasattr(c, "config") else {}
-    return section.get(name, DEFAULTS[name])
-
-
-def _seconds(value: Any, flag: str) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"{flag} takes a number of seconds, not {value!r}") from None
-    if not 0 < seconds <= 24 * 3600:
-        raise UsageError(f"{flag} must be between 0 and 86400 seconds, not {value!r}")
-    return seconds
-
-
-def parse_tags(raw: str | None) -> tuple[str, ...]:
-    tags = tuple(t.strip() for t in (raw or "").split(",") if t.strip())
-    for t in tags:
-        if not t.startswith("tag:") or len(t) <= 4:
-            raise UsageError(f"--advertise-tags: {t!r} is not a tag", fix="Tags look like tag:name, comma-separated: --advertise-tags=tag:dev,tag:ci")
-    return tags
-
+from ..errors import UsageError
+from .common import _help, _output, _seconds, _selectors, _setting, boundary
 
 # --- up ----------------------------------------------------------------------
 
@@ -120,10 +47,10 @@ def up(
     """Connect the devcontainer to the tailnet (idempotent; opt-in through an auth key)."""
     out = _output(json)
     with boundary(out):
-        from .plan import UpWish
-        from .secrets import resolve_key
-        from .tailscale import Node
-        from .target import resolve, wanted_hostname
+        from ..plan import UpWish
+        from ..secrets import resolve_key
+        from ..tailscale import Node
+        from ..target import resolve, wanted_hostname
 
         wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
         tags = parse_tags(advertise_tags)
@@ -153,7 +80,7 @@ def _ssh_user(target: Any) -> str:
 
 
 def _report_up(out: Any, target: Any, result: Any, key_source: str | None) -> None:
-    from .ui import node_doc
+    from ..ui import node_doc
 
     status = result.probe.status if result.probe else None
     doc: dict[str, Any] = {
@@ -191,7 +118,7 @@ def _report_up(out: Any, target: Any, result: Any, key_source: str | None) -> No
 
 
 def _report_change(out: Any, target: Any, before: Any, after: Any, done: list[str]) -> None:
-    from .ui import node_doc
+    from ..ui import node_doc
 
     doc = {"ok": True, "container": target.label, "done": done, "node": node_doc(after.status)}
     state = after.status.backend_state if after.status else "daemon not running"
@@ -203,8 +130,8 @@ def down(c, logout=False, container=None, workspace=None, host=None, context=Non
     """Disconnect the node (tailscale down); it keeps its identity, so `up` needs no key."""
     out = _output(json)
     with boundary(out):
-        from .tailscale import Node
-        from .target import resolve
+        from ..tailscale import Node
+        from ..target import resolve
 
         target = resolve(_selectors(container, workspace, host, context, local))
         before, after, done = Node(target.executor, on_step=out.step).down(logout=logout)
@@ -216,8 +143,8 @@ def logout(c, container=None, workspace=None, host=None, context=None, local=Fal
     """Log the node out: it leaves the tailnet (an ephemeral node is deleted)."""
     out = _output(json)
     with boundary(out):
-        from .tailscale import Node
-        from .target import resolve
+        from ..tailscale import Node
+        from ..target import resolve
 
         target = resolve(_selectors(container, workspace, host, context, local))
         before, after, done = Node(target.executor, on_step=out.step).logout()
@@ -246,7 +173,7 @@ def _status_rows(target_label: str, probe: Any) -> list[tuple[str, str]]:
 
 
 def _status_doc(label: str, probe: Any) -> dict[str, Any]:
-    from .ui import node_doc
+    from ..ui import node_doc
 
     return {"container": label, "installed": probe.tailscale is not None, **node_doc(probe.status)}
 
@@ -256,8 +183,8 @@ def status(c, all=False, container=None, workspace=None, host=None, context=None
     """Show the node's state. Exit 0 when Running, 5 otherwise (stopped, logged out, daemon down)."""
     out = _output(json)
     with boundary(out):
-        from .errors import NotConnected
-        from .tailscale import Node
+        from ..errors import NotConnected
+        from ..tailscale import Node
 
         if all:
             rows = _status_all(host, context)
@@ -268,7 +195,7 @@ def status(c, all=False, container=None, workspace=None, host=None, context=None
             ]
             out.emit({"ok": True, "containers": docs}, out.table("devcontainers", ["Container", "State", "Hostname", "MagicDNS", "IPs"], table))
             return
-        from .target import resolve
+        from ..target import resolve
 
         target = resolve(_selectors(container, workspace, host, context, local))
         probe = Node(target.executor).probe()
@@ -281,8 +208,8 @@ def status(c, all=False, container=None, workspace=None, host=None, context=None
 
 
 def _status_all(host: str | None, context: str | None) -> list[tuple[str, Any]]:
-    from .engine import DockerExecutor, LABEL_LOCAL_FOLDER, open_engine
-    from .tailscale import Node
+    from ..engine import DockerExecutor, LABEL_LOCAL_FOLDER, open_engine
+    from ..tailscale import Node
 
     engine = open_engine(host=host, context=context)
     found = engine.client.containers.list(filters={"label": LABEL_LOCAL_FOLDER})
@@ -303,9 +230,9 @@ def restart(c, hostname=None, timeout=None, userspace=False, container=None, wor
     """Restart tailscaled in the container and reconnect from the state volume (no key; same node)."""
     out = _output(json)
     with boundary(out):
-        from .plan import UpWish
-        from .tailscale import Node
-        from .target import resolve, wanted_hostname
+        from ..plan import UpWish
+        from ..tailscale import Node
+        from ..target import resolve, wanted_hostname
 
         wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
         target = resolve(_selectors(container, workspace, host, context, local))
@@ -329,7 +256,7 @@ def hostname(c, hostname=None, container=None, workspace=None, host=None, contex
     """Print the node name `up` would use, and where each part came from."""
     out = _output(json)
     with boundary(out):
-        from .target import resolve, wanted_hostname
+        from ..target import resolve, wanted_hostname
 
         target = resolve(_selectors(container, workspace, host, context, local))
         choice = wanted_hostname(target, hostname)
@@ -359,8 +286,4 @@ def hostname(c, hostname=None, container=None, workspace=None, host=None, contex
 
         out.emit(doc, human)
 
-
-ns = Collection("tailscale")
-for _t in (up, down, status, restart, logout, hostname):
-    ns.add_task(_t)
-ns.configure({"tailscale": dict(DEFAULTS)})
+TASKS = (up, down, status, restart, logout, hostname)

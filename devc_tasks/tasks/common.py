@@ -1,0 +1,78 @@
+"""What every task shares: selector options, the error boundary, settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from invoke.exceptions import Exit
+
+from ..errors import DevcError, UsageError
+
+SELECTOR_HELP = {
+    "container": "The container (name or id). Default: the devcontainer of the workspace.",
+    "workspace": "The workspace folder. Default: the nearest folder upward holding a devcontainer configuration.",
+    "host": "Docker Engine URL (unix://, tcp://, ssh://). Default: DOCKER_HOST or the current context.",
+    "context": "Docker context name. Default: DOCKER_CONTEXT or the current context.",
+    "local": "Run here, inside the container (e.g. from a postStartCommand), not through the Engine.",
+    "json": "Print exactly one JSON document on stdout (errors included).",
+}
+
+DEFAULTS = {"timeout": 60, "daemon_wait": 20, "ssh": True, "accept_routes": False}
+
+
+def _help(**extra: str) -> dict[str, str]:
+    return {**SELECTOR_HELP, **extra}
+
+
+def _selectors(container: str | None, workspace: str | None, host: str | None, context: str | None, local: bool):
+    from .target import Selectors
+
+    return Selectors(container=container, workspace=workspace, host=host, context=context, local=local)
+
+
+@contextmanager
+def boundary(out: Any) -> Iterator[None]:
+    """Library errors become a clean message and their documented exit code."""
+    try:
+        yield
+    except DevcError as e:
+        out.error_doc(e.to_dict())
+        raise Exit(f"error: {e}", code=e.exit_code) from None
+    except KeyboardInterrupt:
+        raise Exit("interrupted", code=130) from None
+
+
+def _output(json_mode: bool) -> Any:
+    from .ui import Output
+
+    return Output(json_mode=json_mode)
+
+
+def _setting(c: Any, name: str, given: Any) -> Any:
+    """Flag, else config (`tailscale.<name>`), else the default."""
+    if given is not None:
+        return given
+    section = c.config.get("tailscale", {}) if hasattr(c, "config") else {}
+    return section.get(name, DEFAULTS[name])
+
+
+def _seconds(value: Any, flag: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} takes a number of seconds, not {value!r}") from None
+    if not 0 < seconds <= 24 * 3600:
+        raise UsageError(f"{flag} must be between 0 and 86400 seconds, not {value!r}")
+    return seconds
+
+
+def parse_tags(raw: str | None) -> tuple[str, ...]:
+    tags = tuple(t.strip() for t in (raw or "").split(",") if t.strip())
+    for t in tags:
+        if not t.startswith("tag:") or len(t) <= 4:
+            raise UsageError(f"--advertise-tags: {t!r} is not a tag", fix="Tags look like tag:name, comma-separated: --advertise-tags=tag:dev,tag:ci")
+    return tags
+
+

@@ -1,0 +1,3 @@
+"""Placeholder: the compose tasks (issue 4)."""
+
+TASKS: tuple = ()

@@ -1,0 +1,3 @@
+"""Placeholder: the doctor tasks (issue 4)."""
+
+TASKS: tuple = ()

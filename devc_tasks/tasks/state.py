@@ -1,0 +1,3 @@
+"""Placeholder: the state tasks (issue 4)."""
+
+TASKS: tuple = ()
