@@ -27,7 +27,7 @@ def _help(**extra: str) -> dict[str, str]:
 
 
 def _selectors(container: str | None, workspace: str | None, host: str | None, context: str | None, local: bool):
-    from .target import Selectors
+    from ..target import Selectors
 
     return Selectors(container=container, workspace=workspace, host=host, context=context, local=local)
 
@@ -45,7 +45,7 @@ def boundary(out: Any) -> Iterator[None]:
 
 
 def _output(json_mode: bool) -> Any:
-    from .ui import Output
+    from ..ui import Output
 
     return Output(json_mode=json_mode)
 

@@ -9,8 +9,7 @@ from typing import Any
 from invoke import task
 from invoke.exceptions import Exit
 
-from ..errors import UsageError
-from .common import _help, _output, _seconds, _selectors, _setting, boundary
+from .common import _help, _output, _seconds, _selectors, _setting, boundary, parse_tags
 
 # --- up ----------------------------------------------------------------------
 
