@@ -1,0 +1,101 @@
+"""The command surface as users meet it: task list, help, the three ways in, start-up weight."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from devc_tasks import ns
+
+pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[2]
+NODE_TASKS = ["up", "down", "status", "restart", "logout", "hostname"]
+
+
+def _tasks(collection, prefix=""):
+    for name, t in collection.tasks.items():
+        yield prefix + name, t
+    for name, sub in collection.collections.items():
+        yield from _tasks(sub, prefix + name + ".")
+
+
+def test_every_option_has_help():
+    missing = []
+    for name, t in _tasks(ns):
+        params = [p for p in inspect.signature(t.body).parameters if p != "c"]
+        missing += [f"{name} --{p}" for p in params if p not in t.help]
+        assert (t.body.__doc__ or "").strip(), f"{name} has no docstring (its help line)"
+    assert missing == []
+
+
+def test_every_node_task_takes_the_selectors():
+    for name in NODE_TASKS:
+        params = inspect.signature(ns.collections["tailscale"].tasks[name].body).parameters
+        assert {"container", "workspace", "host", "context", "local", "json"} <= set(params), name
+
+
+def test_import_stays_light():
+    code = "import sys, devc_tasks; print(sorted(m for m in ('docker', 'rich', 'requests', 'json5') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_inv_list_in_this_repo():
+    out = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    for name in NODE_TASKS:
+        assert f"tailscale.{name}" in out
+
+
+def test_one_line_in_a_users_tasks_py(tmp_path):
+    (tmp_path / "tasks.py").write_text(
+        textwrap.dedent(
+            """
+            from invoke import Collection, task
+            from devc_tasks import tailscale
+
+            @task
+            def build(c):
+                "The user's own task."
+
+            ns = Collection(build, tailscale)
+            """
+        )
+    )
+    out = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert "build" in out and "tailscale.up" in out and "tailscale.status" in out
+
+
+def test_console_script_and_just_module(tmp_path):
+    out = subprocess.run(["devc-tasks", "--list"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert "tailscale.up" in out
+    module = Path(subprocess.run(["devc-tasks", "--just-module"], capture_output=True, text=True, check=True).stdout.strip())
+    assert module.is_file()
+    (tmp_path / "justfile").write_text(f"mod tailscale '{module}'\n")
+    listing = subprocess.run(["just", "--list", "tailscale"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert "[tailscale]" in listing
+    for name in NODE_TASKS:
+        assert f"{name} *args" in listing
+    assert "# Connect the devcontainer to the tailnet" in listing
+
+
+def test_just_passes_arguments_intact(tmp_path):
+    """`just tailscale <task> ARGS` hands each argument over unsplit (quoting kept)."""
+    module = Path(subprocess.run(["devc-tasks", "--just-module"], capture_output=True, text=True, check=True).stdout.strip())
+    (tmp_path / "justfile").write_text(f"mod tailscale '{module}'\n")
+    echo = tmp_path / "echo-args"
+    echo.write_text("#!/bin/sh\nfor a in \"$@\"; do printf '<%s>\\n' \"$a\"; done\n")
+    echo.chmod(0o755)
+    r = subprocess.run(
+        ["just", "tailscale", "up", "--hostname", "my box", "--json", "it's"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent), "DEVC_TASKS": str(echo)},
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["<tailscale.up>", "<--hostname>", "<my box>", "<--json>", "<it's>"]
