@@ -274,12 +274,13 @@ class Found:
 _NAME_HINT = "Name it with --container NAME|ID (see `docker ps`), or run from the workspace folder / pass --workspace DIR."
 
 
-def choose_container(candidates: Sequence[ContainerInfo], searched: str) -> ContainerInfo | None:
+def choose_container(candidates: Sequence[ContainerInfo], searched: str, *, allow_stopped: bool = False) -> ContainerInfo | None:
     """Pick one container from the matches of one search, or explain why not.
 
     A stopped container beside a running one is an old copy: the running one
     wins. Several running ones (or several stopped ones and none running) are
     ambiguous. None found returns None so the caller can try the next rule.
+    ``allow_stopped`` accepts a stopped one (the state tasks use the archive API).
     """
     if not candidates:
         return None
@@ -289,7 +290,7 @@ def choose_container(candidates: Sequence[ContainerInfo], searched: str) -> Cont
         listing = "\n".join(f"  {c.name} ({c.id[:12]}, {c.status})" for c in pool)
         raise AmbiguousContainer(f"several containers match {searched}:\n{listing}", fix=_NAME_HINT)
     chosen = pool[0]
-    if not chosen.running:
+    if not chosen.running and not allow_stopped:
         raise ContainerNotRunning(
             f"container {chosen.name} ({chosen.id[:12]}), found by {searched}, is {chosen.status}",
             fix="Start it first: `devcontainer up --workspace-folder DIR`, `docker compose up -d` or `docker start NAME`.",
@@ -340,6 +341,7 @@ def find_container(
     config_path: Path | None,
     compose_project: str | None,
     compose_service: str | None,
+    allow_stopped: bool = False,
 ) -> Found:
     """The design's discovery order: --container, devcontainer labels, compose project/service."""
     import docker.errors
@@ -353,7 +355,7 @@ def find_container(
         except docker.errors.DockerException as e:
             raise EngineUnreachable(f"cannot look up container {container!r}: {e}") from None
         info = _info(c)
-        chosen = choose_container([info], f"--container {container}")
+        chosen = choose_container([info], f"--container {container}", allow_stopped=allow_stopped)
         assert chosen is not None
         return Found(chosen, "--container")
 
@@ -367,14 +369,14 @@ def find_container(
             for labels in rules:
                 desc = " and ".join(labels)
                 searched.append(f"labels {desc}")
-                chosen = choose_container(_list(client, labels), f"labels {desc}")
+                chosen = choose_container(_list(client, labels), f"labels {desc}", allow_stopped=allow_stopped)
                 if chosen:
                     return Found(chosen, f"devcontainer labels ({LABEL_LOCAL_FOLDER}={folder})")
     if compose_project and compose_service:
         labels = [f"{LABEL_COMPOSE_PROJECT}={compose_project}", f"{LABEL_COMPOSE_SERVICE}={compose_service}"]
         desc = f"compose project {compose_project!r}, service {compose_service!r}"
         searched.append(desc)
-        chosen = choose_container(_list(client, labels), desc)
+        chosen = choose_container(_list(client, labels), desc, allow_stopped=allow_stopped)
         if chosen:
             return Found(chosen, desc)
     if not searched:

@@ -67,7 +67,7 @@ def resolve_workspace(sel: Selectors, environ: Mapping[str, str] = os.environ) -
     return ws, devcontainer.load_config(ws)
 
 
-def resolve(sel: Selectors, environ: Mapping[str, str] = os.environ) -> Target:
+def resolve(sel: Selectors, environ: Mapping[str, str] = os.environ, *, allow_stopped: bool = False) -> Target:
     from . import devcontainer, engine as eng
 
     sel.validate()
@@ -89,6 +89,7 @@ def resolve(sel: Selectors, environ: Mapping[str, str] = os.environ) -> Target:
         config_path=getattr(config, "path", None),
         compose_project=project,
         compose_service=service,
+        allow_stopped=allow_stopped,
     )
     return Target(workspace=workspace, config=config, engine=engine, found=found, executor=eng.executor_for(engine, found))
 

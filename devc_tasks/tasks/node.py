@@ -15,10 +15,11 @@ from .common import _help, _output, _seconds, _selectors, _setting, boundary, pa
 
 
 @task(
+    auto_shortflags=False,
     help=_help(
         hostname="Node name (default: <project>-devc-<host>; also TAILSCALE_HOSTNAME).",
         authkey_file="Read the auth key from this file ('-' for stdin). Default: TAILSCALE_AUTHKEY on the host, then in the container.",
-        ssh="Enable Tailscale SSH (default on; --no-ssh turns it off).",
+        ssh="Tailscale SSH (on by default; --no-ssh, or tailscale.ssh: false in invoke.yaml, turns it off).",
         accept_routes="Accept subnet routes advertised by other nodes.",
         advertise_tags="Comma-separated ACL tags to advertise, e.g. tag:dev.",
         timeout="Seconds to wait for login and for Running (default 60).",
@@ -30,8 +31,8 @@ def up(
     c,
     hostname=None,
     authkey_file=None,
-    ssh=None,
-    accept_routes=None,
+    ssh=True,
+    accept_routes=False,
     advertise_tags=None,
     timeout=None,
     require_key=False,
@@ -60,8 +61,8 @@ def up(
         key = resolve_key(authkey_file=authkey_file, host_env=os.environ, container_env=target.executor.env() if not local else {})
         wish = UpWish(
             hostname=choice.name,
-            ssh=bool(_setting(c, "ssh", ssh)),
-            accept_routes=bool(_setting(c, "accept_routes", accept_routes)),
+            ssh=ssh and bool(_setting(c, "ssh", None)),
+            accept_routes=accept_routes or bool(_setting(c, "accept_routes", None)),
             advertise_tags=tags,
             timeout=wait,
             require_key=require_key,
@@ -124,7 +125,7 @@ def _report_change(out: Any, target: Any, before: Any, after: Any, done: list[st
     out.emit(doc, out.lines(f"{target.label}: {', '.join(done)} (state: {state})."))
 
 
-@task(help=_help(logout="Also log out: the node leaves the tailnet and needs a key to come back."))
+@task(auto_shortflags=False, help=_help(logout="Also log out: the node leaves the tailnet and needs a key to come back."))
 def down(c, logout=False, container=None, workspace=None, host=None, context=None, local=False, json=False):
     """Disconnect the node (tailscale down); it keeps its identity, so `up` needs no key."""
     out = _output(json)
@@ -137,7 +138,7 @@ def down(c, logout=False, container=None, workspace=None, host=None, context=Non
         _report_change(out, target, before, after, done)
 
 
-@task(help=_help())
+@task(auto_shortflags=False, help=_help())
 def logout(c, container=None, workspace=None, host=None, context=None, local=False, json=False):
     """Log the node out: it leaves the tailnet (an ephemeral node is deleted)."""
     out = _output(json)
@@ -177,7 +178,7 @@ def _status_doc(label: str, probe: Any) -> dict[str, Any]:
     return {"container": label, "installed": probe.tailscale is not None, **node_doc(probe.status)}
 
 
-@task(help=_help(all="Every running devcontainer on the engine, one row each."))
+@task(auto_shortflags=False, help=_help(all="Every running devcontainer on the engine, one row each."))
 def status(c, all=False, container=None, workspace=None, host=None, context=None, local=False, json=False):
     """Show the node's state. Exit 0 when Running, 5 otherwise (stopped, logged out, daemon down)."""
     out = _output(json)
@@ -219,6 +220,7 @@ def _status_all(host: str | None, context: str | None) -> list[tuple[str, Any]]:
 
 
 @task(
+    auto_shortflags=False,
     help=_help(
         hostname="Node name, as for up.",
         timeout="Seconds to wait for Running (default 60).",
@@ -250,7 +252,7 @@ def restart(c, hostname=None, timeout=None, userspace=False, container=None, wor
 # --- hostname ----------------------------------------------------------------
 
 
-@task(help=_help(hostname="An override to check (as up --hostname)."))
+@task(auto_shortflags=False, help=_help(hostname="An override to check (as up --hostname)."))
 def hostname(c, hostname=None, container=None, workspace=None, host=None, context=None, local=False, json=False):
     """Print the node name `up` would use, and where each part came from."""
     out = _output(json)

@@ -1,3 +1,249 @@
-"""Placeholder: the state tasks (issue 4)."""
+"""The state tasks: show, backup, restore, reset (mounted as `tailscale.state.*`).
 
-TASKS: tuple = ()
+They go through the Engine's archive API, so they work on a stopped container
+too (reset excepted: it needs the container running) and take no --local.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from invoke import task
+
+from .common import SELECTOR_HELP, _output, _seconds, _selectors, _setting, boundary
+
+_SEL_HELP = {k: v for k, v in SELECTOR_HELP.items() if k != "local"}
+
+
+def _help(**extra: str) -> dict[str, str]:
+    return {**_SEL_HELP, **extra}
+
+
+def _open(container: str | None, workspace: str | None, host: str | None, context: str | None) -> Any:
+    from ..state import open_state
+    from ..target import resolve
+
+    target = resolve(_selectors(container, workspace, host, context, False), allow_stopped=True)
+    return open_state(target)
+
+
+def _node_fields(status: Any) -> dict[str, Any] | None:
+    from ..ui import node_doc
+
+    return node_doc(status) if status is not None else None
+
+
+# --- show ----------------------------------------------------------------------
+
+
+@task(help=_help())
+def show(c, container=None, workspace=None, host=None, context=None, json=False):
+    """Show what holds /var/lib/tailscale, whether it has an identity, and the node (works on a stopped container)."""
+    out = _output(json)
+    with boundary(out):
+        from ..state import STATE_DIR
+        from ..state import show as show_state
+
+        sc = _open(container, workspace, host, context)
+        report = show_state(sc)
+        m = report.mount
+        warning = report.warning
+        doc: dict[str, Any] = {
+            "ok": True,
+            "container": report.container,
+            "container_id": report.container_id,
+            "container_status": report.container_status,
+            "state_dir": STATE_DIR,
+            "mount": m.to_dict(),
+            "has_identity": report.has_identity,
+            "state_file_size": report.state_file_size,
+            "daemon_running": report.daemon_running,
+            "node_id": (report.status.self.id or None) if report.status else None,
+            "hostname": report.status.self.host_name if report.status else None,
+            "node": _node_fields(report.status),
+            "warnings": [warning] if warning else [],
+        }
+        if report.probe_error:
+            doc["probe_error"] = report.probe_error
+        rows = [
+            ("Container", f"{report.container} ({report.container_status})"),
+            ("State dir", STATE_DIR),
+            ("Mounted", m.describe()),
+        ]
+        if m.driver:
+            rows.append(("Driver", m.driver))
+        if m.created:
+            rows.append(("Created", m.created))
+        rows.append(("Identity", f"yes ({report.state_file_size} bytes of tailscaled.state)" if report.has_identity else "none"))
+        if report.container_status != "running":
+            rows.append(("Daemon", "container stopped"))
+        elif report.status is not None:
+            rows += [("Node ID", report.status.self.id or "-"), ("Hostname", report.status.self.host_name), ("State", report.status.backend_state)]
+        else:
+            rows.append(("Daemon", "not running" if report.daemon_running is False else report.probe_error or "not answering"))
+        if warning:
+            out.warn(warning)
+        out.emit(doc, out.panel(f"tailscale state of {report.container}", rows, style="yellow" if warning else "green"))
+
+
+# --- backup --------------------------------------------------------------------
+
+
+_KEYS_WARNING = "{path} holds the node's private keys: anyone with it can act as this node. Keep it private (it is mode 0600); never commit or share it."
+
+
+@task(
+    help=_help(
+        output="Where to write the tar (a file, or a folder for the default name). Default: tailscale-state-<project>-<UTC time>.tar here.",
+        force="Replace --output if it exists (never done without this flag).",
+    )
+)
+def backup(c, output=None, force=False, container=None, workspace=None, host=None, context=None, json=False):
+    """Back up /var/lib/tailscale to a tar file (mode 0600) through the archive API; works on a stopped container."""
+    out = _output(json)
+    with boundary(out):
+        from ..state import backup as backup_state
+        from ..state import backup_path
+
+        sc = _open(container, workspace, host, context)
+        path = backup_path(sc, output)
+        with out.waiting(f"Backing up the tailscale state of {sc.name} ..."):
+            result = backup_state(sc, path, force=force)
+        out.warn(_KEYS_WARNING.format(path=result.path))
+        for w in result.warnings:
+            out.warn(w)
+        doc = {
+            "ok": True,
+            "container": sc.name,
+            "path": str(result.path),
+            "bytes": result.size,
+            "files": result.files,
+            "has_identity": result.has_identity,
+            "warnings": list(result.warnings),
+        }
+        rows = [("Container", sc.name), ("File", str(result.path)), ("Size", f"{result.size} bytes, {result.files} files"), ("Identity", "yes" if result.has_identity else "none")]
+        out.emit(doc, out.panel("tailscale state backed up", rows, style="yellow" if result.warnings or not result.has_identity else "green"))
+
+
+# --- restore -------------------------------------------------------------------
+
+
+@task(
+    help=_help(
+        file="The backup tar to restore (from state.backup).",
+        stop_daemon="Stop tailscaled while restoring and start it again after (needed when it runs).",
+        max_size="Refuse archives whose files add up to more than this (default 64M).",
+    )
+)
+def restore(c, file, stop_daemon=False, max_size=None, container=None, workspace=None, host=None, context=None, json=False):
+    """Restore /var/lib/tailscale from a backup, after checking it (regular files only, no links, no absolute paths or ..)."""
+    out = _output(json)
+    with boundary(out):
+        from pathlib import Path
+
+        from ..errors import UsageError
+        from ..state import DEFAULT_MAX_SIZE, parse_size, read_archive
+        from ..state import restore as restore_state
+
+        if str(file).startswith("-"):
+            raise UsageError(f"{file!r} is an option, not a backup file", fix="Usage: inv tailscale.state.restore FILE [--stop-daemon]; help: inv --help tailscale.state.restore")
+        limit = parse_size(max_size) if max_size is not None else DEFAULT_MAX_SIZE
+        # the archive is checked before the engine is even asked: a refused one changes nothing
+        archive, warnings = read_archive(Path(file).expanduser(), max_size=limit)
+        sc = _open(container, workspace, host, context)
+        with out.waiting(f"Restoring the tailscale state of {sc.name} ..."):
+            result = restore_state(
+                sc,
+                archive,
+                stop_daemon=stop_daemon,
+                daemon_wait=_seconds(_setting(c, "daemon_wait", None), "daemon_wait"),
+                on_step=out.step,
+            )
+        warnings += list(result.warnings)
+        for w in warnings:
+            out.warn(w)
+        st = result.status
+        doc = {
+            "ok": True,
+            "container": sc.name,
+            "archive": str(file),
+            "files": result.files,
+            "bytes": result.size,
+            "layout": result.layout,
+            "steps": list(result.steps),
+            "daemon_restarted": result.daemon_restarted,
+            "node_id": (st.self.id or None) if st else None,
+            "node": _node_fields(st),
+            "warnings": warnings,
+        }
+        rows = [("Container", sc.name), ("From", str(file)), ("Restored", f"{result.files} files, {result.size} bytes"), ("Done", ", ".join(result.steps))]
+        if st is not None:
+            rows += [("Node ID", st.self.id or "-"), ("Hostname", st.self.host_name), ("State", st.backend_state)]
+        out.emit(doc, out.panel(f"tailscale state of {sc.name} restored", rows, style="yellow" if warnings else "green"))
+
+
+# --- reset ---------------------------------------------------------------------
+
+
+@task(
+    help=_help(
+        yes="Do not ask for confirmation (required when not on a terminal).",
+        no_backup="Do not take a backup first (the identity is then gone for good).",
+        no_logout="Do not log out: the node stays on the tailnet, so the backup can bring it back later.",
+        output="Where the backup goes (a file or a folder). Default: tailscale-state-<project>-<UTC time>.tar here.",
+        force="Replace --output if it exists.",
+    )
+)
+def reset(c, yes=False, no_backup=False, no_logout=False, output=None, force=False, container=None, workspace=None, host=None, context=None, json=False):
+    """Start over: back up, log the node out, stop tailscaled and empty /var/lib/tailscale. Asks first (--yes)."""
+    out = _output(json)
+    with boundary(out):
+        from ..errors import DevcError, UsageError
+        from ..state import STATE_DIR, backup_path, require_running
+        from ..state import reset as reset_state
+
+        sc = _open(container, workspace, host, context)
+        require_running(sc, "state.reset")
+        path = None if no_backup else backup_path(sc, output)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError(
+                    f"state.reset deletes the node's identity in {sc.name}; it asks for confirmation, and this run is not interactive",
+                    fix="Pass --yes to confirm.",
+                )
+            what = "log the node out, " if not no_logout else ""
+            saved = f"after a backup to {path}" if path else "WITHOUT a backup"
+            try:
+                answer = out.err.input(f"Reset the tailscale state of {sc.name}: {what}stop tailscaled and empty {STATE_DIR}, {saved}? [y/N] ")
+            except EOFError:
+                answer = ""
+            if answer.strip().lower() not in ("y", "yes"):
+                raise DevcError("not confirmed: nothing was changed")
+        with out.waiting(f"Resetting the tailscale state of {sc.name} ..."):
+            result = reset_state(sc, backup_to=path, force=force, logout=not no_logout, on_step=out.step)
+        warnings: list[str] = []
+        if result.backup is not None:
+            warnings.append(_KEYS_WARNING.format(path=result.backup.path))
+            if result.logged_out:
+                warnings.append(
+                    "the node was logged out after the backup: the control server no longer accepts the backup's node key, "
+                    "so restoring it gives a node that must log in again (use --no-logout to keep the node restorable)"
+                )
+        for w in warnings:
+            out.warn(w)
+        doc = {
+            "ok": True,
+            "container": sc.name,
+            "steps": list(result.steps),
+            "backup": str(result.backup.path) if result.backup else None,
+            "node_id": result.node_id,
+            "logged_out": result.logged_out,
+            "removed": result.removed,
+            "warnings": warnings,
+        }
+        rows = [("Container", sc.name), ("Done", ", ".join(result.steps)), ("Backup", str(result.backup.path) if result.backup else "none"), ("Next", "inv tailscale.up with an auth key joins as a new node")]
+        out.emit(doc, out.panel(f"tailscale state of {sc.name} reset", rows))
+
+
+TASKS = (show, backup, restore, reset)

@@ -1,0 +1,666 @@
+"""Every pre-flight check of a devcontainer, each with what was seen and the fix.
+
+``gather`` does all the I/O once: it opens the engine, reads the
+devcontainer configuration, finds the container, inspects its mounts, runs
+the one probe exec, and resolves the wanted hostname and the key source.
+Each stage records its value or the library error it raised, so a missing
+engine or a stopped container still yields a report that goes as far as it
+can. ``run_checks`` is pure: it maps those ``Facts`` to one ``Check`` per
+row, and the task only renders them.
+
+A check ``fail``s when ``up`` would fail because of it (no engine, no
+running container, no TUN device or capability, tailscale missing, a
+malformed key, an unreadable configuration); anything ``up`` copes with but
+the user should know about is a ``warn``; a check that cannot be judged
+because an earlier one failed is a ``skip`` that says why.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ContainerNotFound, DevcError, EngineUnreachable, UsageError
+from .plan import CAP_NET_ADMIN, CAP_NET_RAW, SOCKET, STATE_DIR, Probe
+from .state import inspect_state_mount, persistence_problem
+
+__all__ = [
+    "FAIL",
+    "PASS",
+    "SKIP",
+    "WARN",
+    "Check",
+    "ConfigFacts",
+    "ContainerFacts",
+    "EngineFacts",
+    "Facts",
+    "gather",
+    "ok",
+    "run_checks",
+]
+
+PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
+
+TITLES: dict[str, str] = {
+    "engine": "Docker engine",
+    "config": "devcontainer.json",
+    "container": "container",
+    "running": "running",
+    "tun": "TUN device",
+    "net_admin": "NET_ADMIN",
+    "net_raw": "NET_RAW",
+    "state_volume": "state volume",
+    "tailscale": "tailscale",
+    "tailscaled": "tailscaled",
+    "daemon": "daemon",
+    "socket": "socket",
+    "backend_state": "backend state",
+    "hostname": "hostname",
+    "dns_name": "DNS name",
+    "auth_key": "auth key",
+}
+"""Check names (stable, for ``--json``) in report order, and their titles for people."""
+
+_INSTALL_FIX = (
+    "Install Tailscale in the devcontainer image (e.g. the ghcr.io/tailscale/codespace feature "
+    "or the official install script), then rebuild."
+)
+_KEY_FIX = (
+    "Set TAILSCALE_AUTHKEY on the host (or in the container's environment), or pass "
+    "`inv tailscale.up --authkey-file PATH`."
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    name: str
+    """One of ``TITLES``."""
+    status: str
+    """``pass``, ``warn``, ``fail`` or ``skip``."""
+    seen: str
+    fix: str | None = None
+
+    @property
+    def title(self) -> str:
+        return TITLES[self.name]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "status": self.status, "seen": self.seen, "fix": self.fix}
+
+
+# --- facts -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineFacts:
+    url: str
+    local: bool
+    version: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigFacts:
+    path: Path
+    name: str | None
+    service: str | None
+    is_compose: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerFacts:
+    name: str
+    id: str
+    status: str
+    how: str
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Facts:
+    """Everything ``gather`` learnt; ``*_error`` holds the error of a stage that failed."""
+
+    local: bool = False
+    config_read: bool = True
+    """False when ``--container`` alone named the container (``up`` does not read the configuration then)."""
+    workspace: Path | None = None
+    config: ConfigFacts | None = None
+    config_error: DevcError | None = None
+    engine: EngineFacts | None = None
+    engine_error: DevcError | None = None
+    container: ContainerFacts | None = None
+    container_error: DevcError | None = None
+    state_mount: Any = None  # state.StateMount
+    """What holds the state directory (``state.inspect_state_mount``); None when the container could not be inspected."""
+    probe: Probe | None = None
+    probe_error: DevcError | None = None
+    wanted: Any = None  # hostname.HostnameChoice
+    wanted_error: DevcError | None = None
+    key_source: str | None = None
+    key_error: DevcError | None = None
+    userspace: bool = False
+    """The user means to run ``up --userspace``: no TUN device is needed."""
+    redact: Any = field(default=None, repr=False)
+    """Applied to text that came from tailscale (``secrets.redact``)."""
+
+
+def ok(checks: Sequence[Check]) -> bool:
+    """Nothing blocks ``up``: warnings and skips are fine."""
+    return not any(c.status == FAIL for c in checks)
+
+
+# --- the checks (pure) ---------------------------------------------------------------------------------
+
+
+def _kind(facts: Facts) -> str:
+    """``compose``, ``image`` or ``unknown``: which syntax the fixes are written in."""
+    if facts.config is None:
+        return "unknown"
+    return "compose" if facts.config.is_compose else "image"
+
+
+def _service(facts: Facts) -> str:
+    return (facts.config.service if facts.config else None) or "SERVICE"
+
+
+def _settings_fix(facts: Facts, what: str, compose: str, run_args: str) -> str:
+    compose_text = f"the compose service {_service(facts)!r}:\n{compose}"
+    image_text = f'devcontainer.json:\n    "runArgs": {run_args}'
+    tail = "then rebuild the container (`inv tailscale.compose --check` checks the configuration)."
+    kind = _kind(facts)
+    if kind == "compose":
+        return f"Add {what} to {compose_text}\n{tail}"
+    if kind == "image":
+        return f"Add {what} to {image_text}\n{tail}"
+    return f"Add {what} to {compose_text}\nor, for an image/Dockerfile devcontainer, to {image_text}\n{tail}"
+
+
+def check_engine(facts: Facts) -> Check:
+    if facts.local:
+        return Check(name="engine", status=SKIP, seen="--local: running inside the container, no engine used")
+    if facts.engine_error is not None:
+        return Check(name="engine", status=FAIL, seen=facts.engine_error.message, fix=facts.engine_error.fix)
+    e = facts.engine
+    if e is None:
+        return Check(name="engine", status=SKIP, seen="not opened")
+    where = "local" if e.local else "remote"
+    return Check(name="engine", status=PASS, seen=f"Docker {e.version or '(version unknown)'}, {where}, at {e.url}")
+
+
+def check_config(facts: Facts) -> Check:
+    if not facts.config_read:
+        return Check(
+            name="config",
+            status=SKIP,
+            seen="not read: --container names the container (add --workspace DIR to check the configuration too)",
+        )
+    if facts.config_error is not None:
+        return Check(name="config", status=FAIL, seen=facts.config_error.message, fix=facts.config_error.fix)
+    c = facts.config
+    if c is None:
+        where = f"in {facts.workspace}" if facts.workspace else "from the current folder upward"
+        return Check(
+            name="config",
+            status=WARN,
+            seen=f"no devcontainer configuration {where}",
+            fix="Run from the workspace folder or pass --workspace DIR; the hostname then falls back to the folder name.",
+        )
+    what = f"compose service {c.service!r}" if c.is_compose else "image/Dockerfile-based"
+    return Check(name="config", status=PASS, seen=f"{c.path} (name {c.name!r}, {what})")
+
+
+def check_container(facts: Facts) -> Check:
+    if facts.local:
+        return Check(name="container", status=SKIP, seen="--local: this machine is the container")
+    if facts.engine is None:
+        return Check(name="container", status=SKIP, seen="no Docker engine to ask")
+    c = facts.container
+    if c is not None:
+        return Check(name="container", status=PASS, seen=f"{c.name} ({c.id[:12]}), found by {c.how}")
+    err = facts.container_error
+    if err is not None:
+        return Check(name="container", status=FAIL, seen=err.message, fix=err.fix)
+    return Check(name="container", status=SKIP, seen="not looked up")
+
+
+def check_running(facts: Facts) -> Check:
+    if facts.local:
+        return Check(name="running", status=SKIP, seen="--local: this machine is the container")
+    c = facts.container
+    fix = "Start it first: `devcontainer up --workspace-folder DIR`, `docker compose up -d` or `docker start NAME`."
+    if c is not None:
+        if c.running:
+            return Check(name="running", status=PASS, seen="running")
+        return Check(name="running", status=FAIL, seen=f"{c.name} is {c.status}", fix=fix)
+    return Check(name="running", status=SKIP, seen="no container")
+
+
+def _probe_gap(facts: Facts) -> str | None:
+    """Why there is no probe of the container, or None when there is one."""
+    if facts.probe is not None:
+        return None
+    if not facts.local:
+        if facts.engine is None:
+            return "no Docker engine"
+        if facts.container is None:
+            return "no container"
+        if not facts.container.running:
+            return "the container is not running"
+    if facts.probe_error is not None:
+        return f"the probe failed: {facts.probe_error.message}"
+    return "not probed"
+
+
+def check_tun(facts: Facts) -> Check:
+    gap = _probe_gap(facts)
+    if gap:
+        return Check(name="tun", status=SKIP, seen=gap)
+    assert facts.probe is not None
+    if facts.probe.tun:
+        return Check(name="tun", status=PASS, seen="/dev/net/tun is a character device")
+    fix = _settings_fix(
+        facts,
+        "the TUN device",
+        "    devices:\n      - /dev/net/tun:/dev/net/tun",
+        '["--device=/dev/net/tun"]',
+    )
+    if facts.userspace:
+        return Check(name="tun", status=WARN, seen="/dev/net/tun is missing; --userspace needs none", fix=fix)
+    return Check(name="tun", status=FAIL, seen="/dev/net/tun is missing (tailscaled exits without it)", fix=fix + "\nOr run `up --userspace` (userspace networking, no TUN needed).")
+
+
+def _check_cap(facts: Facts, name: str, cap: str, bit: int) -> Check:
+    gap = _probe_gap(facts)
+    if gap:
+        return Check(name=name, status=SKIP, seen=gap)
+    assert facts.probe is not None
+    has = facts.probe.has_cap(bit)
+    fix = _settings_fix(facts, f"the {cap} capability", f"    cap_add:\n      - {cap}", f'["--cap-add={cap}"]')
+    if has is None:
+        return Check(name=name, status=WARN, seen="unknown: CapEff not readable in /proc/self/status", fix=fix)
+    capeff = f"CapEff {facts.probe.capeff:016x}"
+    if has:
+        return Check(name=name, status=PASS, seen=f"effective ({capeff})")
+    if facts.userspace:
+        return Check(name=name, status=WARN, seen=f"not effective ({capeff}); --userspace does without", fix=fix)
+    return Check(name=name, status=FAIL, seen=f"not effective ({capeff})", fix=fix)
+
+
+def check_net_admin(facts: Facts) -> Check:
+    return _check_cap(facts, "net_admin", "NET_ADMIN", CAP_NET_ADMIN)
+
+
+def check_net_raw(facts: Facts) -> Check:
+    return _check_cap(facts, "net_raw", "NET_RAW", CAP_NET_RAW)
+
+
+def check_state_volume(facts: Facts) -> Check:
+    if facts.local:
+        return Check(name="state_volume", status=SKIP, seen="--local: the mounts are visible from the host only (run doctor there)")
+    m = facts.state_mount
+    if m is None:
+        return Check(name="state_volume", status=SKIP, seen="no container to inspect")
+    problem = persistence_problem(m)
+    if problem is not None:
+        return Check(name="state_volume", status=WARN, seen=problem[0], fix=problem[1])
+    at = f" at {STATE_DIR}" if m.destination == STATE_DIR else ""
+    return Check(name="state_volume", status=PASS, seen=m.describe() + at)
+
+
+def check_tailscale(facts: Facts) -> Check:
+    gap = _probe_gap(facts)
+    if gap:
+        return Check(name="tailscale", status=SKIP, seen=gap)
+    p = facts.probe
+    assert p is not None
+    if p.tailscale is None:
+        return Check(name="tailscale", status=FAIL, seen="not installed (not on PATH)", fix=_INSTALL_FIX)
+    return Check(name="tailscale", status=PASS, seen=f"{p.tailscale} (version {p.version or 'unknown'})")
+
+
+def check_tailscaled(facts: Facts) -> Check:
+    gap = _probe_gap(facts)
+    if gap:
+        return Check(name="tailscaled", status=SKIP, seen=gap)
+    p = facts.probe
+    assert p is not None
+    if p.tailscaled is None and p.daemon_pid is None:
+        return Check(name="tailscaled", status=FAIL, seen="not installed (not on PATH, nor in /usr/sbin, /usr/local/sbin, /usr/bin)", fix=_INSTALL_FIX)
+    return Check(name="tailscaled", status=PASS, seen=p.tailscaled or f"running as pid {p.daemon_pid}")
+
+
+def _daemon_gap(facts: Facts) -> str | None:
+    gap = _probe_gap(facts)
+    if gap:
+        return gap
+    p = facts.probe
+    assert p is not None
+    if p.tailscale is None:
+        return "tailscale is not installed"
+    return None
+
+
+def check_daemon(facts: Facts) -> Check:
+    gap = _daemon_gap(facts)
+    if gap:
+        return Check(name="daemon", status=SKIP, seen=gap)
+    p = facts.probe
+    assert p is not None
+    if p.daemon_pid is not None:
+        return Check(name="daemon", status=PASS, seen=f"tailscaled runs (pid {p.daemon_pid})")
+    if p.tailscaled is None:
+        return Check(name="daemon", status=SKIP, seen="tailscaled is not installed")
+    return Check(
+        name="daemon",
+        status=WARN,
+        seen="tailscaled is not running",
+        fix="`inv tailscale.up` starts it (with a key, or when the state volume holds an identity).",
+    )
+
+
+def check_socket(facts: Facts) -> Check:
+    gap = _daemon_gap(facts)
+    if gap:
+        return Check(name="socket", status=SKIP, seen=gap)
+    p = facts.probe
+    assert p is not None
+    if p.answering:
+        return Check(name="socket", status=PASS, seen=f"{SOCKET} answers")
+    if p.daemon_pid is None and not p.socket:
+        return Check(name="socket", status=SKIP, seen="tailscaled is not running")
+    said = _redacted(facts, p.status_error or "")
+    if p.socket:
+        return Check(
+            name="socket",
+            status=WARN,
+            seen=f"{SOCKET} exists but does not answer" + (f": {said}" if said else ""),
+            fix="Restart the daemon: `inv tailscale.restart`.",
+        )
+    return Check(
+        name="socket",
+        status=WARN,
+        seen=f"tailscaled runs (pid {p.daemon_pid}) but {SOCKET} is missing: it uses another socket path",
+        fix=f"Restart it with --socket={SOCKET}: `inv tailscale.restart`.",
+    )
+
+
+def _redacted(facts: Facts, text: str) -> str:
+    return facts.redact(text) if facts.redact is not None else text
+
+
+_STATE_ADVICE: dict[str, tuple[str, str]] = {
+    "Stopped": ("the node is down but keeps its identity", "`inv tailscale.up` brings it back without a key."),
+    "NeedsLogin": ("the node is logged out", "`inv tailscale.up` with an auth key logs it in."),
+    "NoState": ("the node has no state yet", "`inv tailscale.up` with an auth key logs it in."),
+    "NeedsMachineAuth": ("the node waits for approval by a tailnet admin", "Approve the machine in the Tailscale admin console."),
+    "Starting": ("the node is connecting", "Wait a moment, then check `inv tailscale.status`."),
+}
+
+
+def check_backend_state(facts: Facts) -> Check:
+    gap = _daemon_gap(facts)
+    p = facts.probe
+    if gap or p is None or p.status is None:
+        return Check(name="backend_state", status=SKIP, seen=gap or "tailscaled does not answer")
+    st = p.status
+    if st.running:
+        if st.health:
+            return Check(
+                name="backend_state",
+                status=WARN,
+                seen="Running; health: " + _redacted(facts, "; ".join(st.health)),
+                fix="See `tailscale status` in the container for details.",
+            )
+        return Check(name="backend_state", status=PASS, seen="Running")
+    what, fix = _STATE_ADVICE.get(st.backend_state, (f"unexpected state {st.backend_state}", "Check `tailscale status` in the container."))
+    return Check(name="backend_state", status=WARN, seen=f"{st.backend_state}: {what}", fix=fix)
+
+
+def _wanted_text(facts: Facts) -> str:
+    w = facts.wanted
+    return f"{w.name} (from {w.source})"
+
+
+def check_hostname(facts: Facts) -> Check:
+    if facts.wanted_error is not None:
+        return Check(name="hostname", status=WARN, seen=facts.wanted_error.message, fix=facts.wanted_error.fix)
+    if facts.wanted is None:
+        return Check(name="hostname", status=SKIP, seen=_daemon_gap(facts) or "the wanted hostname is unknown")
+    warnings = "; ".join(facts.wanted.warnings)
+    p = facts.probe
+    st = p.status if p is not None else None
+    if st is None or not st.logged_in:
+        if warnings:
+            return Check(name="hostname", status=WARN, seen=f"wanted {_wanted_text(facts)}; {warnings}", fix="Pass a valid --hostname (letters, digits, '-').")
+        return Check(name="hostname", status=SKIP, seen=f"not logged in yet; up would use {_wanted_text(facts)}")
+    actual = p.prefs.hostname if p.prefs is not None and p.prefs.hostname else st.self.host_name
+    if actual != facts.wanted.name:
+        return Check(
+            name="hostname",
+            status=WARN,
+            seen=f"wanted {_wanted_text(facts)}, the node is {actual}",
+            fix="`inv tailscale.up` renames it with `tailscale set` (no new login); or pass --hostname to match.",
+        )
+    if warnings:
+        return Check(name="hostname", status=WARN, seen=f"{actual}; {warnings}", fix="Pass a valid --hostname (letters, digits, '-').")
+    return Check(name="hostname", status=PASS, seen=f"{actual} (wanted, from {facts.wanted.source})")
+
+
+def check_dns_name(facts: Facts) -> Check:
+    p = facts.probe
+    st = p.status if p is not None else None
+    if st is None or not st.logged_in or not st.self.dns_name:
+        reason = _daemon_gap(facts) or ("tailscaled does not answer" if st is None else "no MagicDNS name yet (not logged in)")
+        return Check(name="dns_name", status=SKIP, seen=reason)
+    dns = st.self.magic_dns_name
+    label = st.self.dns_label
+    wanted = facts.wanted.name if facts.wanted is not None else st.self.host_name
+    if label == wanted.lower():
+        return Check(name="dns_name", status=PASS, seen=dns)
+    for name in dict.fromkeys((wanted.lower(), st.self.host_name.lower())):
+        if re.fullmatch(re.escape(name) + r"-\d+", label):
+            return Check(
+                name="dns_name",
+                status=WARN,
+                seen=f"{dns}: another node already holds the name {name!r} (often an old copy of this container whose state was lost)",
+                fix="Remove the stale node in the Tailscale admin console, then run `inv tailscale.restart` (or up again).",
+            )
+    return Check(
+        name="dns_name",
+        status=WARN,
+        seen=f"{dns}, not {wanted}",
+        fix="`inv tailscale.up` renames the node to the wanted hostname.",
+    )
+
+
+def check_auth_key(facts: Facts) -> Check:
+    if facts.key_error is not None:
+        return Check(name="auth_key", status=FAIL, seen=facts.key_error.message, fix=facts.key_error.fix)
+    if facts.key_source:
+        return Check(name="auth_key", status=PASS, seen=f"from {facts.key_source}")
+    p = facts.probe
+    if p is not None and (p.has_state or (p.status is not None and p.status.logged_in)):
+        return Check(name="auth_key", status=PASS, seen="none, and none needed: the node has an identity (up reconnects without a key)")
+    where = "on the host" if facts.local or facts.container is None else "on the host or in the container"
+    return Check(
+        name="auth_key",
+        status=WARN,
+        seen=f"none {where}: up skips login (Tailscale is opt-in)",
+        fix=_KEY_FIX,
+    )
+
+
+CHECKS = (
+    check_engine,
+    check_config,
+    check_container,
+    check_running,
+    check_tun,
+    check_net_admin,
+    check_net_raw,
+    check_state_volume,
+    check_tailscale,
+    check_tailscaled,
+    check_daemon,
+    check_socket,
+    check_backend_state,
+    check_hostname,
+    check_dns_name,
+    check_auth_key,
+)
+
+
+def run_checks(facts: Facts) -> list[Check]:
+    """One result per check, in report order."""
+    return [check(facts) for check in CHECKS]
+
+
+# --- gathering (the I/O) ---------------------------------------------------------------------------
+
+
+def _docker_call(what: str, call: Any) -> Any:
+    """One SDK call whose failure is an engine problem, never a traceback."""
+    import docker.errors
+    import requests.exceptions
+
+    try:
+        return call()
+    except docker.errors.NotFound as e:
+        raise ContainerNotFound(f"{what}: {e.explanation or e}") from None
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
+        raise EngineUnreachable(f"{what}: {e}") from None
+
+
+def gather(
+    sel: Any,
+    *,
+    hostname: str | None = None,
+    userspace: bool = False,
+    environ: Mapping[str, str] = os.environ,
+) -> Facts:
+    """Learn everything the checks need, stage by stage; a failed stage is recorded, not raised.
+
+    ``sel`` is a validated ``target.Selectors``. Only a usage error (a bad
+    option) escapes. The container is probed in one exec.
+    """
+    from . import engine as eng
+    from .secrets import redact, resolve_key
+    from .tailscale import Node
+    from .target import Target, resolve_workspace, wanted_hostname
+
+    sel.validate()
+    facts: dict[str, Any] = {"local": sel.local, "userspace": userspace, "redact": redact}
+
+    # the workspace and its configuration, read when `up` would read them
+    config: Any = None
+    workspace: Path | None = None
+    facts["config_read"] = not sel.container or bool(sel.workspace)
+    if facts["config_read"]:
+        try:
+            workspace, config = resolve_workspace(sel, environ)
+        except UsageError:
+            raise
+        except DevcError as e:
+            facts["config_error"] = e
+            if sel.workspace:
+                workspace = Path(sel.workspace)
+        facts["workspace"] = workspace
+        if config is not None:
+            facts["config"] = ConfigFacts(path=config.path, name=config.name, service=config.service, is_compose=config.is_compose)
+
+    engine = None
+    found = None
+    executor: Any = None
+    if sel.local:
+        executor = eng.LocalExecutor()
+    else:
+        try:
+            engine = eng.open_engine(host=sel.host, context=sel.context, environ=environ)
+        except DevcError as e:
+            facts["engine_error"] = e
+        if engine is not None:
+            version = None
+            try:
+                version = str(_docker_call("docker version", engine.client.version).get("Version") or "") or None
+            except DevcError:
+                pass
+            facts["engine"] = EngineFacts(url=engine.url, local=engine.local, version=version)
+            found, facts["container"], facts["container_error"] = _find(engine, sel, workspace, config, environ)
+            if facts["container"] is not None:
+                facts["state_mount"] = _state_mount(engine.client, facts["container"].id)
+            if found is not None:
+                executor = eng.executor_for(engine, found)
+
+    if executor is not None and (found is None or found.container.running):
+        try:
+            facts["probe"] = Node(executor).probe()
+        except DevcError as e:
+            facts["probe_error"] = e
+        target = Target(workspace=workspace, config=config, engine=engine, found=found, executor=executor)
+        try:
+            facts["wanted"] = wanted_hostname(target, hostname, environ)
+        except DevcError as e:
+            facts["wanted_error"] = e
+
+    container_env: Mapping[str, str] = {}
+    if executor is not None and not sel.local:
+        try:
+            container_env = executor.env()
+        except DevcError:
+            container_env = {}
+    try:
+        key = resolve_key(authkey_file=None, host_env=environ, container_env=container_env)
+        facts["key_source"] = key.source
+    except DevcError as e:
+        facts["key_error"] = e
+    return Facts(**facts)
+
+
+def _find(engine: Any, sel: Any, workspace: Path | None, config: Any, environ: Mapping[str, str]) -> tuple[Any, ContainerFacts | None, DevcError | None]:
+    """The container as ``resolve`` would find it, a stopped one included (the checks say it is stopped)."""
+    from . import devcontainer
+    from . import engine as eng
+    from .errors import ConfigError
+
+    project = service = None
+    if config is not None and config.is_compose:
+        try:
+            project = devcontainer.compose_project_name(config, environ)
+        except ConfigError:
+            project = None
+        service = config.service
+    try:
+        found = eng.find_container(
+            engine,
+            container=sel.container,
+            workspace=workspace,
+            config_path=getattr(config, "path", None),
+            compose_project=project,
+            compose_service=service,
+            allow_stopped=True,
+        )
+    except DevcError as e:
+        return None, None, e
+    c = found.container
+    return found, ContainerFacts(name=c.name, id=c.id, status=c.status, how=found.how), None
+
+
+def _state_mount(client: Any, container_id: str) -> Any:
+    """What holds the state directory (a stopped container can be inspected too); None when inspect fails."""
+    def volume(name: str) -> Mapping[str, Any] | None:
+        try:
+            return _docker_call("docker volume inspect", lambda: client.api.inspect_volume(name))
+        except DevcError:
+            return None
+
+    try:
+        attrs = _docker_call("docker inspect", lambda: client.api.inspect_container(container_id))
+    except DevcError:
+        return None
+    return inspect_state_mount(attrs, volume)

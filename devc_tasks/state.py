@@ -1,0 +1,994 @@
+"""The state volume: what holds ``/var/lib/tailscale``; backup, restore, reset.
+
+The pure part comes first and takes plain data: which mount holds the state
+directory (from ``docker inspect`` output), whether it survives a recreate and
+what to say when it does not, the default backup name, and the validation of a
+backup archive before restore. The Engine part follows: the archive API
+(``get_archive``/``put_archive``, which work on a stopped container too) and
+the few execs that restore and reset need in a running one.
+
+Restore refuses an archive unless every member is a regular file or a
+directory with a relative name free of ``..``, the files add up to at most
+``DEFAULT_MAX_SIZE`` (64 MiB; ``--max-size``), and it holds a non-empty
+``tailscaled.state``. Members sit either under one top directory
+``tailscale/`` (what ``get_archive`` and ``state.backup`` write) or directly
+at the top (relative to the state directory). A refused archive changes
+nothing. What restore writes is a new tar built from the checked members only,
+with setuid/setgid/sticky bits dropped.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tarfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import (
+    ContainerNotRunning,
+    DevcError,
+    EngineUnreachable,
+    StateVolumeError,
+    UnsafeArchive,
+    UsageError,
+)
+from .plan import STATE_DIR, STATE_FILE
+
+__all__ = [
+    "ANONYMOUS_LABEL",
+    "ARCHIVE_TOP",
+    "DEFAULT_MAX_SIZE",
+    "MAX_MEMBERS",
+    "STATE_DIR",
+    "STATE_FILE",
+    "STATE_FILE_NAME",
+    "BackupResult",
+    "CheckedArchive",
+    "Member",
+    "ResetResult",
+    "RestoreResult",
+    "StateContainer",
+    "StateMount",
+    "StateReport",
+    "backup",
+    "backup_label",
+    "default_backup_name",
+    "inspect_state_mount",
+    "is_anonymous_volume",
+    "open_state",
+    "parse_size",
+    "persistence_problem",
+    "persistence_warning",
+    "read_archive",
+    "reset",
+    "restore",
+    "show",
+    "validate_archive",
+]
+
+STATE_FILE_NAME = STATE_FILE.rsplit("/", 1)[1]  # tailscaled.state
+ARCHIVE_TOP = STATE_DIR.rsplit("/", 1)[1]  # "tailscale": get_archive(STATE_DIR) puts everything under it
+DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+"""Restore refuses archives whose files add up to more (a state directory holds kilobytes)."""
+MAX_MEMBERS = 10_000
+ANONYMOUS_LABEL = "com.docker.volume.anonymous"
+"""Set by Docker 23+ on anonymous volumes; older engines only give them a 64-hex name."""
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+# --- which mount holds the state directory (pure) ----------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateMount:
+    """What the container mounts at the state directory (or at a folder above it)."""
+
+    kind: str
+    """``volume`` (named), ``anonymous``, ``bind``, ``tmpfs``, ``none``, or another Docker mount type as is."""
+    destination: str | None = None
+    """Where it is mounted: ``STATE_DIR`` or a parent such as ``/var/lib``; None for ``none``."""
+    name: str | None = None
+    """The volume's real name (compose prefixes the project: ``<project>_tailscale-state``)."""
+    source: str | None = None
+    """The host path of a bind mount (or where the engine keeps a volume)."""
+    driver: str | None = None
+    created: str | None = None
+    read_only: bool = False
+
+    @property
+    def persistent(self) -> bool:
+        """The identity outlives the container (a recreate or rebuild keeps it)."""
+        return self.kind in ("volume", "bind")
+
+    def describe(self) -> str:
+        where = "" if self.destination in (None, STATE_DIR) else f" at {self.destination} (holds {STATE_DIR})"
+        ro = ", read-only" if self.read_only else ""
+        if self.kind == "volume":
+            return f"named volume {self.name}{where}{ro}"
+        if self.kind == "anonymous":
+            return f"anonymous volume {(self.name or '?')[:12]}{where}{ro}"
+        if self.kind == "bind":
+            return f"bind mount {self.source}{where}{ro}"
+        if self.kind == "tmpfs":
+            return f"tmpfs{where}"
+        if self.kind == "none":
+            return "nothing mounted (the container's own filesystem)"
+        return f"{self.kind} mount {self.name or self.source or ''}{where}{ro}".replace("  ", " ")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "destination": self.destination,
+            "name": self.name,
+            "source": self.source,
+            "driver": self.driver,
+            "created": self.created,
+            "read_only": self.read_only,
+            "persistent": self.persistent,
+        }
+
+
+def _norm_dest(path: str) -> str:
+    path = "/" + path.strip("/")
+    return re.sub(r"/+", "/", path)
+
+
+def _holds_state(dest: str) -> bool:
+    return dest == STATE_DIR or STATE_DIR.startswith(dest.rstrip("/") + "/")
+
+
+def is_anonymous_volume(name: str | None, volume: Mapping[str, Any] | None) -> bool:
+    """Docker 23+ labels anonymous volumes; before that, only the 64-hex name tells."""
+    labels = (volume or {}).get("Labels") or {}
+    if ANONYMOUS_LABEL in labels:
+        return True
+    return not name or bool(_HEX64.fullmatch(name))
+
+
+def inspect_state_mount(container_attrs: Mapping[str, Any], volume_lookup: Callable[[str], Mapping[str, Any] | None]) -> StateMount:
+    """The mount that holds ``STATE_DIR``: the one at it, else the deepest one above it.
+
+    ``container_attrs`` is ``docker inspect`` of the container; ``volume_lookup``
+    gives ``docker volume inspect`` of a volume name (None when it is gone).
+    ``--tmpfs`` mounts appear only in ``HostConfig.Tmpfs``, so that is read too.
+    """
+    entries: list[dict[str, Any]] = [dict(m) for m in container_attrs.get("Mounts") or () if isinstance(m, Mapping)]
+    tmpfs = (container_attrs.get("HostConfig") or {}).get("Tmpfs") or {}
+    for dest in tmpfs:
+        entries.append({"Type": "tmpfs", "Destination": dest, "RW": True})
+    best: dict[str, Any] | None = None
+    best_dest = ""
+    for m in entries:
+        dest = _norm_dest(str(m.get("Destination") or m.get("Target") or ""))
+        if dest == "/" or not _holds_state(dest):
+            continue
+        if best is None or len(dest) > len(best_dest):
+            best, best_dest = m, dest
+    if best is None:
+        return StateMount(kind="none")
+    kind = str(best.get("Type") or "volume")
+    read_only = best.get("RW") is False
+    if kind == "volume":
+        name = best.get("Name") or None
+        volume = volume_lookup(name) if name else None
+        return StateMount(
+            kind="anonymous" if is_anonymous_volume(name, volume) else "volume",
+            destination=best_dest,
+            name=name,
+            source=best.get("Source") or (volume or {}).get("Mountpoint") or None,
+            driver=best.get("Driver") or (volume or {}).get("Driver") or None,
+            created=(volume or {}).get("CreatedAt") or None,
+            read_only=read_only,
+        )
+    if kind == "bind":
+        return StateMount(kind="bind", destination=best_dest, source=best.get("Source") or None, read_only=read_only)
+    return StateMount(kind=kind, destination=best_dest, name=best.get("Name") or None, source=best.get("Source") or None, read_only=read_only)
+
+
+STATE_VOLUME_FIX = (
+    f"Mount a named volume at {STATE_DIR}. Compose-based devcontainer, in the service:\n"
+    "    volumes:\n"
+    f"      - tailscale-state:{STATE_DIR}\n"
+    "  and at the top level of the compose file:\n"
+    "    volumes:\n"
+    "      tailscale-state:\n"
+    "Image- or Dockerfile-based devcontainer, in devcontainer.json:\n"
+    f'    "mounts": ["source=tailscale-state-${{devcontainerId}},target={STATE_DIR},type=volume"]\n'
+    "Back up first (`inv tailscale.state.backup`), rebuild the container, then restore "
+    "(`inv tailscale.state.restore FILE --stop-daemon`) to keep this node."
+)
+
+
+def persistence_problem(mount: StateMount) -> tuple[str, str] | None:
+    """(message, fix) when the node's identity will not survive, else None. For `up` and `doctor`."""
+    if mount.kind == "none":
+        return (
+            (
+                f"nothing is mounted at {STATE_DIR}: the node's identity lives in the container's own filesystem "
+                "and is lost when the container is recreated (rebuilt); the next `up` then needs a new key and "
+                "registers a new node, whose name gets a -1 suffix while the old one remains"
+            ),
+            STATE_VOLUME_FIX,
+        )
+    if mount.kind == "anonymous":
+        return (
+            (
+                f"{STATE_DIR} is on an anonymous volume ({(mount.name or '?')[:12]}): a recreated container gets a "
+                "fresh one, so the node's identity does not survive a rebuild"
+            ),
+            STATE_VOLUME_FIX,
+        )
+    if mount.kind == "tmpfs":
+        return (f"{STATE_DIR} is on a tmpfs: the node's identity is lost whenever the container stops", STATE_VOLUME_FIX)
+    if mount.read_only:
+        return (
+            f"{mount.describe()}: tailscaled cannot save the node's identity there",
+            "Mount it read-write (drop `:ro` / `readonly`) and recreate the container.",
+        )
+    if not mount.persistent:
+        return (f"{STATE_DIR} is on a {mount.kind} mount, which may not keep the node's identity", STATE_VOLUME_FIX)
+    return None
+
+
+def persistence_warning(mount: StateMount) -> str | None:
+    """The warning `up` and `doctor` print when the identity will not survive a recreate."""
+    problem = persistence_problem(mount)
+    return None if problem is None else f"{problem[0]}.\n{problem[1]}"
+
+
+# --- backup names and sizes (pure) --------------------------------------------
+
+
+def backup_label(container_name: str, labels: Mapping[str, str] | None) -> str:
+    """The name part of a default backup file: compose project, else workspace folder, else container."""
+    labels = labels or {}
+    project = labels.get("com.docker.compose.project")
+    if project:
+        return project
+    folder = labels.get("devcontainer.local_folder")
+    if folder and folder.rstrip("/\\"):
+        return re.split(r"[/\\]", folder.rstrip("/\\"))[-1]
+    return container_name.lstrip("/")
+
+
+def default_backup_name(label: str, now: datetime) -> str:
+    """``tailscale-state-<label>-<YYYYmmddTHHMMSSZ>.tar``; a naive ``now`` is taken as UTC."""
+    utc = now.astimezone(UTC) if now.tzinfo else now
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip(".-") or "container"
+    return f"tailscale-state-{safe}-{utc:%Y%m%dT%H%M%SZ}.tar"
+
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2, "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
+
+
+def parse_size(text: str | int, flag: str = "--max-size") -> int:
+    """Bytes from ``65536``, ``64K``, ``64M``, ``1G`` (binary units)."""
+    if isinstance(text, int):
+        value = text
+    else:
+        m = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", str(text))
+        if not m or m.group(2).lower() not in _UNITS:
+            raise UsageError(f"{flag} takes a size such as 65536, 512K or 64M, not {text!r}")
+        value = int(m.group(1)) * _UNITS[m.group(2).lower()]
+    if value <= 0:
+        raise UsageError(f"{flag} must be more than 0 bytes")
+    return value
+
+
+# --- archive validation (pure) --------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Member:
+    """One checked archive member, its path relative to the state directory."""
+
+    path: str
+    is_dir: bool
+    size: int
+    mode: int
+    uid: int
+    gid: int
+    mtime: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckedArchive:
+    """An archive restore accepts, rebuilt from its checked members only."""
+
+    members: tuple[Member, ...]
+    layout: str  # "top-dir" (members under tailscale/) or "relative"
+    top_mode: int | None  # the mode of the state directory itself, when the archive has it
+    total_size: int
+    contents: Mapping[str, bytes] = field(repr=False)
+
+    @property
+    def files(self) -> tuple[Member, ...]:
+        return tuple(m for m in self.members if not m.is_dir)
+
+    @property
+    def has_identity(self) -> bool:
+        return any(m.path == STATE_FILE_NAME and not m.is_dir and m.size > 0 for m in self.members)
+
+    def tar(self, prefix: str = "") -> bytes:
+        """A clean tar of the members (parents first), under ``prefix/`` when given."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as out:
+            if prefix:
+                top = tarfile.TarInfo(prefix)
+                top.type, top.mode, top.mtime = tarfile.DIRTYPE, self.top_mode if self.top_mode is not None else 0o700, time.time()
+                out.addfile(top)
+            for m in self.members:
+                info = tarfile.TarInfo(f"{prefix}/{m.path}" if prefix else m.path)
+                info.mode, info.uid, info.gid, info.mtime = m.mode, m.uid, m.gid, m.mtime
+                if m.is_dir:
+                    info.type = tarfile.DIRTYPE
+                    out.addfile(info)
+                else:
+                    data = self.contents[m.path]
+                    info.type, info.size = tarfile.REGTYPE, len(data)
+                    out.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+
+
+def _refuse(member: str, why: str) -> UnsafeArchive:
+    return UnsafeArchive(
+        f"refusing the archive: member {member!r} {why}; nothing was changed",
+        fix="Restore only archives made by `inv tailscale.state.backup` (or `docker cp CONTAINER:/var/lib/tailscale -`).",
+    )
+
+
+def _kind_problem(info: tarfile.TarInfo) -> str | None:
+    if info.issym():
+        return f"is a symbolic link (to {info.linkname!r})"
+    if info.islnk():
+        return f"is a hard link (to {info.linkname!r})"
+    if info.ischr() or info.isblk():
+        return "is a device file"
+    if info.isfifo():
+        return "is a FIFO"
+    if not (info.isreg() or info.isdir()):
+        return f"has an unsupported type ({info.type!r})"
+    return None
+
+
+def validate_archive(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_members: int = MAX_MEMBERS) -> CheckedArchive:
+    """Check a backup archive before anything changes; raise ``UnsafeArchive`` naming the bad member.
+
+    Plain, gzip, bzip2 and xz tars are read. Members are checked as they come,
+    so an oversized or hostile one stops the reading before its data is read.
+    """
+    raw: list[tuple[tuple[str, ...], tarfile.TarInfo, bytes | None]] = []
+    total = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
+            for n, info in enumerate(tf, start=1):
+                name = info.name
+                if n > max_members:
+                    raise _refuse(name, f"is one too many: the archive has more than {max_members} members")
+                if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+                    raise _refuse(name, "has control characters in its name")
+                if name.startswith("/"):
+                    raise _refuse(name, "has an absolute path")
+                steps = name.split("/")
+                if ".." in steps:
+                    raise _refuse(name, "leads out of the state directory (`..`)")
+                problem = _kind_problem(info)
+                if problem:
+                    raise _refuse(name, problem)
+                parts = tuple(p for p in steps if p not in ("", "."))
+                content = None
+                if info.isreg():
+                    total += info.size
+                    if total > max_size:
+                        raise _refuse(name, f"takes the files past the size limit of {max_size} bytes (--max-size)")
+                    if not parts:
+                        raise _refuse(name, "is a file without a name")
+                    f = tf.extractfile(info)
+                    content = f.read() if f is not None else b""
+                    if len(content) != info.size:
+                        raise _refuse(name, "is truncated")
+                raw.append((parts, info, content))
+            # a tar ends with zero blocks; tarfile stops quietly at a cut-off header
+            tf.fileobj.seek(tf.offset)
+            end = tf.fileobj.read(512)
+            if len(end) < 512 or end.strip(b"\0"):
+                raise UnsafeArchive("refusing the archive: it is truncated (no end-of-archive marker); nothing was changed")
+    except (tarfile.TarError, EOFError, OSError, ValueError) as e:
+        raise UnsafeArchive(f"refusing the archive: it is not a readable tar archive ({e}); nothing was changed") from None
+    if not raw:
+        raise UnsafeArchive("refusing the archive: it is empty; nothing was changed")
+
+    # Layout: everything under one top directory tailscale/ (as get_archive and
+    # state.backup write it), else relative to the state directory.
+    top_dir = all(parts and parts[0] == ARCHIVE_TOP for parts, _, _ in raw)
+    if top_dir and any(parts == (ARCHIVE_TOP,) and not info.isdir() for parts, info, _ in raw):
+        top_dir = False
+    members: dict[tuple[str, ...], Member] = {}
+    contents: dict[str, bytes] = {}
+    top_mode: int | None = None
+    for parts, info, content in raw:
+        rel = parts[1:] if top_dir else parts
+        if not rel:
+            if info.isdir():
+                top_mode = info.mode & 0o777
+            continue
+        path = "/".join(rel)
+        if rel in members:
+            raise _refuse(info.name, "appears twice")
+        members[rel] = Member(
+            path=path,
+            is_dir=info.isdir(),
+            size=info.size if content is not None else 0,
+            mode=info.mode & 0o777,  # no setuid, setgid or sticky bits
+            uid=info.uid,
+            gid=info.gid,
+            mtime=float(info.mtime),
+        )
+        if content is not None:
+            contents[path] = content
+    for rel, m in members.items():
+        for i in range(1, len(rel)):
+            parent = members.get(rel[:i])
+            if parent is not None and not parent.is_dir:
+                raise _refuse(m.path, f"sits under the file {parent.path!r}")
+    checked = CheckedArchive(
+        members=tuple(members[k] for k in sorted(members)),
+        layout="top-dir" if top_dir else "relative",
+        top_mode=top_mode,
+        total_size=total,
+        contents=contents,
+    )
+    if not checked.has_identity:
+        where = f"{ARCHIVE_TOP}/{STATE_FILE_NAME}" if top_dir else STATE_FILE_NAME
+        raise UnsafeArchive(
+            f"refusing the archive: it holds no non-empty {where}, so it is no node identity; nothing was changed",
+            fix="Is this a backup made by `inv tailscale.state.backup`? To start over with a new identity use `inv tailscale.state.reset`.",
+        )
+    return checked
+
+
+# --- the Engine part --------------------------------------------------------------
+
+
+@dataclass
+class StateContainer:
+    """One container's state directory, reached through the Engine; it may be stopped."""
+
+    client: Any
+    id: str
+    name: str
+    attrs: dict[str, Any]
+    executor: Any  # DockerExecutor, for the execs restore and reset run in a running container
+
+    @property
+    def status(self) -> str:
+        return str((self.attrs.get("State") or {}).get("Status") or "unknown")
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return (self.attrs.get("Config") or {}).get("Labels") or {}
+
+
+def open_state(target: Any) -> StateContainer:
+    """The container a resolved ``Target`` names (found with ``allow_stopped=True``)."""
+    from .engine import _mapped
+
+    if target.engine is None or target.found is None:
+        raise UsageError("the state tasks go through the Docker Engine's archive API: they take no --local")
+    client = target.engine.client
+    cid = target.found.container.id
+    attrs = _mapped("docker inspect", lambda: client.api.inspect_container(cid))
+    return StateContainer(client=client, id=cid, name=target.found.container.name, attrs=attrs, executor=target.executor)
+
+
+def _volume_lookup(client: Any) -> Callable[[str], Mapping[str, Any] | None]:
+    from .engine import _mapped
+
+    def lookup(name: str) -> Mapping[str, Any] | None:
+        import docker.errors
+
+        def call() -> Mapping[str, Any] | None:
+            try:
+                return client.api.inspect_volume(name)
+            except docker.errors.NotFound:
+                return None
+
+        return _mapped("docker volume inspect", call)
+
+    return lookup
+
+
+def _stream_errors() -> tuple[type[BaseException], ...]:
+    import docker.errors
+    import requests.exceptions
+    import urllib3.exceptions
+
+    return (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, docker.errors.DockerException)
+
+
+def _get_archive(sc: StateContainer, path: str) -> tuple[Iterator[bytes], dict[str, Any]] | None:
+    """``get_archive`` (works on a stopped container); None when ``path`` does not exist."""
+    import docker.errors
+
+    from .engine import _mapped
+
+    def call() -> tuple[Iterator[bytes], dict[str, Any]] | None:
+        try:
+            return sc.client.api.get_archive(sc.id, path)
+        except docker.errors.NotFound:
+            return None
+
+    return _mapped(f"docker cp {sc.name}:{path}", call)
+
+
+def _read_all(chunks: Iterable[bytes], what: str, limit: int | None = None) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    try:
+        for chunk in chunks:
+            parts.append(chunk)
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise StateVolumeError(f"{what} is larger than {limit} bytes")
+    except _stream_errors() as e:
+        raise EngineUnreachable(f"{what}: lost the Docker engine while reading: {e}") from None
+    return b"".join(parts)
+
+
+def _put_archive(sc: StateContainer, path: str, data: bytes) -> None:
+    import docker.errors
+
+    from .engine import _mapped
+
+    def call() -> None:
+        try:
+            ok = sc.client.api.put_archive(sc.id, path, data)
+        except docker.errors.APIError as e:  # the engine answered: a write problem, not a lost engine
+            raise StateVolumeError(
+                f"cannot write {path} in {sc.name}: {e.explanation or e}",
+                fix="Is the state volume (or the container's filesystem) mounted read-only?",
+            ) from None
+        if not ok:
+            raise StateVolumeError(f"the Docker engine refused to write {path} in {sc.name}")
+
+    _mapped(f"docker cp - {sc.name}:{path}", call)
+
+
+def _state_file_size(sc: StateContainer) -> int | None:
+    """Size of the state file, read through the archive API; None when there is none."""
+    got = _get_archive(sc, STATE_FILE)
+    if got is None:
+        return None
+    chunks, stat = got
+    _read_all(chunks, f"{sc.name}:{STATE_FILE}", limit=DEFAULT_MAX_SIZE + 1024 * 1024)
+    return int(stat.get("size") or 0)
+
+
+def _listing(sc: StateContainer) -> set[str] | None:
+    """The paths in the state directory, relative to it; None when it does not exist."""
+    got = _get_archive(sc, STATE_DIR)
+    if got is None:
+        return None
+    chunks, _ = got
+    data = _read_all(chunks, f"{sc.name}:{STATE_DIR}")
+    out: set[str] = set()
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tf:
+        for info in tf:
+            parts = [p for p in info.name.split("/") if p not in ("", ".")][1:]
+            if parts:
+                out.add("/".join(parts))
+    return out
+
+
+def _exec(sc: StateContainer, script: str, *args: str, what: str, timeout: float = 60) -> str:
+    r = sc.executor.run(["sh", "-c", script, "devc-tasks", *args], timeout=timeout)
+    if r.exit_code != 0:
+        raise StateVolumeError(f"{what} failed in {sc.name} (exit {r.exit_code}): {(r.stderr or r.stdout).strip()}")
+    return r.stdout
+
+
+# -- show -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateReport:
+    container: str
+    container_id: str
+    container_status: str
+    mount: StateMount
+    has_identity: bool
+    state_file_size: int | None
+    status: Any | None  # status.Status when the daemon answers
+    daemon_running: bool | None  # None: container stopped, or the probe failed
+    probe_error: str | None = None
+
+    @property
+    def warning(self) -> str | None:
+        return persistence_warning(self.mount)
+
+
+def show(sc: StateContainer) -> StateReport:
+    mount = inspect_state_mount(sc.attrs, _volume_lookup(sc.client))
+    size = _state_file_size(sc)
+    status = None
+    daemon: bool | None = None
+    probe_error = None
+    if sc.running:
+        from .tailscale import Node
+
+        try:
+            probe = Node(sc.executor).probe()
+        except DevcError as e:
+            probe_error = e.message
+        else:
+            status = probe.status
+            daemon = probe.daemon_pid is not None or probe.status is not None
+    return StateReport(
+        container=sc.name,
+        container_id=sc.id,
+        container_status=sc.status,
+        mount=mount,
+        has_identity=bool(size),
+        state_file_size=size,
+        status=status,
+        daemon_running=daemon,
+        probe_error=probe_error,
+    )
+
+
+# -- backup ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupResult:
+    path: Path
+    size: int
+    files: int
+    has_identity: bool
+    warnings: tuple[str, ...] = ()
+
+
+def backup_path(sc: StateContainer, output: str | None, now: datetime | None = None, cwd: Path | None = None) -> Path:
+    """``--output`` (a file, or a folder for the default name), else the default name here."""
+    name = default_backup_name(backup_label(sc.name, sc.labels), now or datetime.now(UTC))
+    base = cwd or Path.cwd()
+    if not output:
+        return base / name
+    path = Path(output).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    return path / name if path.is_dir() else path
+
+
+def _create_private(path: Path, *, exclusive: bool) -> int:
+    """Open for writing with mode 0600 from the first moment; never follows a symlink."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        if exclusive:
+            raise UsageError(f"{path} already exists; not overwriting it", fix="Pass --force to replace it, or choose another --output.") from None
+        raise
+    except OSError as e:
+        raise StateVolumeError(f"cannot create {path}: {e.strerror or e}") from None
+    os.fchmod(fd, 0o600)
+    return fd
+
+
+def backup(sc: StateContainer, path: Path, *, force: bool = False) -> BackupResult:
+    """A tar of the state directory through the archive API, written with mode 0600.
+
+    Without ``force`` an existing file is never touched; with it, the new
+    backup is written beside it and renamed over it only when complete.
+    """
+    if not path.parent.is_dir():
+        raise UsageError(f"{path.parent} is not a folder", fix="Create it, or choose another --output.")
+    if not force and (path.exists() or path.is_symlink()):
+        raise UsageError(f"{path} already exists; not overwriting it", fix="Pass --force to replace it, or choose another --output.")
+    got = _get_archive(sc, STATE_DIR)
+    if got is None:
+        raise StateVolumeError(
+            f"{sc.name} has no {STATE_DIR}: there is nothing to back up",
+            fix="tailscaled has not run in this container yet (`inv tailscale.up`), or its state lives elsewhere.",
+        )
+    chunks, _ = got
+    target = path if not force else path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+    fd = _create_private(target, exclusive=not force)
+    size = 0
+    done = False
+    try:
+        with os.fdopen(fd, "wb") as f:
+            try:
+                for chunk in chunks:
+                    f.write(chunk)
+                    size += len(chunk)
+            except _stream_errors() as e:
+                raise EngineUnreachable(f"lost the Docker engine while reading {sc.name}:{STATE_DIR}: {e}") from None
+            f.flush()
+            os.fsync(f.fileno())
+        if force:
+            os.replace(target, path)
+        done = True
+    except OSError as e:
+        raise StateVolumeError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        if not done:
+            try:
+                os.unlink(target)
+            except OSError:
+                pass
+    data = path.read_bytes()
+    warnings: list[str] = []
+    has_identity = False
+    files = 0
+    try:
+        checked = validate_archive(data, max_size=max(DEFAULT_MAX_SIZE, len(data)))
+        has_identity, files = True, len(checked.files)
+    except UnsafeArchive as e:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tf:
+            infos = tf.getmembers()
+        files = sum(1 for i in infos if i.isreg())
+        has_identity = any(i.isreg() and i.size > 0 and i.name.split("/")[-1] == STATE_FILE_NAME and i.name.count("/") == 1 for i in infos)
+        warnings.append(f"restore would refuse this backup as it is: {e.message.replace('; nothing was changed', '')}")
+    return BackupResult(path=path, size=size, files=files, has_identity=has_identity, warnings=tuple(warnings))
+
+
+# -- restore --------------------------------------------------------------------
+
+
+def read_archive(path: Path, *, max_size: int = DEFAULT_MAX_SIZE) -> tuple[CheckedArchive, list[str]]:
+    """Read and check a backup file; the warnings say what the user should know about it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not _is_regular(st.st_mode):
+            raise UsageError(f"{path} is not a regular file")
+        # headers and padding on top of the files themselves
+        limit = max_size + 1024 * (MAX_MEMBERS + 20)
+        if st.st_size > limit:
+            raise UnsafeArchive(f"refusing the archive: {path} is {st.st_size} bytes, more than the limit of {max_size} bytes of files (--max-size); nothing was changed")
+        data = f.read(limit + 1)
+    warnings = []
+    if st.st_mode & 0o077:
+        warnings.append(f"{path} can be read by other users and holds the node's private keys: chmod 600 {path}")
+    return validate_archive(data, max_size=max_size), warnings
+
+
+def _is_regular(mode: int) -> bool:
+    import stat
+
+    return stat.S_ISREG(mode)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RestoreResult:
+    files: int
+    size: int
+    layout: str
+    steps: tuple[str, ...]
+    daemon_restarted: bool
+    status: Any | None  # after the restore, when the daemon answers
+    warnings: tuple[str, ...] = ()
+
+
+# Swaps the staged copy in: empties the state directory except the stage, moves
+# the stage's entries up, removes it. Same filesystem, so only renames.
+_SWAP = r"""
+set -e
+D=$1; S=$2; M=$3
+find "$D" -mindepth 1 -maxdepth 1 ! -path "$S" -exec rm -rf {} +
+find "$S" -mindepth 1 -maxdepth 1 -exec mv {} "$D"/ \;
+rmdir "$S"
+if [ -n "$M" ]; then chmod "$M" "$D"; fi
+"""
+
+_SETTLING = ("Starting", "NoState")
+
+
+def restore(
+    sc: StateContainer,
+    archive: CheckedArchive,
+    *,
+    stop_daemon: bool = False,
+    daemon_wait: float = 20.0,
+    on_step: Callable[[str], None] = lambda text: None,
+) -> RestoreResult:
+    """Put a checked archive in place of the state directory.
+
+    A running container gets an exact copy: the archive goes to a staging
+    folder first, so a failed copy leaves the old state alone; then tailscaled
+    is stopped (only with ``stop_daemon``), the folder emptied, the copy moved
+    in, and a daemon that ran is started again. A stopped container gets the
+    archive through ``put_archive`` over what is there.
+    """
+    if not sc.running:
+        return _restore_stopped(sc, archive, on_step)
+    from . import plan
+    from .tailscale import Node
+
+    node = Node(sc.executor, on_step=on_step)
+    before = node.probe()
+    daemon_ran = before.daemon_pid is not None or before.status is not None
+    if daemon_ran and not stop_daemon:
+        raise StateVolumeError(
+            f"tailscaled is running in {sc.name}: restoring under it would mix two identities; nothing was changed",
+            fix="Pass --stop-daemon: restore then stops tailscaled, replaces the state and starts it again.",
+        )
+    stage = f"{STATE_DIR}/.devc-restore-{uuid.uuid4().hex[:10]}"
+    _exec(sc, 'mkdir -p "$1" && chmod 700 "$1"', stage, what=f"creating {stage}")
+    steps: list[str] = []
+    try:
+        on_step("copy the archive into the container")
+        _put_archive(sc, stage, archive.tar())
+    except BaseException:
+        sc.executor.run(["rm", "-rf", stage], timeout=30)
+        raise
+    if daemon_ran:
+        on_step("stop tailscaled")
+        node.stop_daemon()
+        steps.append("stopped tailscaled")
+    mode = "" if archive.top_mode is None else format(archive.top_mode, "o")
+    _exec(sc, _SWAP, STATE_DIR, stage, mode, what=f"replacing {STATE_DIR}")
+    steps.append(f"restored {len(archive.files)} files")
+    warnings: list[str] = []
+    status = None
+    if daemon_ran:
+        on_step("start tailscaled")
+        userspace = before.status is not None and not before.status.tun
+        cli = before.tailscale or "tailscale"
+        node.start_daemon(plan.tailscaled_argv(before.tailscaled or "tailscaled", userspace=userspace), cli=cli, wait=daemon_wait)
+        steps.append("started tailscaled")
+        status = _settle(node, daemon_wait)
+        warnings.extend(_after_restore_warnings(status))
+    else:
+        warnings.append("tailscaled was not running; `inv tailscale.up` starts it with the restored identity (no key needed)")
+    return RestoreResult(
+        files=len(archive.files), size=archive.total_size, layout=archive.layout, steps=tuple(steps),
+        daemon_restarted=daemon_ran, status=status, warnings=tuple(warnings),
+    )
+
+
+def _settle(node: Any, wait: float) -> Any:
+    """Probe until the backend leaves Starting (bounded); the last status seen."""
+    deadline = time.monotonic() + wait
+    status = node.probe().status
+    while (status is None or status.backend_state in _SETTLING) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        status = node.probe().status
+    return status
+
+
+def _after_restore_warnings(status: Any) -> list[str]:
+    if status is None:
+        return ["tailscaled does not answer after the restore; see /var/log/tailscaled.log in the container"]
+    if status.backend_state == "NeedsLogin":
+        return [
+            (
+                "the node came back logged out (NeedsLogin): the control server no longer accepts this backup's node key "
+                "(the node was logged out, e.g. by `state.reset`, or removed). Run `inv tailscale.up` with an auth key."
+            )
+        ]
+    if status.backend_state in _SETTLING:
+        return [f"the node is still {status.backend_state}; check `inv tailscale.status` in a moment"]
+    return []
+
+
+def _restore_stopped(sc: StateContainer, archive: CheckedArchive, on_step: Callable[[str], None]) -> RestoreResult:
+    present = _listing(sc)
+    on_step("copy the archive into the stopped container")
+    if present is None:
+        parent = STATE_DIR.rsplit("/", 1)[0] or "/"
+        _put_archive(sc, parent, archive.tar(prefix=ARCHIVE_TOP))
+        present = set()
+    else:
+        _put_archive(sc, STATE_DIR, archive.tar())
+    warnings = []
+    wanted = {m.path for m in archive.members}
+    stale = sorted(p for p in present if p not in wanted and not any(w.startswith(p + "/") for w in wanted))
+    if stale:
+        shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+        warnings.append(
+            f"the container is stopped, so files the archive does not hold stayed in {STATE_DIR}: {shown}. "
+            "For an exact copy start the container and run restore again with --stop-daemon."
+        )
+    warnings.append("the container is stopped; once it runs, `inv tailscale.up` brings the node up with the restored identity (no key needed)")
+    return RestoreResult(
+        files=len(archive.files), size=archive.total_size, layout=archive.layout,
+        steps=(f"restored {len(archive.files)} files",), daemon_restarted=False, status=None, warnings=tuple(warnings),
+    )
+
+
+# -- reset ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResetResult:
+    steps: tuple[str, ...]
+    backup: BackupResult | None
+    node_id: str | None  # the node that was there before
+    logged_out: bool
+    removed: int  # entries removed from the state directory
+
+
+_EMPTY = r"""
+set -e
+D=$1
+n=$(find "$D" -mindepth 1 | wc -l)
+find "$D" -mindepth 1 -delete
+left=$(find "$D" -mindepth 1 | head -n 1)
+if [ -n "$left" ]; then echo "still there: $left" >&2; exit 1; fi
+echo "$n"
+"""
+
+
+def require_running(sc: StateContainer, what: str) -> None:
+    if not sc.running:
+        raise ContainerNotRunning(
+            f"container {sc.name} is {sc.status}: {what} needs it running (to log the node out and empty {STATE_DIR})",
+            fix=f"Start it (`docker start {sc.name}`), then run it again.",
+        )
+
+
+def reset(
+    sc: StateContainer,
+    *,
+    backup_to: Path | None,
+    force: bool = False,
+    logout: bool = True,
+    on_step: Callable[[str], None] = lambda text: None,
+) -> ResetResult:
+    """Back up, log out, stop tailscaled, empty the state directory; in that order.
+
+    The backup comes first so that nothing is lost if a later step fails. After a
+    logout the control server no longer accepts the backup's node key: restoring
+    it gives a node that must log in again. ``logout=False`` keeps the node on the
+    tailnet, so a restore brings the same node back.
+    """
+    require_running(sc, "state.reset")
+    from .tailscale import Node
+
+    present = _listing(sc)
+    node = Node(sc.executor, on_step=on_step)
+    probe = node.probe()
+    steps: list[str] = []
+    saved = None
+    if backup_to is not None and present:
+        on_step(f"back up to {backup_to}")
+        saved = backup(sc, backup_to, force=force)
+        steps.append(f"backed up to {saved.path}")
+    node_id = probe.status.self.id if probe.status is not None else None
+    logged_out = False
+    if logout and probe.status is not None and probe.status.logged_in:
+        on_step("log out")
+        node.logout()
+        logged_out = True
+        steps.append("logged out")
+    if probe.daemon_pid is not None or probe.status is not None:
+        on_step("stop tailscaled")
+        node.stop_daemon()
+        steps.append("stopped tailscaled")
+    removed = 0
+    if present is not None:
+        on_step(f"empty {STATE_DIR}")
+        out = _exec(sc, _EMPTY, STATE_DIR, what=f"emptying {STATE_DIR}")
+        removed = int(out.strip() or 0)
+        steps.append(f"emptied {STATE_DIR}")
+    if not steps:
+        steps.append(f"{STATE_DIR} is already empty")
+    return ResetResult(steps=tuple(steps), backup=saved, node_id=node_id or None, logged_out=logged_out, removed=removed)

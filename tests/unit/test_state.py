@@ -1,0 +1,322 @@
+"""The pure parts of the state volume: which mount holds it, warnings, names, archive checks."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from devc_tasks.errors import UnsafeArchive, UsageError
+from devc_tasks.state import (
+    STATE_DIR,
+    StateMount,
+    backup_label,
+    default_backup_name,
+    inspect_state_mount,
+    is_anonymous_volume,
+    parse_size,
+    persistence_problem,
+    persistence_warning,
+    validate_archive,
+)
+
+pytestmark = pytest.mark.unit
+
+HEX = "0123456789abcdef" * 4
+STATE = b'{"NodeID": "n1", "NodePrivateKey": "privkey:abc"}\n'
+
+
+# --- which mount holds the state directory -----------------------------------
+
+
+def volume(name, dest=STATE_DIR, rw=True):
+    return {"Type": "volume", "Name": name, "Source": f"/var/lib/docker/volumes/{name}/_data", "Destination": dest, "Driver": "local", "RW": rw}
+
+
+def bind(source, dest=STATE_DIR, rw=True):
+    return {"Type": "bind", "Source": source, "Destination": dest, "RW": rw}
+
+
+VOLUMES = {
+    "proj_tailscale-state": {"Name": "proj_tailscale-state", "Driver": "local", "CreatedAt": "2024-05-01T10:00:00Z", "Labels": {"com.docker.compose.volume": "tailscale-state"}},
+    HEX: {"Name": HEX, "Driver": "local", "CreatedAt": "2024-05-02T10:00:00Z", "Labels": None},
+    "labelled-anon": {"Name": "labelled-anon", "Driver": "local", "CreatedAt": "2024-05-03T10:00:00Z", "Labels": {"com.docker.volume.anonymous": ""}},
+}
+
+
+@pytest.mark.parametrize(
+    "attrs, kind, name, source, destination, read_only",
+    [
+        ({"Mounts": [volume("proj_tailscale-state")]}, "volume", "proj_tailscale-state", "/var/lib/docker/volumes/proj_tailscale-state/_data", STATE_DIR, False),
+        ({"Mounts": [volume(HEX)]}, "anonymous", HEX, "/var/lib/docker/volumes/" + HEX + "/_data", STATE_DIR, False),
+        ({"Mounts": [volume("labelled-anon")]}, "anonymous", "labelled-anon", "/var/lib/docker/volumes/labelled-anon/_data", STATE_DIR, False),
+        ({"Mounts": [bind("/home/me/ts")]}, "bind", None, "/home/me/ts", STATE_DIR, False),
+        ({"Mounts": [bind("/srv/lib", dest="/var/lib")]}, "bind", None, "/srv/lib", "/var/lib", False),
+        ({"Mounts": [bind("/srv/lib", dest="/var/lib/"), volume("proj_tailscale-state", dest="/var/lib/tailscale/")]}, "volume", "proj_tailscale-state", "/var/lib/docker/volumes/proj_tailscale-state/_data", STATE_DIR, False),
+        ({"Mounts": [volume("proj_tailscale-state", dest="/var/lib/tailscale/certs")]}, "none", None, None, None, False),
+        ({"Mounts": [volume("proj_tailscale-state", dest="/var/lib/tailscale2")]}, "none", None, None, None, False),
+        ({"Mounts": [bind("/", dest="/")]}, "none", None, None, None, False),
+        ({"Mounts": []}, "none", None, None, None, False),
+        ({"Mounts": None}, "none", None, None, None, False),
+        ({}, "none", None, None, None, False),
+        ({"Mounts": [], "HostConfig": {"Tmpfs": {STATE_DIR: "size=1m"}}}, "tmpfs", None, None, STATE_DIR, False),
+        ({"Mounts": [{"Type": "tmpfs", "Destination": STATE_DIR, "RW": True}]}, "tmpfs", None, None, STATE_DIR, False),
+        ({"Mounts": [bind("/home/me/ts", rw=False)]}, "bind", None, "/home/me/ts", STATE_DIR, True),
+        ({"Mounts": [volume("gone-volume")]}, "volume", "gone-volume", "/var/lib/docker/volumes/gone-volume/_data", STATE_DIR, False),
+    ],
+    ids=[
+        "named", "anonymous-hex", "anonymous-label", "bind", "bind-on-parent", "deepest-wins",
+        "deeper-mount-only", "sibling-prefix", "root-ignored", "no-mounts", "mounts-null", "no-key",
+        "tmpfs-hostconfig", "tmpfs-mount", "read-only", "volume-gone",
+    ],
+)
+def test_inspect_state_mount(attrs, kind, name, source, destination, read_only):
+    m = inspect_state_mount(attrs, VOLUMES.get)
+    assert (m.kind, m.name, m.source, m.destination, m.read_only) == (kind, name, source, destination, read_only)
+
+
+def test_inspect_named_volume_details():
+    m = inspect_state_mount({"Mounts": [volume("proj_tailscale-state")]}, VOLUMES.get)
+    assert m.driver == "local" and m.created == "2024-05-01T10:00:00Z" and m.persistent
+    assert m.to_dict()["persistent"] is True
+    assert "proj_tailscale-state" in m.describe()
+
+
+def test_inspect_asks_only_for_volumes():
+    asked = []
+    mounts = [bind("/x", dest="/var/lib"), volume("v"), volume("w", dest="/opt")]
+    inspect_state_mount({"Mounts": mounts}, lambda n: asked.append(n) or None)
+    assert asked == ["v"]
+
+
+@pytest.mark.parametrize(
+    "name, vol, anonymous",
+    [
+        (HEX, None, True),
+        (HEX, {"Labels": None}, True),
+        ("proj_tailscale-state", {"Labels": {}}, False),
+        ("proj_tailscale-state", None, False),
+        ("x", {"Labels": {"com.docker.volume.anonymous": ""}}, True),
+        (HEX.upper(), None, False),
+        (HEX[:-1], None, False),
+        (None, None, True),
+    ],
+    ids=["hex", "hex-no-labels", "named", "named-gone", "label", "upper-hex", "63-hex", "no-name"],
+)
+def test_is_anonymous_volume(name, vol, anonymous):
+    assert is_anonymous_volume(name, vol) is anonymous
+
+
+# --- persistence warnings ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "mount, words",
+    [
+        (StateMount(kind="none"), ["nothing is mounted", "recreated", "tailscale-state:/var/lib/tailscale", "${devcontainerId}", "state.backup"]),
+        (StateMount(kind="anonymous", name=HEX, destination=STATE_DIR), ["anonymous volume (0123456789ab)", "rebuild", "volumes:"]),
+        (StateMount(kind="tmpfs", destination=STATE_DIR), ["tmpfs", "stops"]),
+        (StateMount(kind="bind", source="/x", destination=STATE_DIR, read_only=True), ["read-only", "cannot save", "read-write"]),
+        (StateMount(kind="volume", name="v", destination=STATE_DIR, read_only=True), ["read-only"]),
+        (StateMount(kind="npipe", source="x", destination=STATE_DIR), ["npipe"]),
+    ],
+    ids=["none", "anonymous", "tmpfs", "bind-ro", "volume-ro", "other-type"],
+)
+def test_persistence_warning(mount, words):
+    text = persistence_warning(mount)
+    assert text is not None
+    for w in words:
+        assert w in text
+    message, fix = persistence_problem(mount)
+    assert message in text and fix in text
+
+
+@pytest.mark.parametrize(
+    "mount",
+    [StateMount(kind="volume", name="proj_tailscale-state", destination=STATE_DIR), StateMount(kind="bind", source="/x", destination="/var/lib")],
+    ids=["named", "bind-parent"],
+)
+def test_no_warning_when_persistent(mount):
+    assert persistence_warning(mount) is None and persistence_problem(mount) is None
+
+
+# --- backup names and sizes ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, labels, expected",
+    [
+        ("proj-app-1", {"com.docker.compose.project": "proj"}, "proj"),
+        ("festive_hopper", {"devcontainer.local_folder": "/home/me/web-app"}, "web-app"),
+        ("festive_hopper", {"devcontainer.local_folder": "C:\\src\\api\\"}, "api"),
+        ("/plain", {}, "plain"),
+        ("plain", None, "plain"),
+    ],
+    ids=["compose", "workspace", "windows-folder", "container", "no-labels"],
+)
+def test_backup_label(name, labels, expected):
+    assert backup_label(name, labels) == expected
+
+
+@pytest.mark.parametrize(
+    "label, now, expected",
+    [
+        ("proj", datetime(2024, 5, 1, 9, 8, 7, tzinfo=timezone.utc), "tailscale-state-proj-20240501T090807Z.tar"),
+        ("proj", datetime(2024, 5, 1, 11, 8, 7, tzinfo=timezone(timedelta(hours=2))), "tailscale-state-proj-20240501T090807Z.tar"),
+        ("proj", datetime(2024, 5, 1, 9, 8, 7), "tailscale-state-proj-20240501T090807Z.tar"),
+        ("my proj/../x", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "tailscale-state-my-proj-..-x-20240102T030405Z.tar"),
+        ("..", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "tailscale-state-container-20240102T030405Z.tar"),
+    ],
+    ids=["utc", "other-zone", "naive", "unsafe-chars", "only-dots"],
+)
+def test_default_backup_name(label, now, expected):
+    name = default_backup_name(label, now)
+    assert name == expected
+    assert "/" not in name
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("65536", 65536), ("512K", 512 * 1024), ("64M", 64 * 1024**2), ("64mib", 64 * 1024**2), ("1G", 1024**3), (" 10 ", 10), (7, 7)],
+)
+def test_parse_size(text, expected):
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "x", "-5", "0", "1.5M", "10 TB"])
+def test_parse_size_rejects(text):
+    with pytest.raises(UsageError, match="--max-size"):
+        parse_size(text)
+
+
+# --- archive validation ------------------------------------------------------------
+
+
+def tar(*entries, compress=False):
+    """Entries: (name, type, payload/linkname). Types: f d l h c b p."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, kind, extra in entries:
+            info = tarfile.TarInfo(name)
+            info.mode = 0o600 if kind == "f" else 0o700
+            data = None
+            if kind == "f":
+                data = extra if isinstance(extra, bytes) else b"x"
+                info.size = len(data)
+            else:
+                info.type = {"d": tarfile.DIRTYPE, "l": tarfile.SYMTYPE, "h": tarfile.LNKTYPE, "c": tarfile.CHRTYPE, "b": tarfile.BLKTYPE, "p": tarfile.FIFOTYPE}[kind]
+                if kind in "lh":
+                    info.linkname = extra
+            tf.addfile(info, io.BytesIO(data) if data is not None else None)
+    raw = buf.getvalue()
+    return gzip.compress(raw) if compress else raw
+
+
+GOOD_TOP = [("tailscale", "d", None), ("tailscale/tailscaled.state", "f", STATE), ("tailscale/certs", "d", None), ("tailscale/certs/a.crt", "f", b"crt")]
+
+
+@pytest.mark.parametrize(
+    "data, layout, paths",
+    [
+        (tar(*GOOD_TOP), "top-dir", ["certs", "certs/a.crt", "tailscaled.state"]),
+        (tar(("tailscale/tailscaled.state", "f", STATE)), "top-dir", ["tailscaled.state"]),
+        (tar(("tailscaled.state", "f", STATE), ("files", "d", None)), "relative", ["files", "tailscaled.state"]),
+        (tar((".", "d", None), ("./tailscaled.state", "f", STATE)), "relative", ["tailscaled.state"]),
+        (tar(("tailscaled.state", "f", STATE), ("tailscale", "d", None)), "relative", ["tailscale", "tailscaled.state"]),
+        (tar(*GOOD_TOP, compress=True), "top-dir", ["certs", "certs/a.crt", "tailscaled.state"]),
+        (tar(("tailscale//./tailscaled.state", "f", STATE)), "top-dir", ["tailscaled.state"]),
+    ],
+    ids=["backup", "top-dir-no-dir-entry", "relative", "dot-slash", "relative-with-tailscale-subdir", "gzip", "odd-slashes"],
+)
+def test_accepts(data, layout, paths):
+    checked = validate_archive(data)
+    assert checked.layout == layout
+    assert [m.path for m in checked.members] == paths
+    assert checked.has_identity
+
+
+@pytest.mark.parametrize(
+    "entries, max_size, member, words",
+    [
+        ([("/etc/passwd", "f", b"x"), ("tailscaled.state", "f", STATE)], None, "/etc/passwd", "absolute path"),
+        ([("tailscale/../../etc/cron.d/x", "f", b"x")], None, "tailscale/../../etc/cron.d/x", "`..`"),
+        ([("..", "d", None)], None, "..", "`..`"),
+        ([("tailscale/tailscaled.state", "l", "/etc/shadow")], None, "tailscale/tailscaled.state", "symbolic link"),
+        ([("tailscale/tailscaled.state", "f", STATE), ("tailscale/x", "h", "tailscale/tailscaled.state")], None, "tailscale/x", "hard link"),
+        ([("tailscale/tun", "c", None)], None, "tailscale/tun", "device file"),
+        ([("tailscale/disk", "b", None)], None, "tailscale/disk", "device file"),
+        ([("tailscale/pipe", "p", None)], None, "tailscale/pipe", "FIFO"),
+        ([("tailscale/tailscaled.state", "f", STATE), ("tailscale/big", "f", b"y" * 2000)], 1000, "tailscale/big", "size limit of 1000 bytes"),
+        ([("tailscale/tailscaled.state", "f", STATE), ("tailscale/tailscaled.state", "f", STATE)], None, "tailscale/tailscaled.state", "twice"),
+        ([("tailscale/tailscaled.state", "f", STATE), ("tailscale/tailscaled.state/x", "f", b"x")], None, "tailscaled.state/x", "under the file"),
+        ([("tailscale/a\nb", "f", b"x")], None, "tailscale/a\nb", "control characters"),
+    ],
+    ids=["absolute", "dotdot", "dotdot-dir", "symlink", "hardlink", "char-device", "block-device", "fifo", "oversize", "duplicate", "under-a-file", "newline-name"],
+)
+def test_refuses(entries, max_size, member, words):
+    kwargs = {"max_size": max_size} if max_size else {}
+    with pytest.raises(UnsafeArchive) as e:
+        validate_archive(tar(*entries), **kwargs)
+    assert repr(member) in e.value.message
+    assert words in e.value.message
+    assert "nothing was changed" in e.value.message
+    assert e.value.exit_code == 31
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"", "not a readable tar"),
+        (b"hello, this is not a tar archive at all" * 20, "not a readable tar"),
+        (tar(*GOOD_TOP)[:700], "truncated"),
+        (tar(*GOOD_TOP)[:1100], "not a readable tar"),
+        (tar(*GOOD_TOP)[:2048], "truncated"),
+        (tar(("tailscale", "d", None)), "no non-empty tailscale/tailscaled.state"),
+        (tar(("tailscale/tailscaled.state", "f", b"")), "no non-empty"),
+        (tar(("other/tailscaled.state", "f", STATE)), "no non-empty tailscaled.state"),
+    ],
+    ids=["empty-file", "not-tar", "cut-in-header", "cut-in-data", "cut-at-header", "no-state-file", "empty-state-file", "wrong-top-dir"],
+)
+def test_refuses_unusable(data, words):
+    with pytest.raises(UnsafeArchive, match="refusing the archive") as e:
+        validate_archive(data)
+    assert words in e.value.message
+
+
+def test_too_many_members():
+    entries = [("tailscale/tailscaled.state", "f", STATE)] + [(f"tailscale/f{i}", "f", b"x") for i in range(5)]
+    with pytest.raises(UnsafeArchive, match="more than 3 members"):
+        validate_archive(tar(*entries), max_members=3)
+
+
+def test_oversize_is_refused_before_its_data_is_read():
+    # a header that claims 10 GiB with no data behind it: refused on the header alone
+    info = tarfile.TarInfo("tailscale/huge")
+    info.size = 10 * 1024**3
+    head = info.tobuf(format=tarfile.PAX_FORMAT)
+    with pytest.raises(UnsafeArchive, match="size limit"):
+        validate_archive(head + b"\0" * 1024)
+
+
+def test_clean_tar_round_trip_drops_special_bits():
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        d = tarfile.TarInfo("tailscale")
+        d.type, d.mode = tarfile.DIRTYPE, 0o700
+        tf.addfile(d)
+        f = tarfile.TarInfo("tailscale/tailscaled.state")
+        f.size, f.mode, f.uid, f.gid, f.uname = len(STATE), 0o4755, 0, 0, "root"
+        tf.addfile(f, io.BytesIO(STATE))
+    checked = validate_archive(buf.getvalue())
+    assert checked.top_mode == 0o700
+    assert checked.members[0].mode == 0o755
+    again = validate_archive(checked.tar())
+    assert again.layout == "relative" and again.members == checked.members
+    assert again.contents == checked.contents == {"tailscaled.state": STATE}
+    prefixed = validate_archive(checked.tar(prefix="tailscale"))
+    assert prefixed.layout == "top-dir" and prefixed.top_mode == 0o700 and prefixed.members == checked.members
+    with tarfile.open(fileobj=io.BytesIO(checked.tar())) as tf:
+        assert [(i.name, i.type) for i in tf] == [("tailscaled.state", tarfile.REGTYPE)]
