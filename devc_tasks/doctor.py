@@ -20,13 +20,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import ContainerNotFound, DevcError, EngineUnreachable, UsageError
+from .hostname import HostnameChoice
 from .plan import CAP_NET_ADMIN, CAP_NET_RAW, SOCKET, STATE_DIR, Probe
-from .state import inspect_state_mount, persistence_problem
+from .secrets import redact
+from .state import StateMount, inspect_state_mount, persistence_problem
 
 __all__ = [
     "FAIL",
@@ -136,18 +138,16 @@ class Facts:
     engine_error: DevcError | None = None
     container: ContainerFacts | None = None
     container_error: DevcError | None = None
-    state_mount: Any = None  # state.StateMount
+    state_mount: StateMount | None = None
     """What holds the state directory (``state.inspect_state_mount``); None when the container could not be inspected."""
     probe: Probe | None = None
     probe_error: DevcError | None = None
-    wanted: Any = None  # hostname.HostnameChoice
+    wanted: HostnameChoice | None = None
     wanted_error: DevcError | None = None
     key_source: str | None = None
     key_error: DevcError | None = None
     userspace: bool = False
     """The user means to run ``up --userspace``: no TUN device is needed."""
-    redact: Any = field(default=None, repr=False)
-    """Applied to text that came from tailscale (``secrets.redact``)."""
 
 
 def ok(checks: Sequence[Check]) -> bool:
@@ -374,7 +374,7 @@ def check_socket(facts: Facts) -> Check:
         return Check(name="socket", status=PASS, seen=f"{SOCKET} answers")
     if p.daemon_pid is None and not p.socket:
         return Check(name="socket", status=SKIP, seen="tailscaled is not running")
-    said = _redacted(facts, p.status_error or "")
+    said = redact(p.status_error or "")
     if p.socket:
         return Check(
             name="socket",
@@ -388,10 +388,6 @@ def check_socket(facts: Facts) -> Check:
         seen=f"tailscaled runs (pid {p.daemon_pid}) but {SOCKET} is missing: it uses another socket path",
         fix=f"Restart it with --socket={SOCKET}: `inv tailscale.restart`.",
     )
-
-
-def _redacted(facts: Facts, text: str) -> str:
-    return facts.redact(text) if facts.redact is not None else text
 
 
 _STATE_ADVICE: dict[str, tuple[str, str]] = {
@@ -414,7 +410,7 @@ def check_backend_state(facts: Facts) -> Check:
             return Check(
                 name="backend_state",
                 status=WARN,
-                seen="Running; health: " + _redacted(facts, "; ".join(st.health)),
+                seen="Running; health: " + redact("; ".join(st.health)),
                 fix="See `tailscale status` in the container for details.",
             )
         return Check(name="backend_state", status=PASS, seen="Running")
@@ -487,7 +483,7 @@ def check_auth_key(facts: Facts) -> Check:
     p = facts.probe
     if p is not None and (p.has_state or (p.status is not None and p.status.logged_in)):
         return Check(name="auth_key", status=PASS, seen="none, and none needed: the node has an identity (up reconnects without a key)")
-    where = "on the host" if facts.local or facts.container is None else "on the host or in the container"
+    where = "here (TAILSCALE_AUTHKEY)" if facts.local else "on the host" if facts.container is None else "on the host or in the container"
     return Check(
         name="auth_key",
         status=WARN,
@@ -550,12 +546,12 @@ def gather(
     option) escapes. The container is probed in one exec.
     """
     from . import engine as eng
-    from .secrets import redact, resolve_key
+    from .secrets import resolve_key
     from .tailscale import Node
     from .target import Target, resolve_workspace, wanted_hostname
 
     sel.validate()
-    facts: dict[str, Any] = {"local": sel.local, "userspace": userspace, "redact": redact}
+    facts: dict[str, Any] = {"local": sel.local, "userspace": userspace}
 
     # the workspace and its configuration, read when `up` would read them
     config: Any = None
@@ -651,7 +647,7 @@ def _find(engine: Any, sel: Any, workspace: Path | None, config: Any, environ: M
     return found, ContainerFacts(name=c.name, id=c.id, status=c.status, how=found.how), None
 
 
-def _state_mount(client: Any, container_id: str) -> Any:
+def _state_mount(client: Any, container_id: str) -> StateMount | None:
     """What holds the state directory (a stopped container can be inspected too); None when inspect fails."""
     def volume(name: str) -> Mapping[str, Any] | None:
         try:

@@ -57,19 +57,19 @@ def control_dir() -> str:
 
 
 def now_utc() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
+    return _dt.datetime.now(_dt.UTC)
 
 
 def fmt_time(t: _dt.datetime | None) -> str:
     if t is None:
         return ZERO_TIME
-    return t.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(s: str | None) -> _dt.datetime | None:
     if not s or s == ZERO_TIME:
         return None
-    return _dt.datetime.strptime(s[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.timezone.utc)
+    return _dt.datetime.strptime(s[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.UTC)
 
 
 def go_log(msg: str) -> None:
@@ -99,10 +99,12 @@ def go_quote(s: str) -> str:
             out.append("\\r")
         elif ch.isprintable():
             out.append(ch)
+        elif ord(ch) <= 0xFF:
+            out.append(f"\\x{ord(ch):02x}")
         elif ord(ch) < 0x10000:
-            out.append("\\u%04x" % ord(ch) if ord(ch) > 0xFF else "\\x%02x" % ord(ch))
+            out.append(f"\\u{ord(ch):04x}")
         else:
-            out.append("\\U%08x" % ord(ch))
+            out.append(f"\\U{ord(ch):08x}")
     out.append('"')
     return "".join(out)
 
@@ -116,7 +118,7 @@ def go_quote_byte(b: int) -> str:
         return "'\\\\'"
     if ch.isprintable():
         return f"'{ch}'"
-    return "'\\x%02x'" % b
+    return f"'\\x{b:02x}'"
 
 
 def go_json(obj, indent="  ") -> str:
@@ -186,7 +188,7 @@ def parse_duration(s: str) -> float:
 
 def format_duration(sec: float) -> str:
     """time.Duration.String()."""
-    ns = int(round(sec * 1e9))
+    ns = round(sec * 1e9)
     if ns == 0:
         return "0s"
     neg = ns < 0

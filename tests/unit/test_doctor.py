@@ -31,7 +31,6 @@ from devc_tasks.errors import (
 )
 from devc_tasks.hostname import HostnameChoice
 from devc_tasks.plan import parse_probe
-from devc_tasks.secrets import redact
 from devc_tasks.state import inspect_state_mount
 from tests.unit.samples import prefs_json, probe_text, status_json
 
@@ -85,7 +84,6 @@ def healthy(**changes: Any) -> Facts:
         probe=probe(),
         wanted=WANTED,
         key_source="TAILSCALE_AUTHKEY (host)",
-        redact=redact,
     )
     return dataclasses.replace(base, **changes)
 
