@@ -33,6 +33,7 @@ from typing import Any
 
 from .errors import (
     ContainerNotRunning,
+    DaemonFailed,
     DevcError,
     EngineUnreachable,
     StateVolumeError,
@@ -852,7 +853,12 @@ def restore(
         on_step("start tailscaled")
         userspace = before.status is not None and not before.status.tun
         cli = before.tailscale or "tailscale"
-        node.start_daemon(plan.tailscaled_argv(before.tailscaled or "tailscaled", userspace=userspace), cli=cli, wait=daemon_wait)
+        try:
+            node.start_daemon(plan.tailscaled_argv(before.tailscaled or "tailscaled", userspace=userspace), cli=cli, wait=daemon_wait)
+        except DaemonFailed:
+            # the start script can take a daemon that is still exec'ing for a dead one; trust an answer
+            if node.probe().status is None:
+                raise
         steps.append("started tailscaled")
         status = _settle(node, daemon_wait)
         warnings.extend(_after_restore_warnings(status))

@@ -54,6 +54,7 @@ if command -v flock >/dev/null 2>&1; then
   flock -w "$DEVC_WAIT" 9 || { echo "devc-tasks: another up still holds %(lock)s" >&2; exit %(busy)d; }
 fi
 mkdir -p %(state_dir)s /var/run/tailscale "$(dirname %(log)s)"
+pid=
 if ! pgrep -x tailscaled >/dev/null 2>&1; then
   echo "--- devc-tasks: starting $* ($(date -u +%%FT%%TZ))" >>%(log)s
   if command -v setsid >/dev/null 2>&1; then
@@ -61,15 +62,20 @@ if ! pgrep -x tailscaled >/dev/null 2>&1; then
   else
     nohup "$@" >>%(log)s 2>&1 </dev/null 9>&- &
   fi
+  pid=$!
 fi
+# alive: a tailscaled process, or the one we started while it is still exec'ing
+alive() { pgrep -x tailscaled >/dev/null 2>&1 || { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }; }
 i=0
 limit=$(( ${DEVC_WAIT%%.*} * 10 ))
 while [ "$i" -lt "$limit" ]; do
   if [ -S %(socket)s ] && "$DEVC_CLI" --socket=%(socket)s status --json --peers=false >/dev/null 2>&1; then exit 0; fi
-  if ! pgrep -x tailscaled >/dev/null 2>&1; then
+  if ! alive; then
     sleep 0.2
-    tail -n 15 %(log)s >&2
-    exit %(died)d
+    if ! alive; then
+      tail -n 15 %(log)s >&2
+      exit %(died)d
+    fi
   fi
   sleep 0.1
   i=$((i + 1))
@@ -220,16 +226,17 @@ class Node:
         if r.exit_code == 0:
             return
         text = self._clean("\n".join(t for t in (r.stderr, r.stdout) if t.strip()))
+        flat = " ".join(text.split())  # tailscale wraps some messages over several lines
         if r.exit_code == _LOCK_BUSY:
             raise TimedOut(f"another `up` kept {plan.LOCK_FILE} for {wish.timeout:g} s", fix="Wait for it to finish, then retry.")
-        if "timeout waiting for Tailscale service to enter a Running state" in text:
+        if "timeout waiting for Tailscale service to enter a Running state" in flat:
             raise TimedOut(
                 f"the node did not reach Running within {wish.timeout:g} s (tailscale up --timeout): {text}",
                 fix="Check that the key is valid and not used up, that the control server is reachable, or raise --timeout.",
             )
-        if "invalid key" in text or "expired" in text or "backend error" in text:
+        if "invalid key" in flat or "expired" in flat or "backend error" in flat:
             raise LoginRejected(f"the control server rejected the auth key: {text}", fix="Create a new auth key in the Tailscale admin console and try again.")
-        if "requires mentioning all non-default flags" in text:
+        if "requires mentioning all non-default flags" in flat:
             raise TailscaleFailed(
                 f"tailscale up refused: the node has settings devc-tasks does not manage: {text}",
                 fix="Run `tailscale up --reset` in the container, or undo those settings with `tailscale set`.",

@@ -86,25 +86,27 @@ class Output:
         def render(console: Any) -> None:
             from rich.panel import Panel
             from rich.table import Table
+            from rich.text import Text
 
             table = Table.grid(padding=(0, 2))
             table.add_column(style="bold")
             table.add_column()
             for k, v in rows:
-                table.add_row(k, v)
-            console.print(Panel(table, title=title, title_align="left", border_style=style, expand=False))
+                table.add_row(Text(k), Text(v))  # our text is data, never markup
+            console.print(Panel(table, title=Text(title), title_align="left", border_style=style, expand=False))
 
         return render
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Callable[[Any], None]:
         def render(console: Any) -> None:
             from rich.table import Table
+            from rich.text import Text
 
-            t = Table(title=title, title_justify="left")
+            t = Table(title=Text(title), title_justify="left")
             for c in columns:
                 t.add_column(c, overflow="fold")
             for r in rows:
-                t.add_row(*r)
+                t.add_row(*(Text(cell) for cell in r))  # data, never markup
             console.print(t)
 
         return render

@@ -18,12 +18,6 @@ from invoke.exceptions import Exit
 from .common import _output, boundary
 
 
-def _cell(text: str) -> str:
-    """Table cells are rich markup; ``devices: [/dev/fuse]`` must not be read as a tag."""
-    from rich.markup import escape
-
-    return escape(text)
-
 
 def _override_path(raw: str, config: Any) -> Path:
     """``--write PATH``: relative to the current folder; a folder gets the default file name."""
@@ -54,6 +48,7 @@ def compose_file_entry(config: Any, override: Path) -> tuple[str, bool]:
 
 
 @task(
+    auto_shortflags=False,
     help={
         "write": "Write the compose override to PATH (a folder gets docker-compose.tailscale.yml; "
         "the usual place is next to the first compose file, e.g. .devcontainer/docker-compose.tailscale.yml).",
@@ -94,7 +89,7 @@ def compose(c, write=None, force=False, check=False, workspace=None, json=False)
                 ],
             }
             rows = [
-                (_cell(r.description), "present" if r.present else "MISSING", _cell(r.seen), "" if r.present else _cell(r.fix.rstrip()))
+                (r.description, "present" if r.present else "MISSING", r.seen, "" if r.present else r.fix.rstrip())
                 for r in reqs
             ]
             verdict = "everything Tailscale needs is there" if not missing else f"{len(missing)} missing"

@@ -12,14 +12,9 @@ from .common import _help, _output, _selectors, boundary
 _MARKS = {"pass": "pass", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
 
 
-def _cell(text: str) -> str:
-    """Table cells are rich markup; our text (``devices: [/dev/fuse]``) must not be read as tags."""
-    from rich.markup import escape
-
-    return escape(text)
-
 
 @task(
+    auto_shortflags=False,
     help=_help(
         hostname="The node name you mean to use, as for up (default: what up would derive).",
         userspace="You run up --userspace: a missing TUN device or capability is a warning, not a failure.",
@@ -36,7 +31,7 @@ def doctor(c, hostname=None, userspace=False, container=None, workspace=None, ho
         checks = run_checks(facts)
         passed = ok(checks)
         doc: dict[str, Any] = {"ok": passed, "checks": [ch.to_dict() for ch in checks]}
-        rows = [(_cell(ch.title), _MARKS[ch.status], _cell(ch.seen), _cell(ch.fix or "")) for ch in checks]
+        rows = [(ch.title, _MARKS[ch.status], ch.seen, ch.fix or "") for ch in checks]
         title = "devc-tasks doctor: " + ("nothing blocks `up`" if passed else "something blocks `up`")
         out.emit(doc, out.table(title, ["Check", "Result", "Seen", "Fix"], rows))
     if not passed:

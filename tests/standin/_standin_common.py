@@ -349,8 +349,7 @@ def sanitize_label(label: str) -> str:
 
 def sanitize_hostname(h: str) -> str:
     for suf in (".local", ".localdomain", ".lan"):
-        if h.endswith(suf):
-            h = h[: -len(suf)]
+        h = h.removesuffix(suf)
     return sanitize_label(h)
 
 
@@ -658,9 +657,9 @@ class Registry:
                 continue
             taken.add(r.get("DNSName", "").split(".")[0])
         cur_label = current.split(".")[0] if current else ""
-        if cur_label and cur_label not in taken and re.fullmatch(re.escape(base) + r"(-\d+)?", cur_label):
-            if cur_label == base or base in taken:
-                return current
+        if (cur_label and cur_label not in taken and re.fullmatch(re.escape(base) + r"(-\d+)?", cur_label)
+                and (cur_label == base or base in taken)):
+            return current
         label = base
         i = 0
         while label in taken:

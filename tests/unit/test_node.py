@@ -58,8 +58,9 @@ def test_login_sends_key_on_stdin_only():
     "stderr, error",
     [
         (
-            "Error: changing settings via 'tailscale up' requires mentioning all non-default flags. To proceed, either re-run "
-            f"your command with --reset or use the command below to explicitly mention the current value of all non-default settings:\n\n\ttailscale up --auth-key={KEY} --hostname=h --exit-node=100.64.0.9\n",
+            "Error: changing settings via 'tailscale up' requires mentioning all\nnon-default flags. To proceed, either re-run "
+            "your command with --reset or\nuse the command below to explicitly mention the current value of\nall non-default settings:\n\n"
+            f"\ttailscale up --auth-key={KEY} --exit-node=100.64.0.9 --hostname=h\n\n",
             TailscaleFailed,
         ),
         (f"backend error: invalid key: key {KEY} is not valid\n", LoginRejected),
@@ -71,6 +72,8 @@ def test_tailscale_text_is_redacted_in_errors(stderr, error):
     ex = ScriptedExecutor(ExecResult(1, "", stderr), probes=[NEEDS_LOGIN])
     with pytest.raises(error) as e:
         Node(ex).up(UpWish(hostname="h", have_key=True), Secret(KEY))
+    if "non-default" in stderr:
+        assert "--reset" in e.value.fix
     text = str(e.value) + repr(e.value.args) + str(e.value.to_dict())
     assert KEY not in text
     assert "Secret123" not in text

@@ -15,6 +15,7 @@ from devc_tasks import ns
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 NODE_TASKS = ["up", "down", "status", "restart", "logout", "hostname"]
+JUST_RECIPES = [*NODE_TASKS, "doctor", "compose"]
 
 
 def _tasks(collection, prefix=""):
@@ -78,8 +79,9 @@ def test_console_script_and_just_module(tmp_path):
     (tmp_path / "justfile").write_text(f"mod tailscale '{module}'\n")
     listing = subprocess.run(["just", "--list", "tailscale"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
     assert "[tailscale]" in listing
-    for name in NODE_TASKS:
+    for name in JUST_RECIPES:
         assert f"{name} *args" in listing
+    assert "state action *args" in listing
     assert "# Connect the devcontainer to the tailnet" in listing
 
 
@@ -99,3 +101,12 @@ def test_just_passes_arguments_intact(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["<tailscale.up>", "<--hostname>", "<my box>", "<--json>", "<it's>"]
+    r = subprocess.run(
+        ["just", "tailscale", "state", "backup", "--output", "my backup.tar"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent), "DEVC_TASKS": str(echo)},
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["<tailscale.state.backup>", "<--output>", "<my backup.tar>"]
