@@ -33,7 +33,6 @@ from typing import Any
 
 from .errors import (
     ContainerNotRunning,
-    DaemonFailed,
     DevcError,
     EngineUnreachable,
     StateVolumeError,
@@ -60,6 +59,8 @@ __all__ = [
     "StateReport",
     "backup",
     "backup_label",
+    "backup_path",
+    "check_backup_target",
     "default_backup_name",
     "inspect_state_mount",
     "is_anonymous_volume",
@@ -68,6 +69,7 @@ __all__ = [
     "persistence_problem",
     "persistence_warning",
     "read_archive",
+    "require_running",
     "reset",
     "restore",
     "show",
@@ -576,19 +578,49 @@ def _state_file_size(sc: StateContainer) -> int | None:
     return int(stat.get("size") or 0)
 
 
+class _ChunkReader(io.RawIOBase):
+    """A readable stream over the archive API's chunks, so tarfile can stream through them."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._rest = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._rest:
+            try:
+                self._rest = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._rest))
+        buffer[:n] = self._rest[:n]
+        self._rest = self._rest[n:]
+        return n
+
+
 def _listing(sc: StateContainer) -> set[str] | None:
-    """The paths in the state directory, relative to it; None when it does not exist."""
+    """The paths in the state directory, relative to it; None when it does not exist.
+
+    Streams through the archive (file data is skipped, never held), so a big
+    state directory costs time, not memory.
+    """
     got = _get_archive(sc, STATE_DIR)
     if got is None:
         return None
     chunks, _ = got
-    data = _read_all(chunks, f"{sc.name}:{STATE_DIR}")
     out: set[str] = set()
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tf:
-        for info in tf:
-            parts = [p for p in info.name.split("/") if p not in ("", ".")][1:]
-            if parts:
-                out.add("/".join(parts))
+    try:
+        with tarfile.open(fileobj=_ChunkReader(chunks), mode="r|") as tf:
+            for info in tf:
+                parts = [p for p in info.name.split("/") if p not in ("", ".")][1:]
+                if parts:
+                    out.add("/".join(parts))
+    except _stream_errors() as e:
+        raise EngineUnreachable(f"{sc.name}:{STATE_DIR}: lost the Docker engine while reading: {e}") from None
+    except tarfile.TarError as e:
+        raise StateVolumeError(f"cannot read {STATE_DIR} of {sc.name} through the archive API: {e}") from None
     return out
 
 
@@ -687,16 +719,21 @@ def _create_private(path: Path, *, exclusive: bool) -> int:
     return fd
 
 
+def check_backup_target(path: Path, *, force: bool) -> None:
+    """Refuse, before anything happens, a backup file that cannot or must not be written."""
+    if not path.parent.is_dir():
+        raise UsageError(f"{path.parent} is not a folder", fix="Create it, or choose another --output.")
+    if not force and (path.exists() or path.is_symlink()):
+        raise UsageError(f"{path} already exists; not overwriting it", fix="Pass --force to replace it, or choose another --output.")
+
+
 def backup(sc: StateContainer, path: Path, *, force: bool = False) -> BackupResult:
     """A tar of the state directory through the archive API, written with mode 0600.
 
     Without ``force`` an existing file is never touched; with it, the new
     backup is written beside it and renamed over it only when complete.
     """
-    if not path.parent.is_dir():
-        raise UsageError(f"{path.parent} is not a folder", fix="Create it, or choose another --output.")
-    if not force and (path.exists() or path.is_symlink()):
-        raise UsageError(f"{path} already exists; not overwriting it", fix="Pass --force to replace it, or choose another --output.")
+    check_backup_target(path, force=force)
     got = _get_archive(sc, STATE_DIR)
     if got is None:
         raise StateVolumeError(
@@ -846,19 +883,14 @@ def restore(
         steps.append("stopped tailscaled")
     mode = "" if archive.top_mode is None else format(archive.top_mode, "o")
     _exec(sc, _SWAP, STATE_DIR, stage, mode, what=f"replacing {STATE_DIR}")
-    steps.append(f"restored {len(archive.files)} files")
+    steps.append(f"restored {_files(len(archive.files))}")
     warnings: list[str] = []
     status = None
     if daemon_ran:
         on_step("start tailscaled")
         userspace = before.status is not None and not before.status.tun
         cli = before.tailscale or "tailscale"
-        try:
-            node.start_daemon(plan.tailscaled_argv(before.tailscaled or "tailscaled", userspace=userspace), cli=cli, wait=daemon_wait)
-        except DaemonFailed:
-            # the start script can take a daemon that is still exec'ing for a dead one; trust an answer
-            if node.probe().status is None:
-                raise
+        node.start_daemon(plan.tailscaled_argv(before.tailscaled or "tailscaled", userspace=userspace), cli=cli, wait=daemon_wait)
         steps.append("started tailscaled")
         status = _settle(node, daemon_wait)
         warnings.extend(_after_restore_warnings(status))
@@ -868,6 +900,10 @@ def restore(
         files=len(archive.files), size=archive.total_size, layout=archive.layout, steps=tuple(steps),
         daemon_restarted=daemon_ran, status=status, warnings=tuple(warnings),
     )
+
+
+def _files(n: int) -> str:
+    return "1 file" if n == 1 else f"{n} files"
 
 
 def _settle(node: Any, wait: float) -> Any:
@@ -916,7 +952,7 @@ def _restore_stopped(sc: StateContainer, archive: CheckedArchive, on_step: Calla
     warnings.append("the container is stopped; once it runs, `inv tailscale.up` brings the node up with the restored identity (no key needed)")
     return RestoreResult(
         files=len(archive.files), size=archive.total_size, layout=archive.layout,
-        steps=(f"restored {len(archive.files)} files",), daemon_restarted=False, status=None, warnings=tuple(warnings),
+        steps=(f"restored {_files(len(archive.files))}",), daemon_restarted=False, status=None, warnings=tuple(warnings),
     )
 
 
@@ -930,7 +966,12 @@ class ResetResult:
     node_id: str | None  # the node that was there before
     logged_out: bool
     removed: int  # entries removed from the state directory
+    warnings: tuple[str, ...] = ()
 
+
+_PRESENT = r"""
+if [ ! -d "$1" ]; then echo missing; elif [ -n "$(find "$1" -mindepth 1 | head -n 1)" ]; then echo files; else echo empty; fi
+"""
 
 _EMPTY = r"""
 set -e
@@ -969,7 +1010,8 @@ def reset(
     require_running(sc, "state.reset")
     from .tailscale import Node
 
-    present = _listing(sc)
+    out = _exec(sc, _PRESENT, STATE_DIR, what=f"looking at {STATE_DIR}").strip()
+    present = None if out == "missing" else out == "files"
     node = Node(sc.executor, on_step=on_step)
     probe = node.probe()
     steps: list[str] = []
@@ -980,11 +1022,17 @@ def reset(
         steps.append(f"backed up to {saved.path}")
     node_id = probe.status.self.id if probe.status is not None else None
     logged_out = False
+    warnings: list[str] = []
     if logout and probe.status is not None and probe.status.logged_in:
         on_step("log out")
         node.logout()
         logged_out = True
         steps.append("logged out")
+    elif logout and probe.status is None and present:
+        warnings.append(
+            "tailscaled was not running, so the node could not log out: it stays listed on the tailnet. "
+            "Remove it in the Tailscale admin console (or restore the backup, run `up`, then reset again)."
+        )
     if probe.daemon_pid is not None or probe.status is not None:
         on_step("stop tailscaled")
         node.stop_daemon()
@@ -997,4 +1045,6 @@ def reset(
         steps.append(f"emptied {STATE_DIR}")
     if not steps:
         steps.append(f"{STATE_DIR} is already empty")
-    return ResetResult(steps=tuple(steps), backup=saved, node_id=node_id or None, logged_out=logged_out, removed=removed)
+    return ResetResult(
+        steps=tuple(steps), backup=saved, node_id=node_id or None, logged_out=logged_out, removed=removed, warnings=tuple(warnings)
+    )

@@ -28,6 +28,10 @@ def _open(container: str | None, workspace: str | None, host: str | None, contex
     return open_state(target)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _node_fields(status: Any) -> dict[str, Any] | None:
     from ..ui import node_doc
 
@@ -37,7 +41,7 @@ def _node_fields(status: Any) -> dict[str, Any] | None:
 # --- show ----------------------------------------------------------------------
 
 
-@task(help=_help())
+@task(auto_shortflags=False, help=_help())
 def show(c, container=None, workspace=None, host=None, context=None, json=False):
     """Show what holds /var/lib/tailscale, whether it has an identity, and the node (works on a stopped container)."""
     out = _output(json)
@@ -94,6 +98,7 @@ _KEYS_WARNING = "{path} holds the node's private keys: anyone with it can act as
 
 
 @task(
+    auto_shortflags=False,
     help=_help(
         output="Where to write the tar (a file, or a folder for the default name). Default: tailscale-state-<project>-<UTC time>.tar here.",
         force="Replace --output if it exists (never done without this flag).",
@@ -122,14 +127,17 @@ def backup(c, output=None, force=False, container=None, workspace=None, host=Non
             "has_identity": result.has_identity,
             "warnings": list(result.warnings),
         }
-        rows = [("Container", sc.name), ("File", str(result.path)), ("Size", f"{result.size} bytes, {result.files} files"), ("Identity", "yes" if result.has_identity else "none")]
-        out.emit(doc, out.panel("tailscale state backed up", rows, style="yellow" if result.warnings or not result.has_identity else "green"))
+        # one plain line: the path must come out whole, never cut to the panel's width
+        what = "the node's identity" if result.has_identity else "no node identity"
+        line = f"Backed up the tailscale state of {sc.name} ({_count(result.files, 'file')}, {result.size} bytes, {what}) to:\n{result.path}"
+        out.emit(doc, out.lines(line))
 
 
 # --- restore -------------------------------------------------------------------
 
 
 @task(
+    auto_shortflags=False,
     help=_help(
         file="The backup tar to restore (from state.backup).",
         stop_daemon="Stop tailscaled while restoring and start it again after (needed when it runs).",
@@ -177,7 +185,7 @@ def restore(c, file, stop_daemon=False, max_size=None, container=None, workspace
             "node": _node_fields(st),
             "warnings": warnings,
         }
-        rows = [("Container", sc.name), ("From", str(file)), ("Restored", f"{result.files} files, {result.size} bytes"), ("Done", ", ".join(result.steps))]
+        rows = [("Container", sc.name), ("From", str(file)), ("Restored", f"{_count(result.files, 'file')}, {result.size} bytes"), ("Done", ", ".join(result.steps))]
         if st is not None:
             rows += [("Node ID", st.self.id or "-"), ("Hostname", st.self.host_name), ("State", st.backend_state)]
         out.emit(doc, out.panel(f"tailscale state of {sc.name} restored", rows, style="yellow" if warnings else "green"))
@@ -187,6 +195,7 @@ def restore(c, file, stop_daemon=False, max_size=None, container=None, workspace
 
 
 @task(
+    auto_shortflags=False,
     help=_help(
         yes="Do not ask for confirmation (required when not on a terminal).",
         no_backup="Do not take a backup first (the identity is then gone for good).",
@@ -200,12 +209,14 @@ def reset(c, yes=False, no_backup=False, no_logout=False, output=None, force=Fal
     out = _output(json)
     with boundary(out):
         from ..errors import DevcError, UsageError
-        from ..state import STATE_DIR, backup_path, require_running
+        from ..state import STATE_DIR, backup_path, check_backup_target, require_running
         from ..state import reset as reset_state
 
         sc = _open(container, workspace, host, context)
         require_running(sc, "state.reset")
         path = None if no_backup else backup_path(sc, output)
+        if path is not None:
+            check_backup_target(path, force=force)  # refused before anything is asked or done
         if not yes:
             if not sys.stdin.isatty():
                 raise UsageError(
@@ -222,7 +233,7 @@ def reset(c, yes=False, no_backup=False, no_logout=False, output=None, force=Fal
                 raise DevcError("not confirmed: nothing was changed")
         with out.waiting(f"Resetting the tailscale state of {sc.name} ..."):
             result = reset_state(sc, backup_to=path, force=force, logout=not no_logout, on_step=out.step)
-        warnings: list[str] = []
+        warnings: list[str] = list(result.warnings)
         if result.backup is not None:
             warnings.append(_KEYS_WARNING.format(path=result.backup.path))
             if result.logged_out:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -164,11 +164,11 @@ def test_backup_label(name, labels, expected):
 @pytest.mark.parametrize(
     "label, now, expected",
     [
-        ("proj", datetime(2024, 5, 1, 9, 8, 7, tzinfo=timezone.utc), "tailscale-state-proj-20240501T090807Z.tar"),
+        ("proj", datetime(2024, 5, 1, 9, 8, 7, tzinfo=UTC), "tailscale-state-proj-20240501T090807Z.tar"),
         ("proj", datetime(2024, 5, 1, 11, 8, 7, tzinfo=timezone(timedelta(hours=2))), "tailscale-state-proj-20240501T090807Z.tar"),
         ("proj", datetime(2024, 5, 1, 9, 8, 7), "tailscale-state-proj-20240501T090807Z.tar"),
-        ("my proj/../x", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "tailscale-state-my-proj-..-x-20240102T030405Z.tar"),
-        ("..", datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "tailscale-state-container-20240102T030405Z.tar"),
+        ("my proj/../x", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), "tailscale-state-my-proj-..-x-20240102T030405Z.tar"),
+        ("..", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), "tailscale-state-container-20240102T030405Z.tar"),
     ],
     ids=["utc", "other-zone", "naive", "unsafe-chars", "only-dots"],
 )
@@ -320,3 +320,34 @@ def test_clean_tar_round_trip_drops_special_bits():
     assert prefixed.layout == "top-dir" and prefixed.top_mode == 0o700 and prefixed.members == checked.members
     with tarfile.open(fileobj=io.BytesIO(checked.tar())) as tf:
         assert [(i.name, i.type) for i in tf] == [("tailscaled.state", tarfile.REGTYPE)]
+
+
+# --- small helpers of the Engine part ------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [1, 7, 512, 100_000], ids=["1", "7", "block", "whole"])
+def test_chunk_reader_streams_a_tar(size):
+    from devc_tasks.state import _ChunkReader
+
+    data = tar(*GOOD_TOP)
+    chunks = [data[i : i + size] for i in range(0, len(data), size)]
+    with tarfile.open(fileobj=_ChunkReader(chunks), mode="r|") as tf:
+        assert [i.name for i in tf] == [name for name, _, _ in GOOD_TOP]
+
+
+def test_backup_target_rules(tmp_path):
+    from devc_tasks.state import StateContainer, backup_path, check_backup_target
+
+    sc = StateContainer(client=None, id="x" * 64, name="web-1", attrs={"Config": {"Labels": {"com.docker.compose.project": "web"}}}, executor=None)
+    now = datetime(2024, 5, 1, 9, 8, 7, tzinfo=UTC)
+    assert backup_path(sc, None, now, cwd=tmp_path) == tmp_path / "tailscale-state-web-20240501T090807Z.tar"
+    assert backup_path(sc, str(tmp_path), now) == tmp_path / "tailscale-state-web-20240501T090807Z.tar"
+    assert backup_path(sc, "b.tar", now, cwd=tmp_path) == tmp_path / "b.tar"
+    check_backup_target(tmp_path / "b.tar", force=False)
+    (tmp_path / "b.tar").write_bytes(b"old")
+    with pytest.raises(UsageError, match="already exists") as e:
+        check_backup_target(tmp_path / "b.tar", force=False)
+    assert "--force" in e.value.fix
+    check_backup_target(tmp_path / "b.tar", force=True)
+    with pytest.raises(UsageError, match="is not a folder"):
+        check_backup_target(tmp_path / "missing" / "b.tar", force=True)
