@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ContainerNotFound, DevcError, EngineUnreachable, UsageError
+from .errors import DevcError, UsageError
 from .hostname import HostnameChoice
 from .plan import CAP_NET_ADMIN, CAP_NET_RAW, SOCKET, STATE_DIR, Probe
 from .secrets import redact
-from .state import StateMount, inspect_state_mount, persistence_problem
+from .state import StateMount, persistence_problem
 
 __all__ = [
     "FAIL",
@@ -520,19 +520,6 @@ def run_checks(facts: Facts) -> list[Check]:
 # --- gathering (the I/O) ---------------------------------------------------------------------------
 
 
-def _docker_call(what: str, call: Any) -> Any:
-    """One SDK call whose failure is an engine problem, never a traceback."""
-    import docker.errors
-    import requests.exceptions
-
-    try:
-        return call()
-    except docker.errors.NotFound as e:
-        raise ContainerNotFound(f"{what}: {e.explanation or e}") from None
-    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
-        raise EngineUnreachable(f"{what}: {e}") from None
-
-
 def gather(
     sel: Any,
     *,
@@ -583,7 +570,7 @@ def gather(
         if engine is not None:
             version = None
             try:
-                version = str(_docker_call("docker version", engine.client.version).get("Version") or "") or None
+                version = str(eng.sdk_call("docker version", engine.client.version).get("Version") or "") or None
             except DevcError:
                 pass
             facts["engine"] = EngineFacts(url=engine.url, local=engine.local, version=version)
@@ -620,27 +607,10 @@ def gather(
 
 def _find(engine: Any, sel: Any, workspace: Path | None, config: Any, environ: Mapping[str, str]) -> tuple[Any, ContainerFacts | None, DevcError | None]:
     """The container as ``resolve`` would find it, a stopped one included (the checks say it is stopped)."""
-    from . import devcontainer
-    from . import engine as eng
-    from .errors import ConfigError
+    from .target import find
 
-    project = service = None
-    if config is not None and config.is_compose:
-        try:
-            project = devcontainer.compose_project_name(config, environ)
-        except ConfigError:
-            project = None
-        service = config.service
     try:
-        found = eng.find_container(
-            engine,
-            container=sel.container,
-            workspace=workspace,
-            config_path=getattr(config, "path", None),
-            compose_project=project,
-            compose_service=service,
-            allow_stopped=True,
-        )
+        found = find(engine, sel, workspace, config, environ, allow_stopped=True)
     except DevcError as e:
         return None, None, e
     c = found.container
@@ -649,14 +619,10 @@ def _find(engine: Any, sel: Any, workspace: Path | None, config: Any, environ: M
 
 def _state_mount(client: Any, container_id: str) -> StateMount | None:
     """What holds the state directory (a stopped container can be inspected too); None when inspect fails."""
-    def volume(name: str) -> Mapping[str, Any] | None:
-        try:
-            return _docker_call("docker volume inspect", lambda: client.api.inspect_volume(name))
-        except DevcError:
-            return None
+    from .engine import sdk_call
+    from .state import state_mount_of
 
     try:
-        attrs = _docker_call("docker inspect", lambda: client.api.inspect_container(container_id))
+        return state_mount_of(client, sdk_call("docker inspect", lambda: client.api.inspect_container(container_id)))
     except DevcError:
         return None
-    return inspect_state_mount(attrs, volume)

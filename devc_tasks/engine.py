@@ -38,6 +38,8 @@ __all__ = [
     "find_container",
     "is_local_url",
     "open_engine",
+    "sdk_call",
+    "volume_lookup",
 ]
 
 LABEL_LOCAL_FOLDER = "devcontainer.local_folder"
@@ -66,7 +68,7 @@ class Executor(Protocol):
 T = TypeVar("T")
 
 
-def _mapped(what: str, call: Callable[[], T]) -> T:
+def sdk_call(what: str, call: Callable[[], T]) -> T:
     """Run one SDK call, turning transport and API errors into library errors."""
     import docker.errors
     import requests.exceptions
@@ -97,17 +99,17 @@ class DockerExecutor:
     container_id: str
     description: str = ""
     user: str = "0"
-    _env: dict[str, str] | None = field(default=None, repr=False)
+    _attrs: dict[str, Any] | None = field(default=None, repr=False)
 
     def run(self, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float = 30.0) -> ExecResult:
         from docker.utils.socket import frames_iter
 
         api = self.client.api
-        exec_id = _mapped(
+        exec_id = sdk_call(
             "docker exec",
             lambda: api.exec_create(self.container_id, list(argv), stdin=stdin is not None, user=self.user)["Id"],
         )
-        sock = _mapped("docker exec", lambda: api.exec_start(exec_id, socket=True))
+        sock = sdk_call("docker exec", lambda: api.exec_start(exec_id, socket=True))
         raw = getattr(sock, "_sock", sock)
         out: list[bytes] = []
         err: list[bytes] = []
@@ -130,18 +132,21 @@ class DockerExecutor:
             sock.close()
         code = None
         for _ in range(50):
-            info = _mapped("docker exec", lambda: api.exec_inspect(exec_id))
+            info = sdk_call("docker exec", lambda: api.exec_inspect(exec_id))
             code = info.get("ExitCode")
             if not info.get("Running") and code is not None:
                 break
             time.sleep(0.02)
         return ExecResult(code if code is not None else -1, b"".join(out).decode(errors="replace"), b"".join(err).decode(errors="replace"))
 
+    def inspect(self) -> dict[str, Any]:
+        """The container's inspect document, fetched once per executor."""
+        if self._attrs is None:
+            self._attrs = sdk_call("docker inspect", lambda: self.client.api.inspect_container(self.container_id))
+        return self._attrs
+
     def env(self) -> Mapping[str, str]:
-        if self._env is None:
-            attrs = _mapped("docker inspect", lambda: self.client.api.inspect_container(self.container_id))
-            self._env = parse_env((attrs.get("Config") or {}).get("Env"))
-        return self._env
+        return parse_env((self.inspect().get("Config") or {}).get("Env"))
 
 
 @dataclass
@@ -161,6 +166,23 @@ class LocalExecutor:
 
     def env(self) -> Mapping[str, str]:
         return os.environ
+
+
+def volume_lookup(client: Any) -> Callable[[str], Mapping[str, Any] | None]:
+    """``docker volume inspect`` as a function: None for a volume that does not exist."""
+
+    def lookup(name: str) -> Mapping[str, Any] | None:
+        import docker.errors
+
+        def call() -> Mapping[str, Any] | None:
+            try:
+                return client.api.inspect_volume(name)
+            except docker.errors.NotFound:
+                return None
+
+        return sdk_call("docker volume inspect", call)
+
+    return lookup
 
 
 def parse_env(entries: Sequence[str] | None) -> dict[str, str]:
@@ -189,7 +211,7 @@ class Engine:
         """
         if self.local:
             return socket.gethostname(), "this machine"
-        info = _mapped("docker info", self.client.info)
+        info = sdk_call("docker info", self.client.info)
         return str(info.get("Name") or "remote"), f"engine at {self.url}"
 
 
@@ -306,7 +328,7 @@ def _info(c: Any) -> ContainerInfo:
 
 
 def _list(client: Any, labels: list[str]) -> list[ContainerInfo]:
-    found = _mapped("docker ps", lambda: client.containers.list(all=True, filters={"label": labels}))
+    found = sdk_call("docker ps", lambda: client.containers.list(all=True, filters={"label": labels}))
     return [_info(c) for c in found]
 
 

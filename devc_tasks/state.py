@@ -209,6 +209,13 @@ STATE_VOLUME_FIX = (
 )
 
 
+def state_mount_of(client: Any, container_attrs: Mapping[str, Any]) -> StateMount:
+    """``inspect_state_mount`` with the Engine answering the volume look-ups."""
+    from .engine import volume_lookup
+
+    return inspect_state_mount(container_attrs, volume_lookup(client))
+
+
 def persistence_problem(mount: StateMount) -> tuple[str, str] | None:
     """(message, fix) when the node's identity will not survive, else None. For `up` and `doctor`."""
     if mount.kind == "none":
@@ -244,6 +251,13 @@ def persistence_warning(mount: StateMount) -> str | None:
     """The warning `up` and `doctor` print when the identity will not survive a recreate."""
     problem = persistence_problem(mount)
     return None if problem is None else f"{problem[0]}.\n{problem[1]}"
+
+
+def target_persistence_warning(target: Any) -> str | None:
+    """The persistence warning for a resolved container; None with --local (no Engine to ask)."""
+    if target.engine is None or target.executor is None:
+        return None
+    return persistence_warning(state_mount_of(target.engine.client, target.executor.inspect()))
 
 
 # --- backup names and sizes (pure) --------------------------------------------
@@ -485,31 +499,14 @@ class StateContainer:
 
 def open_state(target: Any) -> StateContainer:
     """The container a resolved ``Target`` names (found with ``allow_stopped=True``)."""
-    from .engine import _mapped
+    from .engine import sdk_call
 
     if target.engine is None or target.found is None:
         raise UsageError("the state tasks go through the Docker Engine's archive API: they take no --local")
     client = target.engine.client
     cid = target.found.container.id
-    attrs = _mapped("docker inspect", lambda: client.api.inspect_container(cid))
+    attrs = sdk_call("docker inspect", lambda: client.api.inspect_container(cid))
     return StateContainer(client=client, id=cid, name=target.found.container.name, attrs=attrs, executor=target.executor)
-
-
-def _volume_lookup(client: Any) -> Callable[[str], Mapping[str, Any] | None]:
-    from .engine import _mapped
-
-    def lookup(name: str) -> Mapping[str, Any] | None:
-        import docker.errors
-
-        def call() -> Mapping[str, Any] | None:
-            try:
-                return client.api.inspect_volume(name)
-            except docker.errors.NotFound:
-                return None
-
-        return _mapped("docker volume inspect", call)
-
-    return lookup
 
 
 def _stream_errors() -> tuple[type[BaseException], ...]:
@@ -524,7 +521,7 @@ def _get_archive(sc: StateContainer, path: str) -> tuple[Iterator[bytes], dict[s
     """``get_archive`` (works on a stopped container); None when ``path`` does not exist."""
     import docker.errors
 
-    from .engine import _mapped
+    from .engine import sdk_call
 
     def call() -> tuple[Iterator[bytes], dict[str, Any]] | None:
         try:
@@ -532,7 +529,7 @@ def _get_archive(sc: StateContainer, path: str) -> tuple[Iterator[bytes], dict[s
         except docker.errors.NotFound:
             return None
 
-    return _mapped(f"docker cp {sc.name}:{path}", call)
+    return sdk_call(f"docker cp {sc.name}:{path}", call)
 
 
 def _read_all(chunks: Iterable[bytes], what: str, limit: int | None = None) -> bytes:
@@ -552,7 +549,7 @@ def _read_all(chunks: Iterable[bytes], what: str, limit: int | None = None) -> b
 def _put_archive(sc: StateContainer, path: str, data: bytes) -> None:
     import docker.errors
 
-    from .engine import _mapped
+    from .engine import sdk_call
 
     def call() -> None:
         try:
@@ -565,7 +562,7 @@ def _put_archive(sc: StateContainer, path: str, data: bytes) -> None:
         if not ok:
             raise StateVolumeError(f"the Docker engine refused to write {path} in {sc.name}")
 
-    _mapped(f"docker cp - {sc.name}:{path}", call)
+    sdk_call(f"docker cp - {sc.name}:{path}", call)
 
 
 def _state_file_size(sc: StateContainer) -> int | None:
@@ -652,7 +649,7 @@ class StateReport:
 
 
 def show(sc: StateContainer) -> StateReport:
-    mount = inspect_state_mount(sc.attrs, _volume_lookup(sc.client))
+    mount = state_mount_of(sc.client, sc.attrs)
     size = _state_file_size(sc)
     status = None
     daemon: bool | None = None

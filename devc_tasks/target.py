@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .engine import Engine, Executor, Found, LocalExecutor, logical_cwd
-from .errors import ConfigError, UsageError
+from .errors import AmbiguousContainer, ConfigError, ContainerNotFound, ContainerNotRunning, UsageError
 
 __all__ = ["Selectors", "Target", "resolve", "resolve_workspace", "wanted_hostname"]
 
@@ -40,7 +40,7 @@ class Target:
     config: object | None  # devcontainer.DevcontainerConfig
     engine: Engine | None
     found: Found | None
-    executor: Executor
+    executor: Executor | None  # None only from resolve(optional=True) without a container
 
     @property
     def label(self) -> str:
@@ -67,14 +67,11 @@ def resolve_workspace(sel: Selectors, environ: Mapping[str, str] = os.environ) -
     return ws, devcontainer.load_config(ws)
 
 
-def resolve(sel: Selectors, environ: Mapping[str, str] = os.environ, *, allow_stopped: bool = False) -> Target:
-    from . import devcontainer, engine as eng
+def find(engine: Engine, sel: Selectors, workspace: Path | None, config: object | None, environ: Mapping[str, str], *, allow_stopped: bool = False) -> Found:
+    """The container the selectors and the workspace's configuration name."""
+    from . import devcontainer
+    from .engine import find_container
 
-    sel.validate()
-    workspace, config = resolve_workspace(sel, environ) if not sel.container or sel.workspace else (None, None)
-    if sel.local:
-        return Target(workspace=workspace, config=config, engine=None, found=None, executor=LocalExecutor())
-    engine = eng.open_engine(host=sel.host, context=sel.context, environ=environ)
     project = service = None
     if config is not None and getattr(config, "is_compose", False):
         try:
@@ -82,7 +79,7 @@ def resolve(sel: Selectors, environ: Mapping[str, str] = os.environ, *, allow_st
         except ConfigError:
             project = None
         service = config.service  # type: ignore[attr-defined]
-    found = eng.find_container(
+    return find_container(
         engine,
         container=sel.container,
         workspace=workspace,
@@ -91,14 +88,32 @@ def resolve(sel: Selectors, environ: Mapping[str, str] = os.environ, *, allow_st
         compose_service=service,
         allow_stopped=allow_stopped,
     )
-    return Target(workspace=workspace, config=config, engine=engine, found=found, executor=eng.executor_for(engine, found))
+
+
+def resolve(sel: Selectors, environ: Mapping[str, str] = os.environ, *, allow_stopped: bool = False, optional: bool = False) -> Target:
+    """Workspace, engine, container and executor; ``optional`` tolerates a missing container
+    (``hostname`` only needs the engine) and leaves ``found`` and ``executor`` None."""
+    from .engine import executor_for, open_engine
+
+    sel.validate()
+    workspace, config = resolve_workspace(sel, environ) if not sel.container or sel.workspace else (None, None)
+    if sel.local:
+        return Target(workspace=workspace, config=config, engine=None, found=None, executor=LocalExecutor())
+    engine = open_engine(host=sel.host, context=sel.context, environ=environ)
+    try:
+        found = find(engine, sel, workspace, config, environ, allow_stopped=allow_stopped)
+    except (ContainerNotFound, AmbiguousContainer, ContainerNotRunning):
+        if not optional:
+            raise
+        return Target(workspace=workspace, config=config, engine=engine, found=None, executor=None)
+    return Target(workspace=workspace, config=config, engine=engine, found=found, executor=executor_for(engine, found))
 
 
 def wanted_hostname(target: Target, flag: str | None, environ: Mapping[str, str] = os.environ):  # -> HostnameChoice
     """The node name `up` would use, with where each part came from."""
     from .hostname import choose_hostname
 
-    container_env = target.executor.env() if target.engine is not None else {}
+    container_env = target.executor.env() if target.engine is not None and target.executor is not None else {}
     if target.engine is not None:
         host, host_source = target.engine.host_name()
     else:
@@ -113,7 +128,7 @@ def wanted_hostname(target: Target, flag: str | None, environ: Mapping[str, str]
     return choose_hostname(
         flag=flag,
         host_env=environ.get("TAILSCALE_HOSTNAME"),
-        container_env=container_env.get("TAILSCALE_HOSTNAME") if target.engine is not None else None,
+        container_env=container_env.get("TAILSCALE_HOSTNAME"),
         project_name=getattr(config, "name", None),
         workspace_name=target.workspace.name if target.workspace else None,
         engine_host=host,

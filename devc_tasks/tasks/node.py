@@ -72,6 +72,9 @@ def up(
         node = Node(target.executor, on_step=out.step, secrets=(key.secret,))
         with out.waiting(f"Connecting {target.label} as {choice.name} ..."):
             result = node.up(wish, key.secret, daemon_wait=_seconds(_setting(c, "daemon_wait", None), "daemon_wait"))
+        from ..state import target_persistence_warning
+
+        result.warnings[:0] = [w for w in (target_persistence_warning(target),) if w]
         _report_up(out, target, result, key.source)
 
 
@@ -259,7 +262,9 @@ def hostname(c, hostname=None, container=None, workspace=None, host=None, contex
     with boundary(out):
         from ..target import resolve, wanted_hostname
 
-        target = resolve(_selectors(container, workspace, host, context, local))
+        target = resolve(_selectors(container, workspace, host, context, local), optional=True)
+        if target.engine is not None and target.found is None:
+            out.warn("no container found: its TAILSCALE_HOSTNAME (if any) is not considered")
         choice = wanted_hostname(target, hostname)
         for w in choice.warnings:
             out.warn(w)

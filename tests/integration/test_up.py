@@ -8,7 +8,9 @@ import uuid
 
 import pytest
 
-from tests.conftest import logins
+import docker.types
+
+from tests.conftest import RUN_ID, TEST_LABEL, logins
 
 pytestmark = pytest.mark.integration
 
@@ -199,3 +201,22 @@ def test_status_human_output(inv, containers):
     assert r.code == 0, r
     assert "Running" in r.stdout and "pretty" in r.stdout
     assert "\x1b[" not in r.stdout  # no colour codes when not a terminal
+
+
+@pytest.mark.parametrize("state", [None, "anonymous"], ids=["nothing-mounted", "anonymous-volume"])
+def test_up_warns_when_the_identity_would_not_survive(inv, containers, docker_client, state):
+    if state == "anonymous":
+        c = docker_client.containers.run(
+            containers.standin, ["sleep", "infinity"], detach=True, network_mode="none", init=True,
+            devices=["/dev/net/tun:/dev/net/tun"], cap_add=["NET_ADMIN", "NET_RAW"],
+            volumes={str(containers.control): {"bind": "/srv/tailscale-control", "mode": "rw"}},
+            labels={TEST_LABEL: RUN_ID}, **{"mounts": [docker.types.Mount("/var/lib/tailscale", None, type="volume")]},
+        )
+        containers.created.append(c)
+    else:
+        c = containers.start(state=None)
+    r = up(inv, c, "--hostname", "ephemeral-ish", key=new_key())
+    assert r.code == 0, r
+    warning = r.doc["warnings"][0]
+    assert "/var/lib/tailscale" in warning and "tailscale-state:/var/lib/tailscale" in warning
+    assert "warning:" in r.stderr
