@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devc_tasks.devcontainer import DevcontainerConfig
-from devc_tasks.errors import ConfigError, UsageError
+from .devcontainer import DevcontainerConfig, read_dotenv
+from .plan import STATE_DIR
+from .errors import ConfigError, UsageError
 
 __all__ = [
     "OVERRIDE_FILENAME",
@@ -40,6 +41,7 @@ __all__ = [
     "REQUIREMENT_KEYS",
     "Requirement",
     "render",
+    "fix_text",
     "check",
     "default_override_path",
     "compose_config_argv",
@@ -51,7 +53,6 @@ OVERRIDE_FILENAME = "docker-compose.tailscale.yml"
 """Suggested name of the rendered override, next to the first compose file."""
 
 TUN_DEVICE = "/dev/net/tun"
-STATE_DIR = "/var/lib/tailscale"
 STATE_VOLUME = "tailscale-state"
 """The named volume for the state directory (compose prefixes it with the project name)."""
 
@@ -349,6 +350,30 @@ def _image_fixes(state_mounts: Sequence[_Mount]) -> dict[str, str]:
     }
 
 
+def fix_text(keys: Sequence[str], *, kind: str | None = None, service: str | None = None) -> str:
+    """The lines that add these requirements, in the syntax of the config ``kind``
+    ("compose" or "image"; both when unknown). One text for `up`, `doctor` and `state`."""
+    caps = tuple(cap for cap in _CAPS if f"cap-{cap.lower().replace('_', '-')}" in keys)
+    compose = _yaml(
+        _compose_doc(
+            service or "<service>",
+            _compose_service_settings(devices="tun-device" in keys, caps=caps, volume="state-volume" in keys),
+        )
+    )
+    image_parts = []
+    run_args = ([f"--device={TUN_DEVICE}"] if "tun-device" in keys else []) + [f"--cap-add={c}" for c in caps]
+    if run_args:
+        image_parts.append(_json_fix("runArgs", run_args))
+    if "state-volume" in keys:
+        image_parts.append(_json_fix("mounts", [_IMAGE_MOUNT]))
+    image = "\n".join(image_parts)
+    if kind == "compose":
+        return f"In the compose file (service {service or '<service>'}):\n{compose}"
+    if kind == "image":
+        return f"In devcontainer.json:\n{image}"
+    return f"Compose-based devcontainer, in the compose file:\n{compose}or, image/Dockerfile-based, in devcontainer.json:\n{image}"
+
+
 def render(config: DevcontainerConfig) -> str:
     """What to add so that Tailscale works in ``config``'s container, in the config's own syntax.
 
@@ -617,29 +642,6 @@ def _interpolate_tree(value: Any, env: Mapping[str, str], where: str) -> Any:
     return value
 
 
-def _read_dotenv(path: Path) -> dict[str, str]:
-    """Plain ``KEY=VALUE`` lines of ``.env`` (quotes stripped); enough for the values our keys use."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return {}
-    values: dict[str, str] = {}
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, sep, value = line.removeprefix("export ").partition("=")
-        if not sep:
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        values[name.strip()] = value
-    return values
-
-
 def _load_yaml(path: Path) -> dict[str, Any]:
     import yaml  # heavy; only compose checks pay for it
 
@@ -684,7 +686,7 @@ def _own_merge(config: DevcontainerConfig, service: str, environ: Mapping[str, s
     ``include`` are not followed: that is what ``docker compose config`` is for.
     """
     project_dir = config.compose_files[0].parent
-    env = {**_read_dotenv(project_dir / ".env"), **environ}
+    env = {**read_dotenv(project_dir / ".env"), **environ}
     devices: dict[str, _Device] = {}
     caps: dict[str, str] = {}
     mounts: dict[str, _Mount] = {}

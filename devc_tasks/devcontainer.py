@@ -22,6 +22,7 @@ import json5  # light (~2 ms); yaml, by contrast, is imported only where needed
 from devc_tasks.errors import ConfigError
 
 __all__ = [
+    "read_dotenv",
     "CONFIG_CANDIDATES",
     "DevcontainerConfig",
     "parse_jsonc",
@@ -247,30 +248,32 @@ def load_config(workspace: Path, config_path: Path | None = None) -> Devcontaine
     return _from_dict(parse_jsonc(text, source=str(path)), path=path, workspace=workspace)
 
 
-def _dotenv_value(path: Path, key: str) -> str | None:
-    """``key`` from a ``.env`` file: simple ``KEY=VALUE`` lines, quotes stripped, None if absent.
+def read_dotenv(path: Path) -> dict[str, str]:
+    """A ``.env`` file's plain ``KEY=VALUE`` lines (``export`` allowed, quotes stripped,
+    trailing `` # comments`` dropped); empty when unreadable.
 
-    Full dotenv syntax (interpolation, multi-line values) is out of scope: a
-    project name is a short plain word.
+    Full dotenv syntax (interpolation, multi-line values) is out of scope: the
+    values we read (a project name, compose variables for our keys) are short.
     """
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
-        return None
+        return {}
+    values: dict[str, str] = {}
     for line in lines:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         name, sep, value = line.removeprefix("export ").partition("=")
-        if not sep or name.strip() != key:
+        if not sep:
             continue
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
-        return value or None
-    return None
+        values[name.strip()] = value
+    return values
 
 
 def _compose_name(compose_files: tuple[Path, ...]) -> str | None:
@@ -319,7 +322,7 @@ def compose_project_name(config: DevcontainerConfig, environ: Mapping[str, str])
     working_dir = config.compose_files[0].parent
     name = (
         environ.get("COMPOSE_PROJECT_NAME", "").strip()
-        or _dotenv_value(working_dir / ".env", "COMPOSE_PROJECT_NAME")
+        or read_dotenv(working_dir / ".env").get("COMPOSE_PROJECT_NAME")
         or _compose_name(config.compose_files)
     )
     if not name:

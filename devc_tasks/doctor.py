@@ -169,16 +169,12 @@ def _service(facts: Facts) -> str:
     return (facts.config.service if facts.config else None) or "SERVICE"
 
 
-def _settings_fix(facts: Facts, what: str, compose: str, run_args: str) -> str:
-    compose_text = f"the compose service {_service(facts)!r}:\n{compose}"
-    image_text = f'devcontainer.json:\n    "runArgs": {run_args}'
-    tail = "then rebuild the container (`inv tailscale.compose --check` checks the configuration)."
+def _settings_fix(facts: Facts, key: str) -> str:
+    from .compose import fix_text
+
     kind = _kind(facts)
-    if kind == "compose":
-        return f"Add {what} to {compose_text}\n{tail}"
-    if kind == "image":
-        return f"Add {what} to {image_text}\n{tail}"
-    return f"Add {what} to {compose_text}\nor, for an image/Dockerfile devcontainer, to {image_text}\n{tail}"
+    text = fix_text((key,), kind=None if kind == "unknown" else kind, service=_service(facts))
+    return f"{text}\nthen rebuild the container (`inv tailscale.compose --check` checks the configuration)."
 
 
 def check_engine(facts: Facts) -> Check:
@@ -264,12 +260,7 @@ def check_tun(facts: Facts) -> Check:
     assert facts.probe is not None
     if facts.probe.tun:
         return Check(name="tun", status=PASS, seen="/dev/net/tun is a character device")
-    fix = _settings_fix(
-        facts,
-        "the TUN device",
-        "    devices:\n      - /dev/net/tun:/dev/net/tun",
-        '["--device=/dev/net/tun"]',
-    )
+    fix = _settings_fix(facts, "tun-device")
     if facts.userspace:
         return Check(name="tun", status=WARN, seen="/dev/net/tun is missing; --userspace needs none", fix=fix)
     return Check(name="tun", status=FAIL, seen="/dev/net/tun is missing (tailscaled exits without it)", fix=fix + "\nOr run `up --userspace` (userspace networking, no TUN needed).")
@@ -281,7 +272,7 @@ def _check_cap(facts: Facts, name: str, cap: str, bit: int) -> Check:
         return Check(name=name, status=SKIP, seen=gap)
     assert facts.probe is not None
     has = facts.probe.has_cap(bit)
-    fix = _settings_fix(facts, f"the {cap} capability", f"    cap_add:\n      - {cap}", f'["--cap-add={cap}"]')
+    fix = _settings_fix(facts, f"cap-{cap.lower().replace('_', '-')}")
     if has is None:
         return Check(name=name, status=WARN, seen="unknown: CapEff not readable in /proc/self/status", fix=fix)
     capeff = f"CapEff {facts.probe.capeff:016x}"

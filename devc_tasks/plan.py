@@ -315,16 +315,12 @@ def set_argv(cli: str, flags: dict[str, str]) -> tuple[str, ...]:
 
 
 def tun_fix() -> str:
+    from .compose import fix_text  # compose imports this module
+
     return (
-        "The container has no TUN device (or lacks NET_ADMIN). Add to the devcontainer's compose service:\n"
-        "    devices:\n"
-        "      - /dev/net/tun:/dev/net/tun\n"
-        "    cap_add:\n"
-        "      - NET_ADMIN\n"
-        "      - NET_RAW\n"
-        "or, for an image/Dockerfile devcontainer, to devcontainer.json:\n"
-        '    "runArgs": ["--device=/dev/net/tun", "--cap-add=NET_ADMIN", "--cap-add=NET_RAW"]\n'
-        "then rebuild the container. Or pass --userspace to run tailscaled without TUN (userspace networking)."
+        "The container has no TUN device (or lacks NET_ADMIN). "
+        + fix_text(("tun-device", "cap-net-admin", "cap-net-raw"))
+        + "\nthen rebuild the container. Or pass --userspace to run tailscaled without TUN (userspace networking)."
     )
 
 

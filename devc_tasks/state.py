@@ -195,18 +195,17 @@ def inspect_state_mount(container_attrs: Mapping[str, Any], volume_lookup: Calla
     return StateMount(kind=kind, destination=best_dest, name=best.get("Name") or None, source=best.get("Source") or None, read_only=read_only)
 
 
-STATE_VOLUME_FIX = (
-    f"Mount a named volume at {STATE_DIR}. Compose-based devcontainer, in the service:\n"
-    "    volumes:\n"
-    f"      - tailscale-state:{STATE_DIR}\n"
-    "  and at the top level of the compose file:\n"
-    "    volumes:\n"
-    "      tailscale-state:\n"
-    "Image- or Dockerfile-based devcontainer, in devcontainer.json:\n"
-    f'    "mounts": ["source=tailscale-state-${{devcontainerId}},target={STATE_DIR},type=volume"]\n'
-    "Back up first (`inv tailscale.state.backup`), rebuild the container, then restore "
-    "(`inv tailscale.state.restore FILE --stop-daemon`) to keep this node."
-)
+def _volume_fix() -> str:
+    from .compose import fix_text
+
+    return (
+        f"Mount a named volume at {STATE_DIR}. "
+        + fix_text(("state-volume",))
+        + "Back up first (`inv tailscale.state.backup`), rebuild the container, then restore "
+        "(`inv tailscale.state.restore FILE --stop-daemon`) to keep this node."
+    )
+
+
 
 
 def state_mount_of(client: Any, container_attrs: Mapping[str, Any]) -> StateMount:
@@ -225,7 +224,7 @@ def persistence_problem(mount: StateMount) -> tuple[str, str] | None:
                 "and is lost when the container is recreated (rebuilt); the next `up` then needs a new key and "
                 "registers a new node, whose name gets a -1 suffix while the old one remains"
             ),
-            STATE_VOLUME_FIX,
+            _volume_fix(),
         )
     if mount.kind == "anonymous":
         return (
@@ -233,17 +232,17 @@ def persistence_problem(mount: StateMount) -> tuple[str, str] | None:
                 f"{STATE_DIR} is on an anonymous volume ({(mount.name or '?')[:12]}): a recreated container gets a "
                 "fresh one, so the node's identity does not survive a rebuild"
             ),
-            STATE_VOLUME_FIX,
+            _volume_fix(),
         )
     if mount.kind == "tmpfs":
-        return (f"{STATE_DIR} is on a tmpfs: the node's identity is lost whenever the container stops", STATE_VOLUME_FIX)
+        return (f"{STATE_DIR} is on a tmpfs: the node's identity is lost whenever the container stops", _volume_fix())
     if mount.read_only:
         return (
             f"{mount.describe()}: tailscaled cannot save the node's identity there",
             "Mount it read-write (drop `:ro` / `readonly`) and recreate the container.",
         )
     if not mount.persistent:
-        return (f"{STATE_DIR} is on a {mount.kind} mount, which may not keep the node's identity", STATE_VOLUME_FIX)
+        return (f"{STATE_DIR} is on a {mount.kind} mount, which may not keep the node's identity", _volume_fix())
     return None
 
 
