@@ -13,3 +13,8 @@ setup:
 [positional-arguments]
 test *args:
     python3 -m pytest "$@"
+
+# Print timings of the hot paths (needs the Docker engine)
+[group('dev')]
+bench:
+    python3 -m bench.bench

@@ -26,7 +26,7 @@ from typing import Any
 
 from .errors import DevcError, UsageError
 from .hostname import HostnameChoice
-from .plan import CAP_NET_ADMIN, CAP_NET_RAW, SOCKET, STATE_DIR, Probe
+from .plan import CAP_NET_ADMIN, CAP_NET_RAW, INSTALL_FIX, SOCKET, STATE_DIR, Probe, collision
 from .secrets import redact
 from .state import StateMount, persistence_problem
 
@@ -67,10 +67,6 @@ TITLES: dict[str, str] = {
 }
 """Check names (stable, for ``--json``) in report order, and their titles for people."""
 
-_INSTALL_FIX = (
-    "Install Tailscale in the devcontainer image (e.g. the ghcr.io/tailscale/codespace feature "
-    "or the official install script), then rebuild."
-)
 _KEY_FIX = (
     "Set TAILSCALE_AUTHKEY on the host (or in the container's environment), or pass "
     "`inv tailscale.up --authkey-file PATH`."
@@ -311,7 +307,7 @@ def check_tailscale(facts: Facts) -> Check:
     p = facts.probe
     assert p is not None
     if p.tailscale is None:
-        return Check(name="tailscale", status=FAIL, seen="not installed (not on PATH)", fix=_INSTALL_FIX)
+        return Check(name="tailscale", status=FAIL, seen="not installed (not on PATH)", fix=INSTALL_FIX)
     return Check(name="tailscale", status=PASS, seen=f"{p.tailscale} (version {p.version or 'unknown'})")
 
 
@@ -322,7 +318,7 @@ def check_tailscaled(facts: Facts) -> Check:
     p = facts.probe
     assert p is not None
     if p.tailscaled is None and p.daemon_pid is None:
-        return Check(name="tailscaled", status=FAIL, seen="not installed (not on PATH, nor in /usr/sbin, /usr/local/sbin, /usr/bin)", fix=_INSTALL_FIX)
+        return Check(name="tailscaled", status=FAIL, seen="not installed (not on PATH, nor in /usr/sbin, /usr/local/sbin, /usr/bin)", fix=INSTALL_FIX)
     return Check(name="tailscaled", status=PASS, seen=p.tailscaled or f"running as pid {p.daemon_pid}")
 
 
@@ -446,12 +442,12 @@ def check_dns_name(facts: Facts) -> Check:
         reason = _daemon_gap(facts) or ("tailscaled does not answer" if st is None else "no MagicDNS name yet (not logged in)")
         return Check(name="dns_name", status=SKIP, seen=reason)
     dns = st.self.magic_dns_name
-    label = st.self.dns_label
-    wanted = facts.wanted.name if facts.wanted is not None else st.self.host_name
-    if label == wanted.lower():
+    label = collision(st, facts.wanted.name if facts.wanted is not None else st.self.host_name)
+    if label is None:
         return Check(name="dns_name", status=PASS, seen=dns)
+    wanted = facts.wanted.name if facts.wanted is not None else st.self.host_name
     for name in dict.fromkeys((wanted.lower(), st.self.host_name.lower())):
-        if re.fullmatch(re.escape(name) + r"-\d+", label):
+        if re.fullmatch(re.escape(name) + r"-\d+", label.lower()):
             return Check(
                 name="dns_name",
                 status=WARN,
@@ -526,7 +522,7 @@ def gather(
     from . import engine as eng
     from .secrets import resolve_key
     from .tailscale import Node
-    from .target import Target, resolve_workspace, wanted_hostname
+    from .target import Target, resolve_workspace, wanted_hostname, workspace_from_labels
 
     sel.validate()
     facts: dict[str, Any] = {"local": sel.local, "userspace": userspace}
@@ -570,6 +566,13 @@ def gather(
                 facts["state_mount"] = _state_mount(engine.client, facts["container"].id)
             if found is not None:
                 executor = eng.executor_for(engine, found)
+                if not facts["config_read"]:
+                    # the workspace the devcontainer CLI recorded on the container, as `up` uses it
+                    workspace, config = workspace_from_labels(found.container.labels)
+                    if config is not None:
+                        facts["config_read"] = True
+                        facts["workspace"] = workspace
+                        facts["config"] = ConfigFacts(path=config.path, name=config.name, service=config.service, is_compose=config.is_compose)
 
     if executor is not None and (found is None or found.container.running):
         try:
@@ -590,6 +593,8 @@ def gather(
             container_env = {}
     try:
         key = resolve_key(authkey_file=None, host_env=environ, container_env=container_env)
+        if key.available:
+            key.load()  # a malformed key is a finding; its value goes nowhere
         facts["key_source"] = key.source
     except DevcError as e:
         facts["key_error"] = e

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +23,7 @@ from .errors import (
     AmbiguousContainer,
     ContainerNotFound,
     ContainerNotRunning,
+    EngineRefused,
     EngineUnreachable,
     TimedOut,
     UsageError,
@@ -79,9 +81,13 @@ def sdk_call(what: str, call: Callable[[], T]) -> T:
         raise ContainerNotFound(f"{what}: {e.explanation or e}") from None
     except docker.errors.APIError as e:
         text = str(e.explanation or e)
-        if e.status_code == 409 and "is not running" in text:
-            raise ContainerNotRunning(f"{what}: the container is not running", fix="Start it (e.g. `devcontainer up`, `docker start NAME`), then try again.") from None
-        raise EngineUnreachable(f"{what}: the Docker engine answered {e.status_code}: {text}") from None
+        if e.status_code == 409 and ("is not running" in text or "is paused" in text):
+            state = "paused" if "is paused" in text else "not running"
+            raise ContainerNotRunning(
+                f"{what}: the container is {state}",
+                fix="Start (or unpause) it, e.g. `devcontainer up`, `docker start NAME`, `docker unpause NAME`, then try again.",
+            ) from None
+        raise EngineRefused(f"{what}: the Docker engine refused: {e.status_code} {text}") from None
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
         raise EngineUnreachable(f"{what}: lost the Docker engine: {e}") from None
 
@@ -118,7 +124,10 @@ class DockerExecutor:
             if stdin is not None:
                 try:
                     raw.sendall(stdin)
-                    raw.shutdown(socket.SHUT_WR)
+                    # Half-close so a reader sees EOF; a TLS socket cannot half-close
+                    # (shutdown ends TLS), so there the script reads just one line.
+                    if not isinstance(raw, ssl.SSLSocket):
+                        raw.shutdown(socket.SHUT_WR)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the command exited without reading; its exit code tells
             for stream, data in frames_iter(sock, tty=False):
@@ -128,6 +137,8 @@ class DockerExecutor:
                 f"`{argv[0]}` in the container did not finish within {timeout:g} s",
                 fix="Check the container (`docker top`), then retry with a larger --timeout.",
             ) from None
+        except OSError as e:
+            raise EngineUnreachable(f"lost the connection to the Docker engine during `{argv[0]}`: {e}") from None
         finally:
             sock.close()
         code = None
@@ -269,6 +280,8 @@ def open_engine(*, host: str | None = None, context: str | None = None, environ:
         raise EngineUnreachable(f"cannot reach the Docker engine at {url or 'the default socket'}: {text}", fix=fix) from None
     except (requests.exceptions.RequestException, OSError) as e:
         raise EngineUnreachable(f"cannot reach the Docker engine at {url or 'the default socket'}: {e}", fix=_engine_fix(url)) from None
+    except ValueError as e:  # a malformed URL (e.g. an unclosed IPv6 bracket)
+        raise UsageError(f"not a Docker engine URL: {url!r} ({e})", fix="Give unix:///path, tcp://HOST:PORT or ssh://USER@HOST.") from None
     return Engine(client=client, url=url or "unix:///var/run/docker.sock", local=is_local_url(url))
 
 

@@ -12,6 +12,7 @@ __all__ = [
     "UsageError",
     "ConfigError",
     "EngineUnreachable",
+    "EngineRefused",
     "ContainerNotFound",
     "AmbiguousContainer",
     "ContainerNotRunning",
@@ -69,6 +70,12 @@ class EngineUnreachable(DevcError):
     """The Docker Engine cannot be reached (socket, host, context, ssh)."""
 
     kind, exit_code = "engine_unreachable", 10
+
+
+class EngineRefused(DevcError):
+    """The Engine answered with an error that has no class of its own."""
+
+    kind, exit_code = "engine_refused", 14
 
 
 class ContainerNotFound(DevcError):
@@ -162,6 +169,7 @@ EXIT_CODES: dict[str, int] = {
         UsageError,
         ConfigError,
         EngineUnreachable,
+        EngineRefused,
         ContainerNotFound,
         AmbiguousContainer,
         ContainerNotRunning,

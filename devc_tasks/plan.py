@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import DevcError, KeyRequired, LoginRejected, TailscaleFailed, TailscaleNotInstalled, TunMissing
+from .errors import DaemonFailed, DevcError, KeyRequired, LoginRejected, TailscaleFailed, TailscaleNotInstalled, TunMissing
 from .status import Prefs, Status, parse_prefs, parse_status
 
 __all__ = [
@@ -39,6 +39,9 @@ __all__ = [
     "set_argv",
     "settings_diff",
     "tun_fix",
+    "collision",
+    "INSTALL_FIX",
+    "SH_LIB",
 ]
 
 SOCKET = "/var/run/tailscale/tailscaled.sock"
@@ -49,10 +52,26 @@ LOCK_FILE = "/run/devc-tasks-tailscale.lock"
 CAP_NET_ADMIN = 12
 CAP_NET_RAW = 13
 
-# One exec that tells everything `up`, `status` and `doctor` need. Works with
-# any POSIX sh; tools that may be missing (timeout, pgrep) are detected.
-PROBE_SCRIPT = r"""
+# Shell functions every in-container script starts with. POSIX sh only; no
+# procps needed (tailscaled is found by scanning /proc), `timeout` used when
+# the image has it.
+SH_LIB = r"""
 S=%(socket)s
+to=$(command -v timeout 2>/dev/null)
+# pids of live tailscaled processes (zombies excluded)
+ts_pids() {
+  for d in /proc/[0-9]*; do
+    [ "$(cat "$d/comm" 2>/dev/null)" = tailscaled ] || continue
+    case "$(cut -d' ' -f3 "$d/stat" 2>/dev/null)" in Z|X|"") continue ;; esac
+    echo "${d#/proc/}"
+  done
+}
+# a tailscale CLI call, bounded by $1 seconds when `timeout` exists
+bounded() { n=$1; shift; ${to:+$to "$n"} "$@"; }
+""" % {"socket": SOCKET}
+
+# One exec that tells everything `up`, `status` and `doctor` need.
+PROBE_SCRIPT = SH_LIB + r"""
 echo "devc-probe=1"
 if [ -c /dev/net/tun ]; then echo tun=1; else echo tun=0; fi
 ts=$(command -v tailscale 2>/dev/null)
@@ -62,29 +81,35 @@ for p in /usr/sbin/tailscaled /usr/local/sbin/tailscaled /usr/bin/tailscaled; do
 done
 echo "tailscale=$ts"
 echo "tailscaled=$d"
-echo "daemon_pid=$(pgrep -x tailscaled 2>/dev/null | head -n 1)"
+echo "daemon_pid=$(ts_pids | head -n 1)"
 if [ -S "$S" ]; then echo socket=1; else echo socket=0; fi
 if [ -s %(state)s ]; then echo state=1; else echo state=0; fi
-to=$(command -v timeout 2>/dev/null)
-echo "timeout=$to"
-echo "flock=$(command -v flock 2>/dev/null)"
-echo "setsid=$(command -v setsid 2>/dev/null)"
 echo "capeff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status 2>/dev/null)"
 echo "uid=$(id -u 2>/dev/null)"
-if [ -n "$ts" ]; then echo "ts_version=$(${to:+$to 5} "$ts" version 2>/dev/null | head -n 1)"; fi
+if [ -n "$ts" ]; then echo "ts_version=$(bounded 5 "$ts" version 2>/dev/null | head -n 1)"; fi
 if [ -n "$ts" ] && [ -S "$S" ]; then
-  st=$(${to:+$to 10} "$ts" --socket="$S" status --json --peers=false 2>&1); rc=$?
+  st=$(bounded 10 "$ts" --socket="$S" status --json 2>&1); rc=$?
   echo "status_rc=$rc"
   echo "--- status"
   printf '%%s\n' "$st"
   if [ "$rc" = 0 ]; then
     echo "--- prefs"
-    ${to:+$to 10} "$ts" --socket="$S" debug prefs 2>/dev/null
+    bounded 10 "$ts" --socket="$S" debug prefs 2>/dev/null
     echo
   fi
 fi
 echo "--- end"
-""" % {"socket": SOCKET, "state": STATE_FILE}
+""" % {"state": STATE_FILE}
+
+
+def _json_object(lines: list[str]) -> str | None:
+    """The JSON object in a section: from the first line that opens it to the last that
+    closes it. The CLI may print warnings around it (e.g. a client/daemon version mismatch)."""
+    starts = [i for i, line in enumerate(lines) if line.startswith("{")]
+    ends = [i for i, line in enumerate(lines) if line.rstrip().endswith("}")]
+    if not starts or not ends or ends[-1] < starts[0]:
+        return None
+    return "\n".join(lines[starts[0] : ends[-1] + 1])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,9 +122,6 @@ class Probe:
     daemon_pid: int | None
     socket: bool
     has_state: bool  # the state file exists and is not empty
-    timeout: str | None
-    flock: str | None
-    setsid: str | None
     capeff: int | None
     uid: int | None
     version: str | None
@@ -130,15 +152,16 @@ def parse_probe(text: str) -> Probe:
             values[k.strip()] = v.strip()
     if values.get("devc-probe") != "1":
         raise TailscaleFailed("the container probe printed something unexpected", fix="Does the container have a POSIX /bin/sh?")
-    status_text = "\n".join(sections.get("status", [])).strip()
-    prefs_text = "\n".join(sections.get("prefs", [])).strip()
+    status_lines = sections.get("status", [])
+    status_json = _json_object(status_lines)
     status = None
     status_error = None
-    if values.get("status_rc") == "0" and status_text:
-        status = parse_status(status_text)
-    elif status_text:
-        status_error = status_text
-    prefs = parse_prefs(prefs_text) if status is not None and prefs_text.startswith("{") else None
+    if values.get("status_rc") == "0" and status_json is not None:
+        status = parse_status(status_json)
+    elif status_lines:
+        status_error = "\n".join(status_lines).strip() or None
+    prefs_json = _json_object(sections.get("prefs", []))
+    prefs = parse_prefs(prefs_json) if status is not None and prefs_json is not None else None
 
     def opt(key: str) -> str | None:
         return values.get(key) or None
@@ -156,9 +179,6 @@ def parse_probe(text: str) -> Probe:
         daemon_pid=num("daemon_pid"),
         socket=values.get("socket") == "1",
         has_state=values.get("state") == "1",
-        timeout=opt("timeout"),
-        flock=opt("flock"),
-        setsid=opt("setsid"),
         capeff=num("capeff", 16),
         uid=num("uid"),
         version=opt("ts_version"),
@@ -330,7 +350,7 @@ def tun_fix() -> str:
 def next_step(probe: Probe, wish: UpWish) -> Step:
     """Decide the one next step of `up` from what the probe saw."""
     if probe.tailscale is None:
-        return Fail(TailscaleNotInstalled("the `tailscale` CLI is not installed in the container", fix=_install_fix()))
+        return Fail(TailscaleNotInstalled("the `tailscale` CLI is not installed in the container", fix=INSTALL_FIX))
     status = probe.status
     if status is None:
         # The daemon is down (or not answering). Only start it when there is
@@ -338,13 +358,23 @@ def next_step(probe: Probe, wish: UpWish) -> Step:
         if not wish.have_key and not probe.has_state:
             return _no_key(wish)
         if probe.tailscaled is None and probe.daemon_pid is None:
-            return Fail(TailscaleNotInstalled("`tailscaled` is not installed in the container", fix=_install_fix()))
+            return Fail(TailscaleNotInstalled("`tailscaled` is not installed in the container", fix=INSTALL_FIX))
         if not probe.tun and not wish.userspace and probe.daemon_pid is None:
             return Fail(TunMissing("no TUN device in the container: /dev/net/tun is not a character device", fix=tun_fix()))
+        if probe.uid not in (0, None) and probe.daemon_pid is None:
+            return Fail(
+                DaemonFailed(
+                    f"tailscaled must run as root, and this runs as uid {probe.uid}",
+                    fix="Run it as root: `sudo devc-tasks tailscale.up --local ...` (e.g. a postStartCommand with sudo), or from the host through the Engine.",
+                )
+            )
         return StartDaemon(tailscaled_argv(probe.tailscaled or "tailscaled", userspace=wish.userspace))
     state = status.backend_state
     if state == "Running":
         diff = settings_diff(probe.prefs, status, wish)
+        if "advertise-tags" in diff:
+            # `tailscale set` has no --advertise-tags: `up` with every managed flag mentioned
+            return Connect(up_argv(probe.tailscale, wish, with_key=False))
         if diff:
             return ApplySettings(set_argv(probe.tailscale, diff), tuple(diff))
         return Done()
@@ -372,5 +402,14 @@ def _no_key(wish: UpWish) -> Step:
     return Skip("no auth key (TAILSCALE_AUTHKEY / --authkey-file) and no node identity yet; Tailscale is opt-in")
 
 
-def _install_fix() -> str:
-    return "Install Tailscale in the devcontainer image (e.g. the ghcr.io/tailscale/codespace feature or the official install script), then rebuild."
+INSTALL_FIX = (
+    "Install Tailscale in the devcontainer image (e.g. the ghcr.io/tailscale/codespace feature "
+    "or the official install script), then rebuild."
+)
+
+
+def collision(status: Status, wanted: str) -> str | None:
+    """The MagicDNS label when it is not the wanted name (``name-1``: another node holds
+    ``name``). Labels are case-insensitive; the control server lowercases them."""
+    label = status.self.dns_label
+    return label if label and label.lower() != wanted.lower() else None

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -49,16 +48,28 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
-@dataclass(frozen=True)
 class KeySource:
-    """Where the key came from, for `doctor` and the up report; never the value."""
+    """Where the key comes from (for `doctor` and reports; never the value), and how to
+    read it. The key is read on the first ``load``: only when the node must log in."""
 
-    secret: Secret | None
-    source: str | None  # "--authkey-file PATH", "--authkey-file -", "TAILSCALE_AUTHKEY (host)", "TAILSCALE_AUTHKEY (container)"
+    def __init__(self, source: str | None, reader: Callable[[], str] | None = None) -> None:
+        self.source = source  # "--authkey-file PATH", "--authkey-file -", "TAILSCALE_AUTHKEY (host)", ...
+        self._reader = reader
+        self._secret: Secret | None = None
 
     @property
     def available(self) -> bool:
-        return self.secret is not None
+        return self.source is not None
+
+    def load(self) -> Secret:
+        if self._reader is None or self.source is None:
+            raise UsageError("no auth key available")
+        if self._secret is None:
+            self._secret = _clean(self._reader(), "standard input" if self.source.endswith(" -") else self.source)
+        return self._secret
+
+    def __repr__(self) -> str:
+        return f"KeySource({self.source!r})"
 
 
 def _clean(raw: str, where: str) -> Secret:
@@ -81,17 +92,24 @@ def resolve_key(
     if authkey_file:
         if authkey_file == "-":
             stream = stdin if stdin is not None else sys.stdin
-            return KeySource(_clean(stream.read(), "standard input"), "--authkey-file -")
+            return KeySource("--authkey-file -", stream.read)
         path = Path(authkey_file).expanduser()
-        try:
-            raw = path.read_text()
-        except OSError as e:
-            raise UsageError(f"cannot read --authkey-file {authkey_file}: {e.strerror}", fix="Give a readable file holding the key, or `-` to read it from stdin.") from None
-        return KeySource(_clean(raw, f"--authkey-file {authkey_file}"), f"--authkey-file {authkey_file}")
+
+        def read_file() -> str:
+            try:
+                return path.read_text()
+            except OSError as e:
+                raise UsageError(
+                    f"cannot read --authkey-file {authkey_file}: {e.strerror}",
+                    fix="Give a readable file holding the key, or `-` to read it from stdin.",
+                ) from None
+
+        return KeySource(f"--authkey-file {authkey_file}", read_file)
     for env, where in ((host_env, "host"), (container_env, "container")):
-        if env.get(ENV_AUTHKEY, "").strip():
-            return KeySource(_clean(env[ENV_AUTHKEY], f"{ENV_AUTHKEY} ({where})"), f"{ENV_AUTHKEY} ({where})")
-    return KeySource(None, None)
+        value = env.get(ENV_AUTHKEY, "")
+        if value.strip():
+            return KeySource(f"{ENV_AUTHKEY} ({where})", lambda value=value: value)
+    return KeySource(None)
 
 
 def redact(text: str, secrets: Iterable[Secret | None] = ()) -> str:

@@ -33,29 +33,36 @@ _LOCK_BUSY = 75
 _DAEMON_DIED = 76
 _DAEMON_SLOW = 77
 
-# Runs "$@" holding the lock; a login first checks, under the lock, whether
-# another `up` already connected the node.
-_LOCKED = r"""
+# Every script starts with plan.SH_LIB (ts_pids, bounded, $S) and, when it
+# changes something, takes the lock; the lock dies with the script, and the
+# script is bounded, so a lost host connection cannot leave it held.
+_LOCK = r"""
 if command -v flock >/dev/null 2>&1; then
   exec 9>%(lock)s
-  flock -w "$DEVC_LOCK_WAIT" 9 || { echo "devc-tasks: another up still holds %(lock)s" >&2; exit %(busy)d; }
+  flock -w "$DEVC_LOCK_WAIT" 9 || { echo "devc-tasks: another command still holds %(lock)s" >&2; exit %(busy)d; }
 fi
-if [ "$DEVC_SKIP_IF_RUNNING" = 1 ] && "$1" --socket=%(socket)s status --json --peers=false 2>/dev/null | grep -q '"BackendState": "Running"'; then
-  echo "devc-tasks: already Running (another up logged in)" >&2
+""" % {"lock": plan.LOCK_FILE, "busy": _LOCK_BUSY}
+
+# `tailscale up` under the lock; a login first checks, under the lock, whether
+# another `up` already connected the node (then the key is not used). The key, when there is one, is the
+# first line of stdin (read by `head`, so no half-close of the stream is needed).
+_UP = plan.SH_LIB + _LOCK + r"""
+if [ "$DEVC_KEY_ON_STDIN" = 1 ] && bounded 10 "$1" --socket="$S" status --json --peers=false 2>/dev/null | grep -q '"BackendState": "Running"'; then
+  echo "devc-tasks: already Running (another up connected it)" >&2
   exit 0
 fi
-"$@"
-""" % {"lock": plan.LOCK_FILE, "busy": _LOCK_BUSY, "socket": plan.SOCKET}
-
-# Starts tailscaled detached unless it runs, then waits for it to answer.
-_START_DAEMON = r"""
-if command -v flock >/dev/null 2>&1; then
-  exec 9>%(lock)s
-  flock -w "$DEVC_WAIT" 9 || { echo "devc-tasks: another up still holds %(lock)s" >&2; exit %(busy)d; }
+if [ "$DEVC_KEY_ON_STDIN" = 1 ]; then
+  head -n 1 | bounded "$DEVC_BOUND" "$@"
+else
+  bounded "$DEVC_BOUND" "$@" </dev/null
 fi
+"""
+
+# Starts tailscaled detached unless it runs, then waits (wall clock) for it to answer.
+_START_DAEMON = plan.SH_LIB + _LOCK + r"""
 mkdir -p %(state_dir)s /var/run/tailscale "$(dirname %(log)s)"
 pid=
-if ! pgrep -x tailscaled >/dev/null 2>&1; then
+if [ -z "$(ts_pids)" ]; then
   echo "--- devc-tasks: starting $* ($(date -u +%%FT%%TZ))" >>%(log)s
   if command -v setsid >/dev/null 2>&1; then
     setsid "$@" >>%(log)s 2>&1 </dev/null 9>&- &
@@ -65,11 +72,10 @@ if ! pgrep -x tailscaled >/dev/null 2>&1; then
   pid=$!
 fi
 # alive: a tailscaled process, or the one we started while it is still exec'ing
-alive() { pgrep -x tailscaled >/dev/null 2>&1 || { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }; }
-i=0
-limit=$(( ${DEVC_WAIT%%.*} * 10 ))
-while [ "$i" -lt "$limit" ]; do
-  if [ -S %(socket)s ] && "$DEVC_CLI" --socket=%(socket)s status --json --peers=false >/dev/null 2>&1; then exit 0; fi
+alive() { [ -n "$(ts_pids)" ] || { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }; }
+end=$(( $(date +%%s) + DEVC_WAIT ))
+while [ "$(date +%%s)" -lt "$end" ]; do
+  if [ -S "$S" ] && bounded 5 "$DEVC_CLI" --socket="$S" status --json --peers=false >/dev/null 2>&1; then exit 0; fi
   if ! alive; then
     sleep 0.2
     if ! alive; then
@@ -78,42 +84,33 @@ while [ "$i" -lt "$limit" ]; do
     fi
   fi
   sleep 0.1
-  i=$((i + 1))
 done
 tail -n 15 %(log)s >&2
 exit %(slow)d
-""" % {
-    "lock": plan.LOCK_FILE,
-    "busy": _LOCK_BUSY,
-    "state_dir": plan.STATE_DIR,
-    "log": plan.DAEMON_LOG,
-    "socket": plan.SOCKET,
-    "died": _DAEMON_DIED,
-    "slow": _DAEMON_SLOW,
-}
+""" % {"state_dir": plan.STATE_DIR, "log": plan.DAEMON_LOG, "died": _DAEMON_DIED, "slow": _DAEMON_SLOW}
 
-# Polls until the backend is Running.
-_WAIT_RUNNING = r"""
-i=0
-limit=$(( ${DEVC_WAIT%%.*} * 5 ))
-while [ "$i" -lt "$limit" ]; do
-  if "$DEVC_CLI" --socket=%(socket)s status --json --peers=false 2>/dev/null | grep -q '"BackendState": "Running"'; then exit 0; fi
+# Polls (wall clock) until the backend is Running.
+_WAIT_RUNNING = plan.SH_LIB + r"""
+end=$(( $(date +%%s) + DEVC_WAIT ))
+while [ "$(date +%%s)" -lt "$end" ]; do
+  if bounded 5 "$DEVC_CLI" --socket="$S" status --json --peers=false 2>/dev/null | grep -q '"BackendState": "Running"'; then exit 0; fi
   sleep 0.2
-  i=$((i + 1))
 done
 exit %(slow)d
-""" % {"socket": plan.SOCKET, "slow": _DAEMON_SLOW}
+""" % {"slow": _DAEMON_SLOW}
 
-# Stops tailscaled (SIGTERM, then SIGKILL) and waits until it is gone.
-_STOP_DAEMON = r"""
-pkill -x tailscaled 2>/dev/null || exit 0
+# Stops tailscaled (SIGTERM, then SIGKILL after 10 s) and waits until it is gone.
+_STOP_DAEMON = plan.SH_LIB + _LOCK + r"""
+pids=$(ts_pids)
+[ -n "$pids" ] || exit 0
+kill $pids 2>/dev/null
 i=0
-while pgrep -x tailscaled >/dev/null 2>&1; do
+while [ -n "$(ts_pids)" ]; do
   i=$((i + 1))
-  if [ "$i" -ge 100 ]; then pkill -9 -x tailscaled; sleep 0.2; break; fi
+  if [ "$i" -ge 100 ]; then kill -9 $(ts_pids) 2>/dev/null; sleep 0.2; break; fi
   sleep 0.1
 done
-exit 0
+[ -z "$(ts_pids)" ] || { echo "tailscaled (pid $(ts_pids)) did not stop" >&2; exit 1; }
 """
 
 
@@ -157,8 +154,8 @@ class Node:
 
     # -- up -----------------------------------------------------------------
 
-    def up(self, wish: UpWish, key: Secret | None, *, daemon_wait: float = 20.0, max_steps: int = 6) -> UpResult:
-        self.secrets = (*self.secrets, key)
+    def up(self, wish: UpWish, key: Callable[[], Secret] | None, *, daemon_wait: float = 20.0, max_steps: int = 6) -> UpResult:
+        """Run the connect logic; ``key`` is called only when the node must log in."""
         result = UpResult(outcome="connected", wanted_hostname=wish.hostname)
         probe = self.probe()
         for _ in range(max_steps):
@@ -183,7 +180,7 @@ class Node:
             fix="Check `tailscale status` and /var/log/tailscaled.log in the container.",
         )
 
-    def _run_step(self, step: plan.Step, probe: Probe, wish: UpWish, key: Secret | None, *, daemon_wait: float) -> None:
+    def _run_step(self, step: plan.Step, probe: Probe, wish: UpWish, key: Callable[[], Secret] | None, *, daemon_wait: float) -> None:
         cli = self._require_cli(probe)
         if isinstance(step, plan.StartDaemon):
             self.start_daemon(step.argv, cli=cli, wait=daemon_wait)
@@ -191,19 +188,19 @@ class Node:
             self.wait_running(cli, wish.timeout)
         elif isinstance(step, plan.Login):
             assert key is not None
-            self._tailscale_up(step.argv, wish, stdin=key.reveal().encode() + b"\n")
+            secret = key()
+            self.secrets = (*self.secrets, secret)
+            self._tailscale_up(step.argv, wish, stdin=secret.reveal().encode() + b"\n")
         elif isinstance(step, plan.Connect):
             self._tailscale_up(step.argv, wish, stdin=None)
         elif isinstance(step, plan.ApplySettings):
-            r = self.executor.run(list(step.argv), timeout=30)
-            if r.exit_code != 0:
-                raise TailscaleFailed(f"`tailscale set` failed: {self._clean(r.stderr or r.stdout)}")
+            self._run(step.argv, what="set")
         else:  # pragma: no cover - the planner returns only the steps above
             raise AssertionError(step)
 
     def start_daemon(self, argv: Sequence[str], *, cli: str, wait: float) -> None:
-        env = {"DEVC_WAIT": str(max(1, int(wait))), "DEVC_CLI": cli}
-        r = self._sh(_START_DAEMON, argv, env=env, timeout=wait + 15)
+        env = {"DEVC_WAIT": str(max(1, int(wait))), "DEVC_LOCK_WAIT": str(max(1, int(wait))), "DEVC_CLI": cli}
+        r = self._sh(_START_DAEMON, argv, env=env, timeout=2 * wait + 20)
         if r.exit_code == 0:
             return
         log = self._clean(r.stderr)
@@ -221,8 +218,9 @@ class Node:
         raise DaemonFailed(f"starting tailscaled failed (exit {r.exit_code}): {log or self._clean(r.stdout)}")
 
     def _tailscale_up(self, argv: Sequence[str], wish: UpWish, *, stdin: bytes | None) -> None:
-        env = {"DEVC_LOCK_WAIT": str(int(wish.timeout) + 5), "DEVC_SKIP_IF_RUNNING": "1"}
-        r = self._sh(_LOCKED, argv, env=env, stdin=stdin, timeout=2 * wish.timeout + 30)
+        bound = int(wish.timeout) + 15  # tailscale up --timeout plus its own start-up
+        env = {"DEVC_LOCK_WAIT": str(bound), "DEVC_BOUND": str(bound), "DEVC_KEY_ON_STDIN": "1" if stdin is not None else "0"}
+        r = self._sh(_UP, argv, env=env, stdin=stdin, timeout=2 * bound + 20)
         if r.exit_code == 0:
             return
         text = self._clean("\n".join(t for t in (r.stderr, r.stdout) if t.strip()))
@@ -255,12 +253,16 @@ class Node:
             raise TailscaleNotInstalled("the `tailscale` CLI is not installed in the container")
         return probe.tailscale
 
-    def _simple(self, probe: Probe, *args: str, what: str) -> ExecResult:
-        cli = self._require_cli(probe)
-        r = self.executor.run([cli, f"--socket={plan.SOCKET}", *args], timeout=30)
+    def _run(self, argv: Sequence[str], *, what: str, seconds: int = 30) -> ExecResult:
+        """One tailscale command, bounded inside the container too (the exec's own read
+        timeout cannot stop a command that hangs there)."""
+        r = self._sh(plan.SH_LIB + 'bounded "$DEVC_BOUND" "$@"', argv, env={"DEVC_BOUND": str(seconds)}, timeout=seconds + 15)
         if r.exit_code != 0:
             raise TailscaleFailed(f"`tailscale {what}` failed: {self._clean(r.stderr or r.stdout)}")
         return r
+
+    def _simple(self, probe: Probe, *args: str, what: str) -> ExecResult:
+        return self._run([self._require_cli(probe), f"--socket={plan.SOCKET}", *args], what=what)
 
     def down(self, *, logout: bool = False) -> tuple[Probe, Probe, list[str]]:
         """`tailscale down` (and logout); a daemon that is not running is already down."""
@@ -286,19 +288,35 @@ class Node:
         return before, self.probe(), ["logged out"]
 
     def stop_daemon(self) -> None:
-        r = self._sh(_STOP_DAEMON, [], env={}, timeout=30)
+        r = self._sh(_STOP_DAEMON, [], env={"DEVC_LOCK_WAIT": "30"}, timeout=60)
         if r.exit_code != 0:
             raise DaemonFailed(f"could not stop tailscaled: {self._clean(r.stderr)}")
 
-    def restart(self, wish: UpWish, *, daemon_wait: float = 20.0) -> tuple[Probe, UpResult]:
-        """Restart tailscaled and reconnect from the state volume, never with a key."""
+    def restart(self, wish: UpWish, *, rename: bool = False, daemon_wait: float = 20.0) -> tuple[Probe, UpResult]:
+        """Restart tailscaled and reconnect from the state volume, never with a key.
+
+        The node keeps its settings (name, SSH, routes, tags) unless ``rename``
+        asks for the wish's hostname; a daemon that ran without TUN comes back so.
+        """
         before = self.probe()
         self._require_cli(before)
         self.on_step("stop tailscaled")
         self.stop_daemon()
-        # a daemon that ran without TUN comes back the same way
-        userspace = wish.userspace or (before.status is not None and not before.status.tun)
-        keyless = dataclasses.replace(wish, have_key=False, require_key=False, userspace=userspace)
+        keep = before.prefs
+        keyless = dataclasses.replace(
+            wish,
+            have_key=False,
+            require_key=False,
+            userspace=wish.userspace or (before.status is not None and not before.status.tun),
+        )
+        if keep is not None:
+            keyless = dataclasses.replace(
+                keyless,
+                hostname=wish.hostname if rename or not keep.hostname else keep.hostname,
+                ssh=keep.run_ssh,
+                accept_routes=keep.route_all,
+                advertise_tags=keep.advertise_tags,
+            )
         result = self.up(keyless, None, daemon_wait=daemon_wait)
         result.steps.insert(0, "stop tailscaled")
         return before, result
@@ -310,8 +328,7 @@ def connect_warnings(probe: Probe, wish: UpWish) -> list[str]:
     st = probe.status
     if st is None:
         return out
-    label = st.self.dns_label
-    if label and label != wish.hostname:
+    if plan.collision(st, wish.hostname):
         out.append(
             f"the MagicDNS name is {st.self.magic_dns_name}, not {wish.hostname}: another node already holds "
             f"the name {wish.hostname!r} (often an old copy of this container whose state was lost). "

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .engine import Engine, Executor, Found, LocalExecutor, logical_cwd
+from .engine import LABEL_CONFIG_FILE, LABEL_LOCAL_FOLDER, Engine, Executor, Found, LocalExecutor, logical_cwd
 from .errors import AmbiguousContainer, ConfigError, ContainerNotFound, ContainerNotRunning, UsageError
 
 __all__ = ["Selectors", "Target", "resolve", "resolve_workspace", "wanted_hostname"]
@@ -30,8 +30,6 @@ class Selectors:
     def validate(self) -> None:
         if self.local and (self.container or self.host or self.context):
             raise UsageError("--local runs here, inside the container: it takes no --container, --host or --context")
-        if self.host and self.context:
-            raise UsageError("--host and --context name two engines; give one of them")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +63,24 @@ def resolve_workspace(sel: Selectors, environ: Mapping[str, str] = os.environ) -
     if devcontainer.find_config(ws) is None:
         return ws, None
     return ws, devcontainer.load_config(ws)
+
+
+def workspace_from_labels(labels: Mapping[str, str]) -> tuple[Path | None, object | None]:
+    """The workspace and config the devcontainer CLI recorded on a container, when they
+    are readable here: `--container` then names the same node as running from the workspace."""
+    from . import devcontainer
+
+    folder = labels.get(LABEL_LOCAL_FOLDER)
+    if not folder or not Path(folder).is_dir():
+        return None, None
+    ws = Path(folder)
+    config_file = labels.get(LABEL_CONFIG_FILE)
+    try:
+        if config_file and Path(config_file).is_file():
+            return ws, devcontainer.load_config(ws, Path(config_file))
+        return ws, (devcontainer.load_config(ws) if devcontainer.find_config(ws) else None)
+    except ConfigError:
+        return ws, None
 
 
 def find(engine: Engine, sel: Selectors, workspace: Path | None, config: object | None, environ: Mapping[str, str], *, allow_stopped: bool = False) -> Found:
@@ -106,6 +122,8 @@ def resolve(sel: Selectors, environ: Mapping[str, str] = os.environ, *, allow_st
         if not optional:
             raise
         return Target(workspace=workspace, config=config, engine=engine, found=None, executor=None)
+    if sel.container and not sel.workspace:
+        workspace, config = workspace_from_labels(found.container.labels)
     return Target(workspace=workspace, config=config, engine=engine, found=found, executor=executor_for(engine, found))
 
 

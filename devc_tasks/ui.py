@@ -52,7 +52,8 @@ class Output:
     # -- progress -------------------------------------------------------------
 
     def step(self, text: str) -> None:
-        self.err.print(f"[dim]•[/dim] {text}", markup=True)
+        self.err.print("[dim]•[/dim] ", end="", markup=True)
+        self.err.print(text, markup=False)
 
     @contextmanager
     def waiting(self, text: str) -> Iterator[None]:
@@ -108,6 +109,18 @@ class Output:
             for r in rows:
                 t.add_row(*(Text(cell) for cell in r))  # data, never markup
             console.print(t)
+
+        return render
+
+    def name_and_details(self, name: str, details: str, rows: Sequence[tuple[str, str]]) -> Callable[[Any], None]:
+        """A panel on a terminal; otherwise the bare name on stdout (for `$(...)`) and the details on stderr."""
+
+        def render(console: Any) -> None:
+            if console.is_terminal:
+                self.panel("hostname", rows)(console)
+            else:
+                console.print(name, markup=False, highlight=False)
+                self.err.print(details, markup=False, highlight=False)
 
         return render
 

@@ -102,13 +102,17 @@ class Containers:
         labels: dict[str, str] | None = None,
         name: str | None = None,
         hostname: str | None = None,
+        binds: dict[str, str] | None = None,
     ) -> Any:
-        """A running container; ``state`` True makes a fresh named volume, a str reuses one."""
+        """A running container; ``state`` True makes a fresh named volume, a str reuses one;
+        ``binds`` maps host paths to read-only mounts."""
         volumes: dict[str, dict[str, str]] = {str(self.control): {"bind": "/srv/tailscale-control", "mode": "rw"}}
         if state is True:
             state = self.volume()
         if state:
             volumes[str(state)] = {"bind": "/var/lib/tailscale", "mode": "rw"}
+        for host_path, target in (binds or {}).items():
+            volumes[host_path] = {"bind": target, "mode": "ro"}
         c = self.client.containers.run(
             self.standin if tailscale else self.bare,
             command=["sleep", "infinity"],

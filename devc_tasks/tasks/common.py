@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,7 +20,7 @@ SELECTOR_HELP = {
     "json": "Print exactly one JSON document on stdout (errors included).",
 }
 
-DEFAULTS = {"timeout": 60, "daemon_wait": 20, "ssh": True, "accept_routes": False}
+DEFAULTS = {"timeout": 60, "daemon_wait": 20}
 
 
 def _help(**extra: str) -> dict[str, str]:
@@ -34,7 +35,8 @@ def _selectors(container: str | None, workspace: str | None, host: str | None, c
 
 @contextmanager
 def boundary(out: Any) -> Iterator[None]:
-    """Library errors become a clean message and their documented exit code."""
+    """Library errors become a clean message and their documented exit code; anything
+    else (a bug) becomes exit 1 with one line, or its traceback with DEVC_DEBUG=1."""
     try:
         yield
     except DevcError as e:
@@ -42,6 +44,19 @@ def boundary(out: Any) -> Iterator[None]:
         raise Exit(f"error: {e}", code=e.exit_code) from None
     except KeyboardInterrupt:
         raise Exit("interrupted", code=130) from None
+    except Exit:
+        raise
+    except Exception as e:  # a bug: still one JSON document and no traceback, unless asked for
+        if os.environ.get("DEVC_DEBUG"):
+            raise
+        from ..secrets import redact
+
+        err = DevcError(
+            f"unexpected error: {type(e).__name__}: {redact(str(e))}",
+            fix="This is a bug in devc-tasks: rerun with DEVC_DEBUG=1 for the traceback, and report it.",
+        )
+        out.error_doc(err.to_dict())
+        raise Exit(f"error: {err}", code=err.exit_code) from None
 
 
 def _output(json_mode: bool) -> Any:

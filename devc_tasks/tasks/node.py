@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 from invoke import task
 from invoke.exceptions import Exit
 
+from ..errors import DevcError, NotConnected, TailscaleNotInstalled
+from ..plan import INSTALL_FIX
 from .common import _help, _output, _seconds, _selectors, _setting, boundary, parse_tags
 
 # --- up ----------------------------------------------------------------------
@@ -19,7 +20,7 @@ from .common import _help, _output, _seconds, _selectors, _setting, boundary, pa
     help=_help(
         hostname="Node name (default: <project>-devc-<host>; also TAILSCALE_HOSTNAME).",
         authkey_file="Read the auth key from this file ('-' for stdin). Default: TAILSCALE_AUTHKEY on the host, then in the container.",
-        ssh="Tailscale SSH (on by default; --no-ssh, or tailscale.ssh: false in invoke.yaml, turns it off).",
+        ssh="Tailscale SSH (on by default; --no-ssh turns it off).",
         accept_routes="Accept subnet routes advertised by other nodes.",
         advertise_tags="Comma-separated ACL tags to advertise, e.g. tag:dev.",
         timeout="Seconds to wait for login and for Running (default 60).",
@@ -61,17 +62,17 @@ def up(
         key = resolve_key(authkey_file=authkey_file, host_env=os.environ, container_env=target.executor.env() if not local else {})
         wish = UpWish(
             hostname=choice.name,
-            ssh=ssh and bool(_setting(c, "ssh", None)),
-            accept_routes=accept_routes or bool(_setting(c, "accept_routes", None)),
+            ssh=ssh,
+            accept_routes=accept_routes,
             advertise_tags=tags,
             timeout=wait,
             require_key=require_key,
             userspace=userspace,
             have_key=key.available,
         )
-        node = Node(target.executor, on_step=out.step, secrets=(key.secret,))
+        node = Node(target.executor, on_step=out.step)
         with out.waiting(f"Connecting {target.label} as {choice.name} ..."):
-            result = node.up(wish, key.secret, daemon_wait=_seconds(_setting(c, "daemon_wait", None), "daemon_wait"))
+            result = node.up(wish, key.load, daemon_wait=_seconds(_setting(c, "daemon_wait", None), "daemon_wait"))
         from ..state import target_persistence_warning
 
         result.warnings[:0] = [w for w in (target_persistence_warning(target),) if w]
@@ -181,19 +182,28 @@ def _status_doc(label: str, probe: Any) -> dict[str, Any]:
     return {"container": label, "installed": probe.tailscale is not None, **node_doc(probe.status)}
 
 
+def _status_error(probe: Any) -> DevcError | None:
+    """Why `status` does not exit 0: not installed (21), or not Running (5)."""
+    if probe.tailscale is None:
+        return TailscaleNotInstalled("the `tailscale` CLI is not installed in the container", fix=INSTALL_FIX)
+    if probe.status is None:
+        return NotConnected("not connected: tailscaled is not running", fix="Run `up` to start it and connect.")
+    if not probe.status.running:
+        return NotConnected(f"not connected: the backend state is {probe.status.backend_state}", fix="Run `up` to connect.")
+    return None
+
+
 @task(auto_shortflags=False, help=_help(all="Every running devcontainer on the engine, one row each."))
 def status(c, all=False, container=None, workspace=None, host=None, context=None, local=False, json=False):
-    """Show the node's state. Exit 0 when Running, 5 otherwise (stopped, logged out, daemon down)."""
+    """Show the node's state. Exit 0 when Running, 5 when not (stopped, logged out, daemon down), 21 when not installed."""
     out = _output(json)
     with boundary(out):
-        from ..errors import NotConnected
         from ..tailscale import Node
 
         if all:
-            rows = _status_all(host, context)
-            docs = [_status_doc(label, probe) for label, probe in rows]
+            docs = _status_all(host, context)
             table = [
-                (d["container"], d.get("backend_state") or ("not installed" if not d["installed"] else "daemon down"), d.get("hostname") or "-", d.get("dns_name") or "-", ", ".join(d.get("ips") or []) or "-")
+                (d["container"], d.get("error") or d.get("backend_state") or ("not installed" if not d["installed"] else "daemon down"), d.get("hostname") or "-", d.get("dns_name") or "-", ", ".join(d.get("ips") or []) or "-")
                 for d in docs
             ]
             out.emit({"ok": True, "containers": docs}, out.table("devcontainers", ["Container", "State", "Hostname", "MagicDNS", "IPs"], table))
@@ -202,21 +212,28 @@ def status(c, all=False, container=None, workspace=None, host=None, context=None
 
         target = resolve(_selectors(container, workspace, host, context, local))
         probe = Node(target.executor).probe()
-        running = probe.status is not None and probe.status.running
-        doc = {"ok": True, **_status_doc(target.label, probe)}
-        out.emit(doc, out.panel(f"tailscale in {target.label}", _status_rows(target.label, probe), style="green" if running else "red"))
-        if not running:
-            state = probe.status.backend_state if probe.status else "tailscaled not running"
-            raise Exit(f"not connected ({state})", code=NotConnected.exit_code)
+        error = _status_error(probe)
+        doc: dict[str, Any] = {"ok": error is None, **_status_doc(target.label, probe)}
+        if error is not None:
+            doc["error"] = error.to_dict()
+        out.emit(doc, out.panel(f"tailscale in {target.label}", _status_rows(target.label, probe), style="green" if error is None else "red"))
+    if error is not None:
+        raise Exit(error.message, code=error.exit_code)
 
 
-def _status_all(host: str | None, context: str | None) -> list[tuple[str, Any]]:
-    from ..engine import DockerExecutor, LABEL_LOCAL_FOLDER, open_engine
+def _status_all(host: str | None, context: str | None) -> list[dict[str, Any]]:
+    """One document per devcontainer; a container that cannot be probed gets an error row."""
+    from ..engine import LABEL_LOCAL_FOLDER, DockerExecutor, open_engine, sdk_call
     from ..tailscale import Node
 
     engine = open_engine(host=host, context=context)
-    found = engine.client.containers.list(filters={"label": LABEL_LOCAL_FOLDER})
-    return [(c.name, Node(DockerExecutor(client=engine.client, container_id=c.id, description=c.name)).probe()) for c in found]
+    docs = []
+    for found in sdk_call("docker ps", lambda: engine.client.containers.list(filters={"label": LABEL_LOCAL_FOLDER})):
+        try:
+            docs.append(_status_doc(found.name, Node(DockerExecutor(client=engine.client, container_id=found.id, description=found.name)).probe()))
+        except DevcError as e:
+            docs.append({"container": found.name, "installed": None, "error": e.message})
+    return docs
 
 
 # --- restart -----------------------------------------------------------------
@@ -225,7 +242,7 @@ def _status_all(host: str | None, context: str | None) -> list[tuple[str, Any]]:
 @task(
     auto_shortflags=False,
     help=_help(
-        hostname="Node name, as for up.",
+        hostname="Rename the node (default: keep its current name).",
         timeout="Seconds to wait for Running (default 60).",
         userspace="Restart tailscaled with userspace networking.",
     )
@@ -240,11 +257,11 @@ def restart(c, hostname=None, timeout=None, userspace=False, container=None, wor
 
         wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
         target = resolve(_selectors(container, workspace, host, context, local))
-        choice = wanted_hostname(target, hostname)
-        wish = UpWish(hostname=choice.name, ssh=bool(_setting(c, "ssh", None)), accept_routes=bool(_setting(c, "accept_routes", None)), timeout=wait, userspace=userspace)
+        # the node keeps its own settings; the derived name only serves a node that has none yet
+        wish = UpWish(hostname=hostname or wanted_hostname(target, None).name, timeout=wait, userspace=userspace)
         node = Node(target.executor, on_step=out.step)
         with out.waiting(f"Restarting tailscaled in {target.label} ..."):
-            before, result = node.restart(wish, daemon_wait=_seconds(_setting(c, "daemon_wait", None), "daemon_wait"))
+            before, result = node.restart(wish, rename=hostname is not None, daemon_wait=_seconds(_setting(c, "daemon_wait", None), "daemon_wait"))
         old_id = before.status.self.id if before.status else None
         new_id = result.probe.status.self.id if result.probe and result.probe.status else None
         if old_id and new_id and old_id != new_id:
@@ -282,14 +299,8 @@ def hostname(c, hostname=None, container=None, workspace=None, host=None, contex
         if choice.project is not None:
             rows += [("Project part", f"{choice.project}  ({choice.project_source})"), ("Host part", f"{choice.host}  ({choice.host_source})")]
 
-        def human(console: Any) -> None:
-            if sys.stdout.isatty():
-                out.panel("hostname", rows)(console)
-            else:
-                console.print(choice.name, markup=False, highlight=False)
-                for k, v in rows[1:]:
-                    print(f"{k}: {v}", file=sys.stderr)
+        details = "\n".join(f"{k}: {v}" for k, v in rows[1:])
+        out.emit(doc, out.name_and_details(choice.name, details, rows))
 
-        out.emit(doc, human)
 
 TASKS = (up, down, status, restart, logout, hostname)

@@ -76,7 +76,7 @@ volumes:
         assert up.returncode == 0, up.stderr[-3000:]
         result = json.loads(up.stdout.strip().splitlines()[-1])
         assert result["outcome"] == "success" and result["composeProjectName"] == project
-        yield ws
+        yield ws, result["containerId"]
     finally:
         subprocess.run(
             ["docker", "compose", "-p", project, "-f", str(ws / ".devcontainer" / "compose.yml"), "down", "-v", "--timeout", "1"],
@@ -93,12 +93,20 @@ def just(ws: Path, *args: str, key: str | None = None, cwd: Path | None = None) 
     return subprocess.run(["just", *args], cwd=str(cwd or ws), env=env, capture_output=True, text=True, timeout=180)
 
 
-def test_just_tailscale_from_the_workspace(workspace, control_dir):
+def test_just_tailscale_from_the_workspace(workspace, control_dir, tmp_path):
+    workspace, container_id = workspace
     expected = f"unicode-cafe-project-devc-{short_host(socket.gethostname())}"
     deep = workspace / "src" / "deep"
     key = f"tskey-auth-e2e{uuid.uuid4().hex[:8]}CNTRL-{uuid.uuid4().hex}"
 
     r = just(workspace, "tailscale", "hostname", cwd=deep)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == expected
+
+    # named by --container from outside the workspace: the same name, from the CLI's labels
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "justfile").write_text((workspace / "justfile").read_text())
+    r = just(workspace, "tailscale", "hostname", "--container", container_id[:12], cwd=tmp_path / "elsewhere")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == expected
 

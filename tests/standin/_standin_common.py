@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import fcntl
-import hashlib
-import ipaddress
 import json
 import os
 import re
-import secrets
 import socket
-import string
 import sys
 import time
+
+# hashlib, ipaddress and secrets are imported where used: the CLI runs once per
+# command and rarely needs them, and their import is a good part of its start-up.
 
 SHORT_VERSION = "1.86.2"
 LONG_VERSION = "1.86.2-standin"
@@ -498,26 +497,31 @@ def prefs_for_debug(prefs: dict, persist: dict | None) -> dict:
 # ---------------------------------------------------------------- keys
 
 
-_ALNUM = string.ascii_letters + string.digits
+_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
 def new_stable_id() -> str:
+    import secrets
     return "n" + "".join(secrets.choice(_ALNUM) for _ in range(10)) + "CNTRL"
 
 
 def new_private_key() -> str:
+    import secrets
     return secrets.token_hex(32)
 
 
 def public_of(private_hex: str, prefix: str = "nodekey:") -> str:
+    import hashlib
     return prefix + hashlib.sha256(b"standin-public:" + bytes.fromhex(private_hex)).hexdigest()
 
 
 def key_id(key: str) -> str:
+    import hashlib
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def atomic_write(path: str, data: str, mode: int = 0o600) -> None:
+    import secrets
     d = os.path.dirname(path) or "."
     tmp = os.path.join(d, f".{os.path.basename(path)}.tmp.{os.getpid()}.{secrets.token_hex(3)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -630,6 +634,7 @@ class Registry:
                     self.delete(rec["ID"])
 
     def _alloc_ips_locked(self) -> list[str]:
+        import ipaddress
         meta_path = os.path.join(self.path, "tailnet.json")
         try:
             with open(meta_path, encoding="utf-8") as f:

@@ -73,7 +73,7 @@ def prefs_json(*, hostname: str = "web-devc-laptop", ssh: bool = True, routes: b
     )
 
 
-def probe_text(*, tun: bool = True, ts: bool = True, tsd: bool = True, pid: int | None = None, socket: bool = False, state_file: bool = False, status: str | None = None, prefs: str | None = None, status_rc: int = 0) -> str:
+def probe_text(*, uid: int = 0, tun: bool = True, ts: bool = True, tsd: bool = True, pid: int | None = None, socket: bool = False, state_file: bool = False, status: str | None = None, prefs: str | None = None, status_rc: int = 0) -> str:
     lines = [
         "devc-probe=1",
         f"tun={int(tun)}",
@@ -82,11 +82,8 @@ def probe_text(*, tun: bool = True, ts: bool = True, tsd: bool = True, pid: int 
         f"daemon_pid={pid or ''}",
         f"socket={int(socket)}",
         f"state={int(state_file)}",
-        "timeout=/usr/bin/timeout",
-        "flock=/usr/bin/flock",
-        "setsid=/usr/bin/setsid",
         "capeff=00000000a80435fb",
-        "uid=0",
+        f"uid={uid}",
         "ts_version=1.86.2",
     ]
     if status is not None:

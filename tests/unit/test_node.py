@@ -44,7 +44,7 @@ RUNNING = probe_text(pid=5, socket=True, status=status_json("Running", hostname=
 
 def test_login_sends_key_on_stdin_only():
     ex = ScriptedExecutor(ExecResult(0, "", ""), probes=[NEEDS_LOGIN, RUNNING])
-    result = Node(ex).up(UpWish(hostname="h", have_key=True), Secret(KEY))
+    result = Node(ex).up(UpWish(hostname="h", have_key=True), lambda: Secret(KEY))
     assert result.outcome == "connected" and result.steps == ["log in with the auth key"]
     login = [(argv, stdin) for argv, stdin in ex.calls if "up" in argv]
     assert len(login) == 1
@@ -71,7 +71,7 @@ def test_login_sends_key_on_stdin_only():
 def test_tailscale_text_is_redacted_in_errors(stderr, error):
     ex = ScriptedExecutor(ExecResult(1, "", stderr), probes=[NEEDS_LOGIN])
     with pytest.raises(error) as e:
-        Node(ex).up(UpWish(hostname="h", have_key=True), Secret(KEY))
+        Node(ex).up(UpWish(hostname="h", have_key=True), lambda: Secret(KEY))
     if "non-default" in stderr:
         assert "--reset" in e.value.fix
     text = str(e.value) + repr(e.value.args) + str(e.value.to_dict())
@@ -81,6 +81,6 @@ def test_tailscale_text_is_redacted_in_errors(stderr, error):
 
 def test_running_node_needs_one_exec():
     ex = ScriptedExecutor(ExecResult(0, "", ""), probes=[RUNNING])
-    result = Node(ex).up(UpWish(hostname="h", have_key=True), Secret(KEY))
+    result = Node(ex).up(UpWish(hostname="h", have_key=True), lambda: Secret(KEY))
     assert result.outcome == "already-connected"
     assert len(ex.calls) == 1

@@ -3,7 +3,7 @@
 import pytest
 
 from devc_tasks import plan
-from devc_tasks.errors import KeyRequired, LoginRejected, TailscaleFailed, TailscaleNotInstalled, TunMissing
+from devc_tasks.errors import DaemonFailed, KeyRequired, LoginRejected, TailscaleFailed, TailscaleNotInstalled, TunMissing
 from devc_tasks.plan import UpWish, next_step, parse_probe
 from devc_tasks.tailscale import connect_warnings
 from tests.unit.samples import prefs_json, probe_text, status_json
@@ -50,8 +50,12 @@ CASES = [
     ("running-same-key-ignored", running(), dict(have_key=True), plan.Done, None),
     ("running-other-hostname", running(hostname="old-name"), {}, plan.ApplySettings, (CLI, SOCK, "set", f"--hostname={NAME}")),
     ("running-ssh-off-wanted", running(), dict(ssh=False), plan.ApplySettings, (CLI, SOCK, "set", "--ssh=false")),
-    ("running-routes-and-tags", running(), dict(accept_routes=True, advertise_tags=("tag:dev",)), plan.ApplySettings,
-     (CLI, SOCK, "set", "--accept-routes", "--advertise-tags=tag:dev")),
+    ("running-routes", running(), dict(accept_routes=True), plan.ApplySettings, (CLI, SOCK, "set", "--accept-routes")),
+    # `tailscale set` has no --advertise-tags: a tag change goes through `up` with every flag mentioned
+    ("running-tags", running(), dict(advertise_tags=("tag:dev",)), plan.Connect,
+     (CLI, SOCK, "up", *UP_FLAGS[:3], "--advertise-tags=tag:dev", UP_FLAGS[4])),
+    ("down-not-root", dict(uid=1000, **DOWN), dict(have_key=True), plan.Fail, DaemonFailed),
+    ("running-not-root-is-fine", dict(uid=1000, **running()), {}, plan.Done, None),
     ("running-prefs-unknown", dict(pid=42, socket=True, status=status_json("Running")), {}, plan.Done, None),
     ("stopped-with-identity", dict(pid=42, socket=True, status=status_json("Stopped"), prefs=prefs_json(want_running=False)), {},
      plan.Connect, (CLI, SOCK, "up", *UP_FLAGS)),
@@ -114,6 +118,15 @@ def test_parse_probe_daemon_error_kept():
     assert p.status is None and "failed to connect" in p.status_error
 
 
+def test_parse_probe_tolerates_cli_warnings():
+    """The real CLI warns on stderr (kept in the probe's capture) when its version differs from the daemon's."""
+    warning = 'Warning: client version "1.86.2-t1" != tailscaled server version "1.84.0-t2"'
+    text = probe_text(pid=42, socket=True, status=warning + "\n" + status_json("Running"), prefs=warning + "\n" + prefs_json())
+    p = parse_probe(text)
+    assert p.status is not None and p.status.backend_state == "Running"
+    assert p.prefs is not None and p.prefs.run_ssh
+
+
 def test_parse_probe_rejects_garbage():
     with pytest.raises(TailscaleFailed, match="unexpected"):
         parse_probe("OCI runtime exec failed: exec: \"sh\": not found")
@@ -125,12 +138,14 @@ def test_parse_probe_rejects_garbage():
         (f"{NAME}.tail1234.ts.net.", True, []),
         (f"{NAME}-1.tail1234.ts.net.", True, ["another node already holds"]),
         (f"{NAME}.tail1234.ts.net.", False, ["userspace-networking"]),
+        (f"{NAME}.tail1234.ts.net.", True, []),
     ],
-    ids=["clean", "collision", "userspace"],
+    ids=["clean", "collision", "userspace", "case-insensitive"],
 )
-def test_connect_warnings(dns, tun, expect):
+def test_connect_warnings(request, dns, tun, expect):
     p = parse_probe(probe_text(pid=1, socket=True, status=status_json("Running", dns=dns, tun=tun), prefs=prefs_json()))
-    warnings = connect_warnings(p, wish())
+    wanted = NAME.upper() if request.node.callspec.id == "case-insensitive" else NAME
+    warnings = connect_warnings(p, wish(hostname=wanted))
     assert len(warnings) == len(expect)
     for w, e in zip(warnings, expect):
         assert e in w

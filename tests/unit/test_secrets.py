@@ -54,14 +54,18 @@ def test_key_sources(tmp_path, file_content, host, container, source):
     ks = resolve_key(authkey_file=str(path) if path else None, host_env=host, container_env=container)
     if source is None:
         assert not ks.available and ks.source is None
+        assert "tskey" not in repr(ks)
     else:
         assert ks.source.startswith(source)
-        assert ks.secret.reveal().startswith("tskey-auth-")
+        assert ks.load().reveal().startswith("tskey-auth-")
 
 
 def test_key_from_stdin():
-    ks = resolve_key(authkey_file="-", host_env={}, container_env={}, stdin=io.StringIO(KEY + "\n"))
-    assert ks.secret == Secret(KEY) and ks.source == "--authkey-file -"
+    stream = io.StringIO(KEY + "\n")
+    ks = resolve_key(authkey_file="-", host_env={}, container_env={}, stdin=stream)
+    assert ks.available and stream.tell() == 0  # nothing read until a login needs it
+    assert ks.load() == Secret(KEY) and ks.source == "--authkey-file -"
+    assert ks.load() == Secret(KEY)  # read once, kept
 
 
 @pytest.mark.parametrize(
@@ -72,11 +76,12 @@ def test_key_from_stdin():
 def test_bad_key_files(tmp_path, content, match):
     p = tmp_path / "key"
     p.write_text(content)
+    ks = resolve_key(authkey_file=str(p), host_env={}, container_env={})
     with pytest.raises(UsageError, match=match) as e:
-        resolve_key(authkey_file=str(p), host_env={}, container_env={})
+        ks.load()
     assert KEY not in str(e.value)
 
 
 def test_missing_key_file_says_which(tmp_path):
     with pytest.raises(UsageError, match="cannot read --authkey-file .*nope"):
-        resolve_key(authkey_file=str(tmp_path / "nope"), host_env={}, container_env={})
+        resolve_key(authkey_file=str(tmp_path / "nope"), host_env={}, container_env={}).load()

@@ -110,3 +110,21 @@ def test_just_passes_arguments_intact(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["<tailscale.state.backup>", "<--output>", "<my backup.tar>"]
+
+
+def test_console_script_reads_the_projects_invoke_yaml(tmp_path):
+    """Flag, else invoke.yaml, else the default: the file is read by `devc-tasks` too."""
+    (tmp_path / "invoke.yaml").write_text("tailscale:\n  timeout: soon\n")
+    r = subprocess.run(["devc-tasks", "tailscale.up", "--container", "x", "--json"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "--timeout takes a number of seconds, not 'soon'" in r.stdout
+    r = subprocess.run(["devc-tasks", "tailscale.up", "--container", "x", "--timeout", "0", "--json"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 2 and "between 0 and 86400" in r.stdout  # the flag wins over the file
+
+
+def test_bad_engine_url_is_a_usage_error_with_one_json_document(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(REPO), "tailscale.status", "--host", "http://[::1", "--json"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 2
+    doc = __import__("json").loads(r.stdout)
+    assert doc["ok"] is False and doc["error"]["kind"] == "usage"
+    assert "Traceback" not in r.stderr

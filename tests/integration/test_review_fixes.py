@@ -1,0 +1,85 @@
+"""Behaviour that must hold with the real programs too: images without procps,
+restart keeping the node's settings, tag changes, status documents per state."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import logins
+from tests.integration.test_up import new_key, up
+
+pytestmark = pytest.mark.integration
+
+
+def test_works_without_procps(inv, containers):
+    """No pgrep/pkill in the image: tailscaled is found through /proc, so up, restart
+    and down still work and never start a second daemon."""
+    c = containers.start()
+    hide = c.exec_run(["sh", "-c", "for t in pgrep pkill ps; do p=$(command -v $t) && mv $p $p.hidden; done; ! command -v pgrep"])
+    assert hide.exit_code == 0, hide.output
+    assert up(inv, c, "--hostname", "noprocps", key=new_key()).code == 0
+    r = inv("tailscale.restart", "--container", c.name, "--json")
+    assert r.code == 0, r
+    count = c.exec_run(["sh", "-c", "for d in /proc/[0-9]*; do cat $d/comm 2>/dev/null; done | grep -cx tailscaled"])
+    assert count.output.decode().strip() == "1"
+    again = up(inv, c, "--hostname", "noprocps")
+    assert again.code == 0 and again.doc["outcome"] == "already-connected"
+    assert len(logins(containers.control)) == 1
+
+
+def test_restart_keeps_the_nodes_settings(inv, containers):
+    c = containers.start()
+    assert up(inv, c, "--hostname", "keeper", "--no-ssh", "--accept-routes", key=new_key()).code == 0
+    r = inv("tailscale.restart", "--container", c.name, "--json")
+    assert r.code == 0, r
+    assert r.doc["node"]["hostname"] == "keeper"
+    assert "change" not in " ".join(r.doc["steps"])
+    prefs = c.exec_run(["tailscale", "debug", "prefs"]).output.decode()
+    assert '"RunSSH": false' in prefs and '"RouteAll": true' in prefs
+    renamed = inv("tailscale.restart", "--container", c.name, "--hostname", "renamed", "--json")
+    assert renamed.code == 0 and renamed.doc["node"]["hostname"] == "renamed"
+
+
+def test_tag_change_goes_through_up_without_a_new_login(inv, containers):
+    c = containers.start()
+    assert up(inv, c, "--hostname", "tagged", key=new_key()).code == 0
+    r = up(inv, c, "--hostname", "tagged", "--advertise-tags", "tag:dev")
+    assert r.code == 0, r
+    assert r.doc["steps"] == ["bring the node up (no key needed)"]
+    assert '"tag:dev"' in c.exec_run(["tailscale", "debug", "prefs"]).output.decode()
+    assert len(logins(containers.control)) == 1
+
+
+def test_status_documents_per_state(inv, containers):
+    bare = containers.start(tailscale=False)
+    r = inv("tailscale.status", "--container", bare.name, "--json")
+    assert r.code == 21 and r.doc["ok"] is False and r.doc["error"]["kind"] == "tailscale_not_installed"
+    assert r.doc["installed"] is False
+    c = containers.start()
+    r = inv("tailscale.status", "--container", c.name, "--json")
+    assert r.code == 5 and r.doc["ok"] is False and r.doc["error"]["kind"] == "not_connected"
+    assert r.doc["daemon_running"] is False
+    assert up(inv, c, "--hostname", "stateful", key=new_key()).code == 0
+    r = inv("tailscale.status", "--container", c.name, "--json")
+    assert r.code == 0 and r.doc["ok"] is True and "error" not in r.doc
+    assert r.doc["peers"] == 0  # counted (not null): the tailnet has only this node
+
+
+def test_uppercase_hostname_is_not_a_collision(inv, containers):
+    c = containers.start()
+    r = up(inv, c, "--hostname", "MyBox", key=new_key())
+    assert r.code == 0, r
+    assert not [w for w in r.doc["warnings"] if "another node" in w]
+
+
+def test_cli_daemon_version_skew_warning_is_tolerated(inv, containers):
+    """The real CLI warns on stderr (exit 0) when its version differs from the daemon's."""
+    c = containers.start(env={"TS_STANDIN_CLIENT_VERSION": "1.80.0-tOLD"})
+    warn = c.exec_run(["sh", "-c", "tailscaled --state=mem: --socket=/tmp/x.sock >/dev/null 2>&1 & sleep 1; tailscale --socket=/tmp/x.sock status --json >/dev/null; kill %1"], demux=True)
+    assert b"client version" in (warn.output[1] or b""), warn.output
+    r = up(inv, c, "--hostname", "skewed", key=new_key())
+    assert r.code == 0, r
+    st = inv("tailscale.status", "--container", c.name, "--json")
+    assert st.code == 0 and st.doc["backend_state"] == "Running"
+    again = up(inv, c, "--hostname", "skewed")
+    assert again.code == 0 and again.doc["outcome"] == "already-connected"
