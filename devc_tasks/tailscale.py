@@ -32,6 +32,7 @@ __all__ = ["Node", "UpResult"]
 _LOCK_BUSY = 75
 _DAEMON_DIED = 76
 _DAEMON_SLOW = 77
+_FOREIGN_DAEMON = 78
 
 # Every script starts with plan.SH_LIB (ts_pids, bounded, $S) and, when it
 # changes something, takes the lock; the lock dies with the script, and the
@@ -73,9 +74,15 @@ if [ -z "$(ts_pids)" ]; then
 fi
 # alive: a tailscaled process, or the one we started while it is still exec'ing
 alive() { [ -n "$(ts_pids)" ] || { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }; }
-end=$(( $(date +%%s) + DEVC_WAIT ))
+start=$(date +%%s)
+end=$(( start + DEVC_WAIT ))
 while [ "$(date +%%s)" -lt "$end" ]; do
   if [ -S "$S" ] && bounded 5 "$DEVC_CLI" --socket="$S" status --json --peers=false >/dev/null 2>&1; then exit 0; fi
+  if [ -z "$pid" ] && [ ! -S "$S" ] && [ "$(date +%%s)" -ge $(( start + 5 )) ]; then
+    # a tailscaled we did not start, and no socket where the CLI looks: another --socket
+    for p in $(ts_pids); do echo "pid $p: $(tr '\0' ' ' < /proc/$p/cmdline)" >&2; done
+    exit %(foreign)d
+  fi
   if ! alive; then
     sleep 0.2
     if ! alive; then
@@ -87,7 +94,7 @@ while [ "$(date +%%s)" -lt "$end" ]; do
 done
 tail -n 15 %(log)s >&2
 exit %(slow)d
-""" % {"state_dir": plan.STATE_DIR, "log": plan.DAEMON_LOG, "died": _DAEMON_DIED, "slow": _DAEMON_SLOW}
+""" % {"state_dir": plan.STATE_DIR, "log": plan.DAEMON_LOG, "died": _DAEMON_DIED, "slow": _DAEMON_SLOW, "foreign": _FOREIGN_DAEMON}
 
 # Polls (wall clock) until the backend is Running.
 _WAIT_RUNNING = plan.SH_LIB + r"""
@@ -212,6 +219,11 @@ class Node:
             raise TimedOut(
                 f"tailscaled did not answer on {plan.SOCKET} within {wait:g} s. Its last log lines:\n{log}",
                 fix=f"Look at {plan.DAEMON_LOG} in the container.",
+            )
+        if r.exit_code == _FOREIGN_DAEMON:
+            raise DaemonFailed(
+                f"tailscaled already runs in the container but does not listen on {plan.SOCKET} (another --socket?):\n{log}",
+                fix="Let devc-tasks run it: `inv tailscale.restart` stops that daemon and starts one on the standard socket and state file.",
             )
         if r.exit_code == _LOCK_BUSY:
             raise TimedOut(f"another devc-tasks command held {plan.LOCK_FILE} for {wait:g} s", fix="Wait for it to finish, then retry.")

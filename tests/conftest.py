@@ -28,6 +28,7 @@ TEST_LABEL = "devc-tasks-test"
 
 
 def _engine_required() -> bool:
+    """CI (CI=true) or DEVC_REQUIRE_ENGINE=1: the engine and tools must be there; a skip would hide their absence."""
     return os.environ.get("CI", "").lower() in ("1", "true", "yes") or os.environ.get("DEVC_REQUIRE_ENGINE") == "1"
 
 

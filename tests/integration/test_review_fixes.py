@@ -83,3 +83,14 @@ def test_cli_daemon_version_skew_warning_is_tolerated(inv, containers):
     assert st.code == 0 and st.doc["backend_state"] == "Running"
     again = up(inv, c, "--hostname", "skewed")
     assert again.code == 0 and again.doc["outcome"] == "already-connected"
+
+
+def test_daemon_on_another_socket_is_named_and_restart_fixes_it(inv, containers):
+    c = containers.start()
+    c.exec_run(["sh", "-c", "setsid tailscaled --state=/tmp/other.state --socket=/tmp/other.sock >/dev/null 2>&1 </dev/null &"])
+    r = up(inv, c, "--hostname", "foreign", key=new_key())
+    assert r.code == 22, r
+    assert "--socket=/tmp/other.sock" in r.doc["error"]["message"] and "restart" in r.doc["error"]["fix"]
+    fixed = inv("tailscale.restart", "--container", c.name, "--hostname", "foreign", "--json")
+    assert fixed.code == 0 and fixed.doc["outcome"] == "skipped"  # no identity on the volume yet, and restart never logs in
+    assert up(inv, c, "--hostname", "foreign", key=new_key()).code == 0
