@@ -86,7 +86,7 @@ if [ -S "$S" ]; then echo socket=1; else echo socket=0; fi
 if [ -s %(state)s ]; then echo state=1; else echo state=0; fi
 echo "capeff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status 2>/dev/null)"
 echo "uid=$(id -u 2>/dev/null)"
-if [ -n "$ts" ]; then echo "ts_version=$(bounded 5 "$ts" version 2>/dev/null | head -n 1)"; fi
+rc=1
 if [ -n "$ts" ] && [ -S "$S" ]; then
   st=$(bounded 10 "$ts" --socket="$S" status --json 2>&1); rc=$?
   echo "status_rc=$rc"
@@ -98,6 +98,8 @@ if [ -n "$ts" ] && [ -S "$S" ]; then
     echo
   fi
 fi
+# the version is in the status; ask the CLI only when the daemon did not answer
+if [ -n "$ts" ] && [ "$rc" != 0 ]; then echo "--- version"; bounded 5 "$ts" version 2>/dev/null | head -n 1; fi
 echo "--- end"
 """ % {"state": STATE_FILE}
 
@@ -181,7 +183,8 @@ def parse_probe(text: str) -> Probe:
         has_state=values.get("state") == "1",
         capeff=num("capeff", 16),
         uid=num("uid"),
-        version=opt("ts_version"),
+        version=(status.version.split("-", 1)[0] if status is not None and status.version else None)
+        or next((line.strip() for line in sections.get("version", []) if line.strip()), None),
         status=status,
         status_error=status_error,
         prefs=prefs,

@@ -84,11 +84,12 @@ def probe_text(*, uid: int = 0, tun: bool = True, ts: bool = True, tsd: bool = T
         f"state={int(state_file)}",
         "capeff=00000000a80435fb",
         f"uid={uid}",
-        "ts_version=1.86.2",
     ]
     if status is not None:
         lines += [f"status_rc={status_rc}", "--- status", status]
         if prefs is not None:
             lines += ["--- prefs", prefs, ""]
+    else:
+        lines += ["--- version", "1.86.2"]
     lines.append("--- end")
     return "\n".join(lines) + "\n"
