@@ -57,8 +57,8 @@ class Output:
 
     @contextmanager
     def waiting(self, text: str) -> Iterator[None]:
-        """A spinner on a terminal; one plain line otherwise."""
-        if self.err.is_terminal and not self.err.is_dumb_terminal:
+        """A spinner on a terminal; one plain line otherwise, and with NO_COLOR (plain text)."""
+        if self.err.is_terminal and not self.err.is_dumb_terminal and not self.err.no_color:
             with self.err.status(text):
                 yield
         else:

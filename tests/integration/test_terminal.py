@@ -1,0 +1,53 @@
+"""What a person sees on a terminal: colour and a spinner, unless NO_COLOR asks for plain text."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+from tests.integration.test_up import new_key
+
+pytestmark = pytest.mark.integration
+COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-9]|9[0-7])m")  # a foreground colour
+HIDE_CURSOR = "\x1b[?25l"  # rich hides the cursor while a spinner runs
+
+
+def on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    main, sub = pty.openpty()
+    full_env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TAILSCALE_AUTHKEY")}
+    full_env.update({"TERM": "xterm-256color", "COLUMNS": "100", **env})
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "--search-root", str(REPO), *args], stdin=sub, stdout=sub, stderr=sub, env=full_env, cwd=REPO)
+    os.close(sub)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(main)
+    return proc.wait(timeout=120), b"".join(chunks).decode(errors="replace")
+
+
+def test_terminal_gets_colour_and_a_spinner(containers):
+    c = containers.start()
+    code, text = on_a_terminal(["tailscale.up", "--container", c.name, "--hostname", "tty"], {"TAILSCALE_AUTHKEY": new_key()})
+    assert code == 0, text
+    assert COLOUR.search(text) and HIDE_CURSOR in text
+    assert "tty" in text and "Running" in text
+
+
+def test_no_color_means_plain_text_on_a_terminal(containers):
+    c = containers.start()
+    code, text = on_a_terminal(["tailscale.up", "--container", c.name, "--hostname", "plain"], {"TAILSCALE_AUTHKEY": new_key(), "NO_COLOR": "1"})
+    assert code == 0, text
+    assert not COLOUR.search(text) and HIDE_CURSOR not in text
+    assert "Connecting" in text and "plain" in text and "Running" in text
