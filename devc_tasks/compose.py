@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from .devcontainer import DevcontainerConfig, read_dotenv
-from .plan import STATE_DIR
 from .errors import ConfigError, UsageError
+from .plan import STATE_DIR
 
 __all__ = [
     "OVERRIDE_FILENAME",

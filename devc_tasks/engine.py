@@ -132,7 +132,7 @@ class DockerExecutor:
                     pass  # the command exited without reading; its exit code tells
             for stream, data in frames_iter(sock, tty=False):
                 (err if stream == 2 else out).append(data)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise TimedOut(
                 f"`{argv[0]}` in the container did not finish within {timeout:g} s",
                 fix="Check the container (`docker top`), then retry with a larger --timeout.",

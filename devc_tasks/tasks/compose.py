@@ -18,7 +18,6 @@ from invoke.exceptions import Exit
 from .common import _output, boundary
 
 
-
 def _override_path(raw: str, config: Any) -> Path:
     """``--write PATH``: relative to the current folder; a folder gets the default file name."""
     from ..compose import OVERRIDE_FILENAME

@@ -6,9 +6,8 @@ import threading
 import time
 import uuid
 
-import pytest
-
 import docker.types
+import pytest
 
 from tests.conftest import RUN_ID, TEST_LABEL, logins
 

@@ -275,12 +275,12 @@ class FlagSet:
             try:
                 v = parse_bool(value)
             except ValueError:
-                raise FlagError(f"invalid boolean value {go_quote(value)} for -{name}: parse error")
+                raise FlagError(f"invalid boolean value {go_quote(value)} for -{name}: parse error") from None
         elif kind == "duration":
             try:
                 v = parse_duration(value)
             except ValueError:
-                raise FlagError(f"invalid value {go_quote(value)} for flag -{name}: parse error")
+                raise FlagError(f"invalid value {go_quote(value)} for flag -{name}: parse error") from None
         else:
             v = value
         self.values[name] = v

@@ -147,5 +147,5 @@ def test_connect_warnings(request, dns, tun, expect):
     wanted = NAME.upper() if request.node.callspec.id == "case-insensitive" else NAME
     warnings = connect_warnings(p, wish(hostname=wanted))
     assert len(warnings) == len(expect)
-    for w, e in zip(warnings, expect):
+    for w, e in zip(warnings, expect, strict=True):
         assert e in w
