@@ -28,7 +28,8 @@ from .secrets import Secret, redact
 
 __all__ = ["Node", "UpResult"]
 
-# Exit codes of our own scripts (not tailscale's).
+# Exit codes of our own scripts (not tailscale's); 124 is coreutils `timeout`'s.
+_KILLED_BY_TIMEOUT = 124
 _LOCK_BUSY = 75
 _DAEMON_DIED = 76
 _DAEMON_SLOW = 77
@@ -131,6 +132,7 @@ class UpResult:
     wanted_hostname: str | None = None
     warnings: list[str] = field(default_factory=list)
     skip_reason: str | None = None
+    used_key: bool = False  # a login ran (with the key)
 
 
 @dataclass
@@ -180,6 +182,7 @@ class Node:
             self.on_step(step.describe())
             result.steps.append(step.describe())
             self._run_step(step, probe, wish, key, daemon_wait=daemon_wait)
+            result.used_key = result.used_key or isinstance(step, plan.Login)
             probe = self.probe()
         raise TailscaleFailed(
             f"the node did not settle after {max_steps} steps ({', '.join(result.steps)}); last state: "
@@ -239,6 +242,8 @@ class Node:
         flat = " ".join(text.split())  # tailscale wraps some messages over several lines
         if r.exit_code == _LOCK_BUSY:
             raise TimedOut(f"another `up` kept {plan.LOCK_FILE} for {wish.timeout:g} s", fix="Wait for it to finish, then retry.")
+        if r.exit_code == _KILLED_BY_TIMEOUT:
+            raise TimedOut(f"`tailscale up` did not return within {bound} s and was stopped", fix="Check `tailscale status` in the container, or raise --timeout.")
         if "timeout waiting for Tailscale service to enter a Running state" in flat:
             raise TimedOut(
                 f"the node did not reach Running within {wish.timeout:g} s (tailscale up --timeout): {text}",
@@ -269,6 +274,8 @@ class Node:
         """One tailscale command, bounded inside the container too (the exec's own read
         timeout cannot stop a command that hangs there)."""
         r = self._sh(plan.SH_LIB + 'bounded "$DEVC_BOUND" "$@"', argv, env={"DEVC_BOUND": str(seconds)}, timeout=seconds + 15)
+        if r.exit_code == _KILLED_BY_TIMEOUT:
+            raise TimedOut(f"`tailscale {what}` did not return within {seconds} s and was stopped", fix="Check tailscaled in the container (`tailscale status`).")
         if r.exit_code != 0:
             raise TailscaleFailed(f"`tailscale {what}` failed: {self._clean(r.stderr or r.stdout)}")
         return r

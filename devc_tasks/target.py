@@ -12,9 +12,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .engine import LABEL_CONFIG_FILE, LABEL_LOCAL_FOLDER, Engine, Executor, Found, LocalExecutor, logical_cwd
 from .errors import AmbiguousContainer, ConfigError, ContainerNotFound, ContainerNotRunning, UsageError
+
+if TYPE_CHECKING:
+    from .devcontainer import DevcontainerConfig
+    from .hostname import HostnameChoice
 
 __all__ = ["Selectors", "Target", "resolve", "resolve_workspace", "wanted_hostname"]
 
@@ -35,7 +40,7 @@ class Selectors:
 @dataclass(frozen=True, kw_only=True)
 class Target:
     workspace: Path | None
-    config: object | None  # devcontainer.DevcontainerConfig
+    config: DevcontainerConfig | None  # devcontainer.DevcontainerConfig
     engine: Engine | None
     found: Found | None
     executor: Executor | None  # None only from resolve(optional=True) without a container
@@ -45,7 +50,7 @@ class Target:
         return self.found.container.name if self.found else "this machine"
 
 
-def resolve_workspace(sel: Selectors, environ: Mapping[str, str] = os.environ) -> tuple[Path | None, object | None]:
+def resolve_workspace(sel: Selectors, environ: Mapping[str, str] = os.environ) -> tuple[Path | None, DevcontainerConfig | None]:
     """The workspace folder (``--workspace``, else the nearest upward with a config) and its config."""
     from . import devcontainer
 
@@ -65,7 +70,7 @@ def resolve_workspace(sel: Selectors, environ: Mapping[str, str] = os.environ) -
     return ws, devcontainer.load_config(ws)
 
 
-def workspace_from_labels(labels: Mapping[str, str]) -> tuple[Path | None, object | None]:
+def workspace_from_labels(labels: Mapping[str, str]) -> tuple[Path | None, DevcontainerConfig | None]:
     """The workspace and config the devcontainer CLI recorded on a container, when they
     are readable here: `--container` then names the same node as running from the workspace."""
     from . import devcontainer
@@ -83,23 +88,23 @@ def workspace_from_labels(labels: Mapping[str, str]) -> tuple[Path | None, objec
         return ws, None
 
 
-def find(engine: Engine, sel: Selectors, workspace: Path | None, config: object | None, environ: Mapping[str, str], *, allow_stopped: bool = False) -> Found:
+def find(engine: Engine, sel: Selectors, workspace: Path | None, config: DevcontainerConfig | None, environ: Mapping[str, str], *, allow_stopped: bool = False) -> Found:
     """The container the selectors and the workspace's configuration name."""
     from . import devcontainer
     from .engine import find_container
 
     project = service = None
-    if config is not None and getattr(config, "is_compose", False):
+    if config is not None and config.is_compose:
         try:
-            project = devcontainer.compose_project_name(config, environ)  # type: ignore[arg-type]
+            project = devcontainer.compose_project_name(config, environ)
         except ConfigError:
             project = None
-        service = config.service  # type: ignore[attr-defined]
+        service = config.service
     return find_container(
         engine,
         container=sel.container,
         workspace=workspace,
-        config_path=getattr(config, "path", None),
+        config_path=config.path if config is not None else None,
         compose_project=project,
         compose_service=service,
         allow_stopped=allow_stopped,
@@ -127,7 +132,7 @@ def resolve(sel: Selectors, environ: Mapping[str, str] = os.environ, *, allow_st
     return Target(workspace=workspace, config=config, engine=engine, found=found, executor=executor_for(engine, found))
 
 
-def wanted_hostname(target: Target, flag: str | None, environ: Mapping[str, str] = os.environ):  # -> HostnameChoice
+def wanted_hostname(target: Target, flag: str | None, environ: Mapping[str, str] = os.environ) -> HostnameChoice:
     """The node name `up` would use, with where each part came from."""
     from .hostname import choose_hostname
 
@@ -147,7 +152,7 @@ def wanted_hostname(target: Target, flag: str | None, environ: Mapping[str, str]
         flag=flag,
         host_env=environ.get("TAILSCALE_HOSTNAME"),
         container_env=container_env.get("TAILSCALE_HOSTNAME"),
-        project_name=getattr(config, "name", None),
+        project_name=config.name if config is not None else None,
         workspace_name=target.workspace.name if target.workspace else None,
         engine_host=host,
         engine_host_source=host_source,

@@ -50,6 +50,7 @@ def up(
     with boundary(out):
         from ..plan import UpWish
         from ..secrets import resolve_key
+        from ..state import target_persistence_warning
         from ..tailscale import Node
         from ..target import resolve, wanted_hostname
 
@@ -73,8 +74,6 @@ def up(
         node = Node(target.executor, on_step=out.step)
         with out.waiting(f"Connecting {target.label} as {choice.name} ..."):
             result = node.up(wish, key.load, daemon_wait=_seconds(_setting(c, "daemon_wait", None), "daemon_wait"))
-        from ..state import target_persistence_warning
-
         result.warnings[:0] = [w for w in (target_persistence_warning(target),) if w]
         _report_up(out, target, result, key.source)
 
@@ -92,17 +91,17 @@ def _report_up(out: Any, target: Any, result: Any, key_source: str | None) -> No
         "outcome": result.outcome,
         "container": target.label,
         "wanted_hostname": result.wanted_hostname,
-        "key_source": key_source if result.steps and any("key" in s for s in result.steps) else None,
+        "key_source": key_source if result.used_key else None,
         "steps": result.steps,
         "warnings": result.warnings,
         "node": node_doc(status),
     }
+    for w in result.warnings:
+        out.warn(w)
     if result.outcome == "skipped":
         doc["reason"] = result.skip_reason
         out.emit(doc, out.lines(f"Tailscale skipped for {target.label}: {result.skip_reason}."))
         return
-    for w in result.warnings:
-        out.warn(w)
     assert status is not None
     dns = status.self.magic_dns_name
     ssh = f"ssh {_ssh_user(target)}@{dns or status.self.host_name}"

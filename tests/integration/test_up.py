@@ -34,11 +34,13 @@ def test_first_up_logs_in_once_and_second_is_noop(inv, containers):
     assert doc["node"]["dns_name"].startswith("web-devc-box.")
     assert doc["node"]["ips"] and doc["ssh"].startswith("ssh root@web-devc-box.")
     assert "start tailscaled" in doc["steps"] and "log in with the auth key" in doc["steps"]
+    assert doc["key_source"] == "TAILSCALE_AUTHKEY (host)"  # where from, never the value
     assert len(logins(containers.control)) == 1
 
     second = up(inv, c, "--hostname", "web-devc-box", key=new_key())
     assert second.code == 0, second
     assert second.doc["outcome"] == "already-connected" and second.doc["steps"] == []
+    assert second.doc["key_source"] is None  # the key was not used
     assert len(logins(containers.control)) == 1
 
 
