@@ -65,6 +65,17 @@ class Output:
             self.err.print(text, markup=False)
             yield
 
+    def confirm(self, question: str) -> bool:
+        """Ask on the terminal; only y/yes agrees. The question is text, not markup
+        (``[y/N]`` would otherwise vanish as a tag)."""
+        from rich.text import Text
+
+        try:
+            answer = self.err.input(Text(f"{question} [y/N] "))
+        except EOFError:
+            answer = ""
+        return answer.strip().lower() in ("y", "yes")
+
     def warn(self, text: str) -> None:
         self.err.print("[yellow]warning:[/yellow] ", end="", markup=True)
         self.err.print(text, markup=False)

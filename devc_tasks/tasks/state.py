@@ -225,11 +225,7 @@ def reset(c, yes=False, no_backup=False, no_logout=False, output=None, force=Fal
                 )
             what = "log the node out, " if not no_logout else ""
             saved = f"after a backup to {path}" if path else "WITHOUT a backup"
-            try:
-                answer = out.err.input(f"Reset the tailscale state of {sc.name}: {what}stop tailscaled and empty {STATE_DIR}, {saved}? [y/N] ")
-            except EOFError:
-                answer = ""
-            if answer.strip().lower() not in ("y", "yes"):
+            if not out.confirm(f"Reset the tailscale state of {sc.name}: {what}stop tailscaled and empty {STATE_DIR}, {saved}?"):
                 raise DevcError("not confirmed: nothing was changed")
         with out.waiting(f"Resetting the tailscale state of {sc.name} ..."):
             result = reset_state(sc, backup_to=path, force=force, logout=not no_logout, on_step=out.step)

@@ -94,3 +94,54 @@ def test_daemon_on_another_socket_is_named_and_restart_fixes_it(inv, containers)
     fixed = inv("tailscale.restart", "--container", c.name, "--hostname", "foreign", "--json")
     assert fixed.code == 0 and fixed.doc["outcome"] == "skipped"  # no identity on the volume yet, and restart never logs in
     assert up(inv, c, "--hostname", "foreign", key=new_key()).code == 0
+
+
+def test_a_daemon_that_never_answers_times_out_with_its_log(inv, containers):
+    """The wait for the socket is bounded (here tailscale.daemon_wait=2 through Invoke's env config)."""
+    c = containers.start(env={"TS_STANDIN_START_DELAY": "120"})
+    r = inv("tailscale.up", "--container", c.name, "--hostname", "sleepy", "--json", env={"TAILSCALE_AUTHKEY": new_key(), "INVOKE_TAILSCALE_DAEMON_WAIT": "2"})
+    assert r.code == 24, r
+    assert "did not answer on /var/run/tailscale/tailscaled.sock within 2 s" in r.doc["error"]["message"]
+    assert "Program starting" in r.doc["error"]["message"]  # the daemon's own last log lines
+
+
+def test_logout_task(inv, containers):
+    c = containers.start()
+    r = inv("tailscale.logout", "--container", c.name, "--json")
+    assert r.code == 22 and "not running" in r.doc["error"]["message"]  # nothing to log out of yet
+    key = new_key("ephemeral")
+    assert up(inv, c, "--hostname", "leaving", key=key).code == 0
+    nodes = list((containers.control / "nodes").glob("*.json"))
+    assert len(nodes) == 1
+    r = inv("tailscale.logout", "--container", c.name, "--json")
+    assert r.code == 0, r
+    assert r.doc["done"] == ["logged out"] and r.doc["node"]["backend_state"] == "NeedsLogin"
+    assert not any(p.exists() for p in nodes)  # an ephemeral node leaves the tailnet for good
+
+
+def test_default_up_mentions_every_managed_flag(inv, containers, docker_client):
+    import time
+
+    c = containers.start()
+    start = int(time.time()) - 1
+    assert up(inv, c, "--hostname", "defaults", key=new_key()).code == 0
+    events = docker_client.events(since=start, until=int(time.time()) + 1, decode=True, filters={"container": c.id})
+    login = [e["Action"] for e in events if e.get("Action", "").startswith("exec_create") and "--auth-key=file:/dev/stdin" in e["Action"]]
+    assert len(login) == 1
+    for flag in ("--hostname=defaults", "--ssh", "--accept-routes=false", "--advertise-tags=", "--timeout=60s"):
+        assert f" {flag} " in login[0] + " ", login[0]
+
+
+def test_no_colour_codes_off_a_terminal_even_without_no_color(inv, containers):
+    c = containers.start()
+    r = inv("tailscale.up", "--container", c.name, "--hostname", "piped", env={"TAILSCALE_AUTHKEY": new_key(), "NO_COLOR": ""})
+    assert r.code == 0, r
+    assert "\x1b[" not in r.stdout + r.stderr
+
+
+def test_broken_devcontainer_json_is_a_config_error(inv, tmp_path):
+    (tmp_path / ".devcontainer").mkdir()
+    (tmp_path / ".devcontainer" / "devcontainer.json").write_text('{ "name": "x", oops }')
+    r = inv("tailscale.status", "--json", cwd=tmp_path, env={"PWD": str(tmp_path)})
+    assert r.code == 3, r
+    assert "devcontainer.json" in r.doc["error"]["message"] and "Traceback" not in r.stderr

@@ -416,6 +416,11 @@ def test_name_collision_between_two_daemons(net):
     a.stop()
     peer = b.status()["Peer"][sa["Self"]["PublicKey"]]
     assert peer["Online"] is False and peer["LastSeen"] != "0001-01-01T00:00:00Z"
+    c = net.node("c")  # a third holder of the name, while the others keep theirs
+    key_file = net.root / "key"
+    key_file.write_text(KEY + "\n")
+    c.up("--hostname=devbox", key=f"file:{key_file}")  # --auth-key=file:PATH reads (and trims) a file
+    assert c.status()["Self"]["DNSName"] == "devbox-2.tailnet-standin.ts.net."
 
 
 def test_restart_on_same_state_is_same_node(net):

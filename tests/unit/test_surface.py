@@ -128,3 +128,43 @@ def test_bad_engine_url_is_a_usage_error_with_one_json_document(tmp_path):
     doc = __import__("json").loads(r.stdout)
     assert doc["ok"] is False and doc["error"]["kind"] == "usage"
     assert "Traceback" not in r.stderr
+
+
+def test_readme_exit_code_table_is_the_code():
+    """The README's table lists every error class's code and kind, and the codes are distinct."""
+    import re
+
+    from devc_tasks.errors import EXIT_CODES
+
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("## Exit codes") :].split("\n## ", 1)[0]
+    rows = dict((kind, int(code)) for code, kind in re.findall(r"^\| (\d+) \| `([a-z_]+)` \|", table, re.M))
+    assert rows == EXIT_CODES
+    assert len(set(EXIT_CODES.values())) == len(EXIT_CODES)
+
+
+def test_engine_errors_map_to_their_classes():
+    import docker.errors
+    import requests
+
+    from devc_tasks.engine import sdk_call
+    from devc_tasks.errors import ContainerNotFound, ContainerNotRunning, EngineRefused, EngineUnreachable
+
+    def api_error(status, text):
+        response = requests.Response()
+        response.status_code = status
+        return docker.errors.APIError(text, response=response, explanation=text)
+
+    cases = [
+        (docker.errors.NotFound("No such container: x"), ContainerNotFound),
+        (api_error(409, "Container abc is not running"), ContainerNotRunning),
+        (api_error(409, "Container abc is paused, unpause the container before exec"), ContainerNotRunning),
+        (api_error(500, "something odd"), EngineRefused),
+        (requests.exceptions.ConnectionError("refused"), EngineUnreachable),
+    ]
+    for exc, cls in cases:
+        def boom(exc=exc):
+            raise exc
+
+        with pytest.raises(cls):
+            sdk_call("docker exec", boom)
