@@ -18,3 +18,8 @@ test *args:
 [group('dev')]
 bench:
     python3 -m bench.bench
+
+# Set up and run the main job against a demo devcontainer
+[group('dev')]
+demo:
+    bash scripts/demo
