@@ -47,6 +47,11 @@ def docker_client() -> Iterator[Any]:
     # sweep whatever this run left behind, even after a crashed test
     for c in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN_ID}"}):
         c.remove(force=True, v=True)
+    for n in client.networks.list(filters={"label": f"{TEST_LABEL}={RUN_ID}"}):
+        try:
+            n.remove()
+        except Exception:  # noqa: BLE001
+            pass
     for v in client.volumes.list(filters={"label": f"{TEST_LABEL}={RUN_ID}"}):
         try:
             v.remove(force=True)

@@ -125,5 +125,11 @@ def test_written_override_makes_a_compose_devcontainer_pass_doctor(inv, images, 
         assert got["state_volume"]["status"] == "pass"
         assert f"named volume {project}_tailscale-state at /var/lib/tailscale" in got["state_volume"]["seen"]
         assert got["config"]["status"] == "pass"
+        # and once connected, every check passes
+        connected = inv("tailscale.up", "--container", cid, "--hostname", "composed", "--json", env={"TAILSCALE_AUTHKEY": f"tskey-auth-c{project[-6:]}CNTRL-0123456789abcdef"})
+        assert connected.code == 0, connected
+        r = inv("tailscale.doctor", "--container", cid, "--workspace", str(ws), "--hostname", "composed", "--json")
+        assert r.code == 0, r
+        assert {c["name"]: c["status"] for c in r.doc["checks"]} == {c["name"]: "pass" for c in r.doc["checks"]}, r.doc
     finally:
         subprocess.run([*compose, "down", "-v", "--timeout", "1"], check=False, capture_output=True, timeout=60)
