@@ -334,14 +334,18 @@ def choose_container(candidates: Sequence[ContainerInfo], searched: str, *, allo
 
 
 def _info(c: Any) -> ContainerInfo:
+    """A container from either shape: inspect (``State`` an object) or ``docker ps`` (sparse)."""
     attrs = c.attrs
     state = attrs.get("State")
-    status = state.get("Status") if isinstance(state, dict) else (attrs.get("Status") or state or c.status)
-    return ContainerInfo(id=c.id, name=c.name, status=str(status), labels=c.labels or {})
+    status = state.get("Status") if isinstance(state, dict) else state
+    name = attrs.get("Name") or next(iter(attrs.get("Names") or []), "")
+    labels = (attrs.get("Config") or {}).get("Labels") if "Config" in attrs else attrs.get("Labels")
+    return ContainerInfo(id=c.id, name=str(name).lstrip("/"), status=str(status or "unknown"), labels=labels or {})
 
 
 def _list(client: Any, labels: list[str]) -> list[ContainerInfo]:
-    found = sdk_call("docker ps", lambda: client.containers.list(all=True, filters={"label": labels}))
+    """One ``docker ps`` call (sparse: no inspect per container)."""
+    found = sdk_call("docker ps", lambda: client.containers.list(all=True, sparse=True, filters={"label": labels}))
     return [_info(c) for c in found]
 
 
