@@ -283,28 +283,29 @@ class Node:
     def _simple(self, probe: Probe, *args: str, what: str) -> ExecResult:
         return self._run([self._require_cli(probe), f"--socket={plan.SOCKET}", *args], what=what)
 
-    def down(self, *, logout: bool = False) -> tuple[Probe, Probe, list[str]]:
-        """`tailscale down` (and logout); a daemon that is not running is already down."""
+    def down(self, *, logout: bool = False) -> tuple[Probe, list[str]]:
+        """`tailscale down` (and logout); a daemon that is not running is already down.
+        Returns the node afterwards and what was done."""
         before = self.probe()
         done: list[str] = []
         self._require_cli(before)
         if before.status is None:
-            return before, before, ["tailscaled is not running: nothing to stop"]
+            return before, ["tailscaled is not running: nothing to stop"]
         if before.status.backend_state != "Stopped" or not logout:
             r = self._simple(before, "down", what="down")
             done.append("already stopped" if "already stopped" in r.stderr else "stopped")
         if logout:
             self._simple(before, "logout", what="logout")
             done.append("logged out")
-        return before, self.probe(), done
+        return self.probe(), done
 
-    def logout(self) -> tuple[Probe, Probe, list[str]]:
+    def logout(self) -> tuple[Probe, list[str]]:
         before = self.probe()
         self._require_cli(before)
         if before.status is None:
             raise DaemonFailed("tailscaled is not running, so the node cannot log out", fix="Start it with `up` first (or reset the state volume).")
         self._simple(before, "logout", what="logout")
-        return before, self.probe(), ["logged out"]
+        return self.probe(), ["logged out"]
 
     def stop_daemon(self) -> None:
         r = self._sh(_STOP_DAEMON, [], env={"DEVC_LOCK_WAIT": "30"}, timeout=60)

@@ -120,7 +120,7 @@ def _report_up(out: Any, target: Any, result: Any, key_source: str | None) -> No
 # --- down / logout -----------------------------------------------------------
 
 
-def _report_change(out: Any, target: Any, before: Any, after: Any, done: list[str]) -> None:
+def _report_change(out: Any, target: Any, after: Any, done: list[str]) -> None:
     from ..ui import node_doc
 
     doc = {"ok": True, "container": target.label, "done": done, "node": node_doc(after.status)}
@@ -137,8 +137,8 @@ def down(c, logout=False, container=None, workspace=None, host=None, context=Non
         from ..target import resolve
 
         target = resolve(_selectors(container, workspace, host, context, local))
-        before, after, done = Node(target.executor, on_step=out.step).down(logout=logout)
-        _report_change(out, target, before, after, done)
+        after, done = Node(target.executor, on_step=out.step).down(logout=logout)
+        _report_change(out, target, after, done)
 
 
 @task(auto_shortflags=False, help=_help())
@@ -150,8 +150,8 @@ def logout(c, container=None, workspace=None, host=None, context=None, local=Fal
         from ..target import resolve
 
         target = resolve(_selectors(container, workspace, host, context, local))
-        before, after, done = Node(target.executor, on_step=out.step).logout()
-        _report_change(out, target, before, after, done)
+        after, done = Node(target.executor, on_step=out.step).logout()
+        _report_change(out, target, after, done)
 
 
 # --- status ------------------------------------------------------------------
