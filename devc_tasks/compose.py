@@ -108,6 +108,7 @@ class _Mount:
     """The volume name or host path; None for an anonymous volume or a tmpfs."""
     target: str
     """As compose keys it when merging: long syntax keeps ``/x/``, so it does not replace a ``/x`` mount."""
+    read_only: bool = False
 
     @property
     def path(self) -> str:
@@ -167,8 +168,9 @@ def _parse_short_volume(spec: str) -> _Mount:
         return _Mount(kind="volume", source=None, target=_norm_target(parts[0]))
     source, target = parts[0], parts[1]
     kind = "bind" if _is_host_path(source) else "volume"
+    read_only = len(parts) > 2 and "ro" in parts[2].split(",")
     # compose cleans short-syntax targets but keeps long-syntax ones as written
-    return _Mount(kind=kind, source=source or None, target=_norm_target(target))
+    return _Mount(kind=kind, source=source or None, target=_norm_target(target), read_only=read_only)
 
 
 def _parse_mount_option(spec: str) -> _Mount | None:
@@ -181,7 +183,8 @@ def _parse_mount_option(spec: str) -> _Mount | None:
     if not target:
         return None
     source = fields.get("source") or fields.get("src") or None
-    return _Mount(kind=fields.get("type", "volume").lower(), source=source, target=target)
+    read_only = any(fields.get(k, "false").lower() in ("true", "1") for k in ("readonly", "ro"))
+    return _Mount(kind=fields.get("type", "volume").lower(), source=source, target=target, read_only=read_only)
 
 
 def _mount_from_long(entry: Mapping[str, Any], where: str) -> _Mount:
@@ -195,6 +198,7 @@ def _mount_from_long(entry: Mapping[str, Any], where: str) -> _Mount:
         kind=str(kind).lower(),
         source=source if isinstance(source, str) and source else None,
         target=target,
+        read_only=entry.get("read_only") is True,
     )
 
 
@@ -222,6 +226,8 @@ def _state_mounts(mounts: Iterable[_Mount]) -> list[_Mount]:
 def _describe_mount(mount: _Mount) -> tuple[bool, str]:
     """Whether ``mount`` keeps the state across container recreation, and how to say what it is."""
     where = f"at {mount.path}" if mount.path == STATE_DIR else f"at {mount.path} (holds {STATE_DIR})"
+    if mount.read_only:
+        return False, f"read-only {mount.kind} mount {where}: tailscaled cannot save the node's identity"
     if mount.kind == "volume" and mount.source:
         return True, f"named volume {mount.source} {where}"
     if mount.kind == "volume":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +143,6 @@ class DevcontainerConfig:
     """String entries as written; object entries rendered ``type=..,source=..,target=..``."""
     remote_user: str | None
     """``remoteUser``, else ``containerUser``."""
-    container_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_compose(self) -> bool:
@@ -198,15 +197,6 @@ def _mounts(data: Mapping[str, Any], source: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _env(data: Mapping[str, Any], key: str, source: str) -> dict[str, str]:
-    value = data.get(key)
-    if value is None:
-        return {}
-    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
-        return {str(k): v for k, v in value.items()}
-    raise ConfigError(f"{source}: {key!r} must map names to strings", fix=f"Fix {source}")
-
-
 def _from_dict(data: Mapping[str, Any], *, path: Path, workspace: Path) -> DevcontainerConfig:
     """Build the config, validating each key we use as we read it."""
     source = str(path)
@@ -222,7 +212,6 @@ def _from_dict(data: Mapping[str, Any], *, path: Path, workspace: Path) -> Devco
         run_args=_str_list(data, "runArgs", source),
         mounts=_mounts(data, source),
         remote_user=_opt_str(data, "remoteUser", source) or _opt_str(data, "containerUser", source),
-        container_env=_env(data, "containerEnv", source),
     )
 
 

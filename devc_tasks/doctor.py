@@ -562,10 +562,9 @@ def gather(
                 pass
             facts["engine"] = EngineFacts(url=engine.url, local=engine.local, version=version)
             found, facts["container"], facts["container_error"] = _find(engine, sel, workspace, config, environ)
-            if facts["container"] is not None:
-                facts["state_mount"] = _state_mount(engine.client, facts["container"].id)
             if found is not None:
                 executor = eng.executor_for(engine, found)
+                facts["state_mount"] = _state_mount(engine.client, executor)
                 if not facts["config_read"]:
                     # the workspace the devcontainer CLI recorded on the container, as `up` uses it
                     workspace, config = workspace_from_labels(found.container.labels)
@@ -613,12 +612,11 @@ def _find(engine: Any, sel: Any, workspace: Path | None, config: Any, environ: M
     return found, ContainerFacts(name=c.name, id=c.id, status=c.status, how=found.how), None
 
 
-def _state_mount(client: Any, container_id: str) -> StateMount | None:
+def _state_mount(client: Any, executor: Any) -> StateMount | None:
     """What holds the state directory (a stopped container can be inspected too); None when inspect fails."""
-    from .engine import sdk_call
     from .state import state_mount_of
 
     try:
-        return state_mount_of(client, sdk_call("docker inspect", lambda: client.api.inspect_container(container_id)))
+        return state_mount_of(client, executor.inspect())
     except DevcError:
         return None

@@ -5,7 +5,7 @@ but it does so silently and lossily: ``café`` becomes ``caf`` and an emoji-only
 name becomes nothing. We therefore pick the name ourselves, before calling
 ``tailscale up``, so that the name is predictable, shown to the user, and
 never rejected later. The Tailscale rules are mirrored byte for byte
-(``sanitize_label``/``sanitize_hostname``) so that we can predict what
+(``sanitize_label``) so that we can predict what
 Tailscale would do; ``clean_label`` is our friendlier variant used for the
 names we build.
 """
@@ -20,7 +20,6 @@ __all__ = [
     "MAX_LABEL_BYTES",
     "HostnameChoice",
     "sanitize_label",
-    "sanitize_hostname",
     "is_valid_label",
     "clean_label",
     "short_host",
@@ -96,17 +95,6 @@ def sanitize_label(text: str) -> str:
     user what Tailscale would have made of a name.
     """
     return _sanitize_bytes(text.encode("utf-8")[:MAX_LABEL_BYTES])
-
-
-def sanitize_hostname(text: str) -> str:
-    """Tailscale's ``dnsname.SanitizeHostname``: drop a LAN suffix, then sanitize.
-
-    The suffixes are removed one after the other, case-sensitively, exactly as
-    Tailscale does, so ``box.lan`` and ``box.local`` both give ``box``.
-    """
-    for suffix in (".local", ".localdomain", ".lan"):
-        text = text.removesuffix(suffix)
-    return sanitize_label(text)
 
 
 def is_valid_label(text: str) -> bool:
@@ -238,7 +226,8 @@ def choose_hostname(
 
     An invalid wish is repaired here, with a warning, rather than handed to
     ``tailscale up`` (which would reject it or silently mangle it). A wish that
-    repairs to nothing falls back to the derived name, again with a warning.
+    repairs to nothing is skipped with a warning: the next source (or the
+    derived name) decides.
     """
     warnings: list[str] = []
     for raw, source in (
@@ -251,13 +240,12 @@ def choose_hostname(
             continue
         if is_valid_label(wish):
             return HostnameChoice(
-                name=wish, source=source, project=None, project_source=None, host=None, host_source=None
+                name=wish, source=source, project=None, project_source=None, host=None, host_source=None,
+                warnings=tuple(warnings),
             )
         cleaned = _bound(clean_label(wish))
         if cleaned:
-            warnings.append(
-                f"{source} {wish!r} is not a valid hostname ({_label_problem(wish)}); using {cleaned!r}"
-            )
+            warnings.append(f"{source} {wish!r} is not a valid hostname ({_label_problem(wish)}); using {cleaned!r}")
             return HostnameChoice(
                 name=cleaned,
                 source=source,
@@ -267,10 +255,7 @@ def choose_hostname(
                 host_source=None,
                 warnings=tuple(warnings),
             )
-        warnings.append(
-            f"{source} {wish!r} has no letters or digits usable in a hostname; using the derived name instead"
-        )
-        break
+        warnings.append(f"{source} {wish!r} has no letters or digits usable in a hostname; ignoring it")
 
     project, project_source = _derive_project(project_name, workspace_name)
     host = short_host(engine_host) or _FALLBACK_HOST

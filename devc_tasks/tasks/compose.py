@@ -18,7 +18,7 @@ from invoke.exceptions import Exit
 from .common import _output, boundary
 
 
-def _override_path(raw: str, config: Any) -> Path:
+def _override_path(raw: str) -> Path:
     """``--write PATH``: relative to the current folder; a folder gets the default file name."""
     from ..compose import OVERRIDE_FILENAME
     from ..engine import logical_cwd
@@ -62,6 +62,7 @@ def compose(c, write=None, force=False, check=False, workspace=None, json=False)
     out = _output(json)
     with boundary(out):
         from .. import compose as comp
+        from ..engine import logical_cwd
         from ..errors import ChecksFailed, ConfigError, UsageError
         from ..target import Selectors, resolve_workspace
 
@@ -106,7 +107,7 @@ def compose(c, write=None, force=False, check=False, workspace=None, json=False)
             out.emit(doc, out.lines(text.rstrip("\n")))
             if not json:
                 hint = (
-                    f"Write it with --write {os.path.relpath(comp.default_override_path(config))}, then add that file as the last dockerComposeFile entry."
+                    f"Write it with --write {os.path.relpath(comp.default_override_path(config), logical_cwd())}, then add that file as the last dockerComposeFile entry."
                     if config.is_compose
                     else "Merge these entries into devcontainer.json, then rebuild the container."
                 )
@@ -118,7 +119,7 @@ def compose(c, write=None, force=False, check=False, workspace=None, json=False)
                 f"{config.path} is image/Dockerfile-based: there is no compose file to write",
                 fix="Merge the runArgs and mounts entries that `inv tailscale.compose` prints into devcontainer.json by hand.",
             )
-        path = _override_path(write, config)
+        path = _override_path(write)
         comp.write_override(path, text, force=force)
         entry, listed = compose_file_entry(config, path)
         doc = {"ok": True, "config": str(config.path), "kind": kind, "text": text, "path": str(path), "docker_compose_file": entry, "already_listed": listed}

@@ -184,7 +184,6 @@ def test_load_config_full(tmp_path: Path) -> None:
             "type=bind,source=/tmp,target=/host-tmp,readonly=true",
         ),
         remote_user="dev",
-        container_env={"TAILSCALE_HOSTNAME": "box"},
     )
     assert config.is_compose
 
@@ -194,7 +193,7 @@ def test_load_config_minimal(tmp_path: Path) -> None:
     config = load_config(tmp_path)
     assert (config.name, config.service, config.compose_files) == (None, None, ())
     assert (config.run_args, config.mounts) == ((), ())
-    assert (config.remote_user, config.container_env, config.is_compose) == ("vscode", {}, False)
+    assert (config.remote_user, config.is_compose) == ("vscode", False)
 
 
 @pytest.mark.parametrize(
@@ -230,10 +229,9 @@ def test_load_config_relative_workspace_made_absolute(tmp_path: Path, monkeypatc
         ('{"runArgs": "--x"}', r"'runArgs' must be a list of strings"),
         ('{"mounts": [3]}', r"mounts\[0\] must be a string or an object"),
         ('{"mounts": "x"}', r"'mounts' must be a list"),
-        ('{"containerEnv": {"A": 1}}', r"'containerEnv' must map names to strings"),
         ('{"name": "a",,}', r"devcontainer\.json is not valid JSON"),
     ],
-    ids=["name", "compose-file", "run-args", "mount-entry", "mounts", "container-env", "syntax"],
+    ids=["name", "compose-file", "run-args", "mount-entry", "mounts", "syntax"],
 )
 def test_load_config_rejects_bad_values(tmp_path: Path, content: str, match: str) -> None:
     _write(tmp_path / ".devcontainer/devcontainer.json", content)

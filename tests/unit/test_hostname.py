@@ -12,7 +12,6 @@ from devc_tasks.hostname import (
     choose_hostname,
     clean_label,
     is_valid_label,
-    sanitize_hostname,
     sanitize_label,
     short_host,
 )
@@ -62,22 +61,6 @@ def test_sanitize_label_matches_tailscale(text: str, expected: str) -> None:
 )
 def test_sanitize_label_quirks(text: str, expected: str) -> None:
     assert sanitize_label(text) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("box.local", "box"),
-        ("box.localdomain", "box"),
-        ("box.lan", "box"),
-        ("box.lan.local", "box"),
-        ("box.example.com", "box-example-com"),
-        ("BOX.LOCAL", "box-local"),
-    ],
-    ids=["local", "localdomain", "lan", "both-in-order", "other-domain", "case-sensitive"],
-)
-def test_sanitize_hostname(text: str, expected: str) -> None:
-    assert sanitize_hostname(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -221,15 +204,19 @@ def test_invalid_override_is_sanitized_with_warning(
 
 
 @pytest.mark.parametrize(
-    "overrides",
-    [{"flag": "🎉🎉"}, {"host_env": "___"}, {"flag": "---", "host_env": "valid"}],
-    ids=["emoji-flag", "underscores-host-env", "does-not-fall-to-next-override"],
+    ("overrides", "name", "source"),
+    [
+        ({"flag": "🎉🎉"}, "my-app-devc-build-01", "derived"),
+        ({"host_env": "___"}, "my-app-devc-build-01", "derived"),
+        ({"flag": "---", "host_env": "valid"}, "valid", "TAILSCALE_HOSTNAME (host)"),
+    ],
+    ids=["emoji-flag", "underscores-host-env", "falls-to-next-override"],
 )
-def test_override_that_cleans_to_empty_falls_back_to_derived(overrides: dict[str, Any]) -> None:
+def test_override_that_cleans_to_empty_is_skipped(overrides: dict[str, Any], name: str, source: str) -> None:
     choice = _choose(**overrides)
-    assert (choice.name, choice.source) == ("my-app-devc-build-01", "derived")
+    assert (choice.name, choice.source) == (name, source)
     assert len(choice.warnings) == 1
-    assert "derived name" in choice.warnings[0]
+    assert "ignoring it" in choice.warnings[0]
 
 
 @pytest.mark.parametrize(
