@@ -13,8 +13,10 @@ directory with a relative name free of ``..``, the files add up to at most
 ``tailscaled.state``. Members sit either under one top directory
 ``tailscale/`` (what ``get_archive`` and ``state.backup`` write) or directly
 at the top (relative to the state directory). A refused archive changes
-nothing. What restore writes is a new tar built from the checked members only,
-with setuid/setgid/sticky bits dropped.
+nothing. Backups are plain (uncompressed) tars, and no archive larger than the
+limit plus room for headers is read. What restore writes is a new tar built
+from the checked members only, owned by root, files mode 0600 at most and
+directories 0700 at most (the node's private keys stay root's).
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import plan
 from .errors import (
     ContainerNotRunning,
     DevcError,
     EngineUnreachable,
     StateVolumeError,
+    TimedOut,
     UnsafeArchive,
     UsageError,
 )
@@ -201,11 +205,9 @@ def _volume_fix() -> str:
     return (
         f"Mount a named volume at {STATE_DIR}. "
         + fix_text(("state-volume",))
-        + "Back up first (`inv tailscale.state.backup`), rebuild the container, then restore "
+        + "\nBack up first (`inv tailscale.state.backup`), rebuild the container, then restore "
         "(`inv tailscale.state.restore FILE --stop-daemon`) to keep this node."
     )
-
-
 
 
 def state_mount_of(client: Any, container_attrs: Mapping[str, Any]) -> StateMount:
@@ -303,7 +305,8 @@ def parse_size(text: str | int, flag: str = "--max-size") -> int:
 
 @dataclass(frozen=True, kw_only=True)
 class Member:
-    """One checked archive member, its path relative to the state directory."""
+    """One checked archive member, its path relative to the state directory, as restore writes it
+    (owned by root: ``uid``/``gid`` 0, whatever the archive said)."""
 
     path: str
     is_dir: bool
@@ -339,10 +342,12 @@ class CheckedArchive:
             if prefix:
                 top = tarfile.TarInfo(prefix)
                 top.type, top.mode, top.mtime = tarfile.DIRTYPE, self.top_mode if self.top_mode is not None else 0o700, time.time()
+                top.uname = top.gname = "root"
                 out.addfile(top)
             for m in self.members:
                 info = tarfile.TarInfo(f"{prefix}/{m.path}" if prefix else m.path)
                 info.mode, info.uid, info.gid, info.mtime = m.mode, m.uid, m.gid, m.mtime
+                info.uname = info.gname = "root"
                 if m.is_dir:
                     info.type = tarfile.DIRTYPE
                     out.addfile(info)
@@ -374,16 +379,38 @@ def _kind_problem(info: tarfile.TarInfo) -> str | None:
     return None
 
 
+_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"))
+
+
+def _archive_limit(max_size: int, max_members: int = MAX_MEMBERS) -> int:
+    """The most bytes of archive read for ``max_size`` bytes of files: headers and padding on top."""
+    return max_size + 1024 * (max_members + 20)
+
+
 def validate_archive(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_members: int = MAX_MEMBERS) -> CheckedArchive:
     """Check a backup archive before anything changes; raise ``UnsafeArchive`` naming the bad member.
 
-    Plain, gzip, bzip2 and xz tars are read. Members are checked as they come,
-    so an oversized or hostile one stops the reading before its data is read.
+    Only plain tars are read (a compressed one could expand past any limit).
+    The archive itself may be at most ``_archive_limit`` bytes, so no header
+    (PAX, GNU long name) can make it read more; members are checked as they
+    come, so an oversized or hostile one stops the reading before its data is read.
     """
+    for magic, kind in _COMPRESSED:
+        if data.startswith(magic):
+            raise UnsafeArchive(
+                f"refusing the archive: it is {kind}-compressed; backups are plain tar archives; nothing was changed",
+                fix="Decompress it first (a backup from `inv tailscale.state.backup` is a plain .tar).",
+            )
+    limit = _archive_limit(max_size, max_members)
+    if len(data) > limit:
+        raise UnsafeArchive(
+            f"refusing the archive: it is {len(data)} bytes, more than {limit} bytes "
+            f"({max_size} bytes of files, --max-size, plus headers); nothing was changed"
+        )
     raw: list[tuple[tuple[str, ...], tarfile.TarInfo, bytes | None]] = []
     total = 0
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tf:
             for n, info in enumerate(tf, start=1):
                 name = info.name
                 if n > max_members:
@@ -401,6 +428,10 @@ def validate_archive(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_membe
                 parts = tuple(p for p in steps if p not in ("", "."))
                 content = None
                 if info.isreg():
+                    if info.size < 0:
+                        raise _refuse(name, "has a negative size")
+                    if info.issparse():
+                        raise _refuse(name, "is a sparse file")
                     total += info.size
                     if total > max_size:
                         raise _refuse(name, f"takes the files past the size limit of {max_size} bytes (--max-size)")
@@ -433,7 +464,7 @@ def validate_archive(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_membe
         rel = parts[1:] if top_dir else parts
         if not rel:
             if info.isdir():
-                top_mode = info.mode & 0o777
+                top_mode = info.mode & 0o700
             continue
         path = "/".join(rel)
         if rel in members:
@@ -442,9 +473,10 @@ def validate_archive(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_membe
             path=path,
             is_dir=info.isdir(),
             size=info.size if content is not None else 0,
-            mode=info.mode & 0o777,  # no setuid, setgid or sticky bits
-            uid=info.uid,
-            gid=info.gid,
+            # root's alone: no setuid/setgid/sticky, nothing for group or others
+            mode=info.mode & (0o700 if info.isdir() else 0o600),
+            uid=0,
+            gid=0,
             mtime=float(info.mtime),
         )
         if content is not None:
@@ -498,14 +530,10 @@ class StateContainer:
 
 def open_state(target: Any) -> StateContainer:
     """The container a resolved ``Target`` names (found with ``allow_stopped=True``)."""
-    from .engine import sdk_call
-
     if target.engine is None or target.found is None:
         raise UsageError("the state tasks go through the Docker Engine's archive API: they take no --local")
-    client = target.engine.client
-    cid = target.found.container.id
-    attrs = sdk_call("docker inspect", lambda: client.api.inspect_container(cid))
-    return StateContainer(client=client, id=cid, name=target.found.container.name, attrs=attrs, executor=target.executor)
+    found = target.found.container
+    return StateContainer(client=target.engine.client, id=found.id, name=found.name, attrs=target.executor.inspect(), executor=target.executor)
 
 
 def _stream_errors() -> tuple[type[BaseException], ...]:
@@ -531,20 +559,6 @@ def _get_archive(sc: StateContainer, path: str) -> tuple[Iterator[bytes], dict[s
     return sdk_call(f"docker cp {sc.name}:{path}", call)
 
 
-def _read_all(chunks: Iterable[bytes], what: str, limit: int | None = None) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    try:
-        for chunk in chunks:
-            parts.append(chunk)
-            size += len(chunk)
-            if limit is not None and size > limit:
-                raise StateVolumeError(f"{what} is larger than {limit} bytes")
-    except _stream_errors() as e:
-        raise EngineUnreachable(f"{what}: lost the Docker engine while reading: {e}") from None
-    return b"".join(parts)
-
-
 def _put_archive(sc: StateContainer, path: str, data: bytes) -> None:
     import docker.errors
 
@@ -565,13 +579,15 @@ def _put_archive(sc: StateContainer, path: str, data: bytes) -> None:
 
 
 def _state_file_size(sc: StateContainer) -> int | None:
-    """Size of the state file, read through the archive API; None when there is none."""
+    """Size of the state file from the archive API's stat header (its data is never read); None when there is none."""
     got = _get_archive(sc, STATE_FILE)
     if got is None:
         return None
     chunks, stat = got
-    _read_all(chunks, f"{sc.name}:{STATE_FILE}", limit=DEFAULT_MAX_SIZE + 1024 * 1024)
-    return int(stat.get("size") or 0)
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
+    return int((stat or {}).get("size") or 0)
 
 
 class _ChunkReader(io.RawIOBase):
@@ -686,6 +702,8 @@ class BackupResult:
     files: int
     has_identity: bool
     warnings: tuple[str, ...] = ()
+    restorable: bool = True
+    """False when restore (with its default limit) would refuse the file; the warnings say why."""
 
 
 def backup_path(sc: StateContainer, output: str | None, now: datetime | None = None, cwd: Path | None = None) -> Path:
@@ -762,39 +780,54 @@ def backup(sc: StateContainer, path: Path, *, force: bool = False) -> BackupResu
                 os.unlink(target)
             except OSError:
                 pass
-    data = path.read_bytes()
+    # Read back as restore will read it: a file past restore's limit is refused
+    # on its size, never loaded whole; then only its headers are scanned.
     warnings: list[str] = []
-    has_identity = False
-    files = 0
     try:
-        checked = validate_archive(data, max_size=max(DEFAULT_MAX_SIZE, len(data)))
-        has_identity, files = True, len(checked.files)
+        checked, _ = read_archive(path, max_size=DEFAULT_MAX_SIZE)
     except UnsafeArchive as e:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tf:
-            infos = tf.getmembers()
-        files = sum(1 for i in infos if i.isreg())
-        has_identity = any(i.isreg() and i.size > 0 and i.name.split("/")[-1] == STATE_FILE_NAME and i.name.count("/") == 1 for i in infos)
         warnings.append(f"restore would refuse this backup as it is: {e.message.replace('; nothing was changed', '')}")
-    return BackupResult(path=path, size=size, files=files, has_identity=has_identity, warnings=tuple(warnings))
+        files, has_identity = _scan_backup(path, warnings)
+        return BackupResult(path=path, size=size, files=files, has_identity=has_identity, warnings=tuple(warnings), restorable=False)
+    return BackupResult(path=path, size=size, files=len(checked.files), has_identity=True)
+
+
+def _scan_backup(path: Path, warnings: list[str]) -> tuple[int, bool]:
+    """(files, has identity) of a backup restore refuses, from its headers only (file data is skipped)."""
+    files, has_identity = 0, False
+    try:
+        with tarfile.open(path, mode="r:") as tf:
+            for i in tf:
+                if i.isreg():
+                    files += 1
+                    has_identity = has_identity or (i.size > 0 and i.name.split("/")[-1] == STATE_FILE_NAME and i.name.count("/") == 1)
+    except (tarfile.TarError, EOFError, OSError, ValueError) as e:
+        warnings.append(f"{path} cannot be read back as a tar archive: {e}")
+    return files, has_identity
 
 
 # -- restore --------------------------------------------------------------------
 
 
 def read_archive(path: Path, *, max_size: int = DEFAULT_MAX_SIZE) -> tuple[CheckedArchive, list[str]]:
-    """Read and check a backup file; the warnings say what the user should know about it."""
+    """Read and check a backup file; the warnings say what the user should know about it.
+
+    Only a regular file is opened, and without blocking: a FIFO or a device
+    would hang the read.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        if not _is_regular(os.stat(path).st_mode):
+            raise UsageError(f"{path} is not a regular file")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
-        if not _is_regular(st.st_mode):
+        if not _is_regular(st.st_mode):  # swapped since the stat
             raise UsageError(f"{path} is not a regular file")
-        # headers and padding on top of the files themselves
-        limit = max_size + 1024 * (MAX_MEMBERS + 20)
+        limit = _archive_limit(max_size)
         if st.st_size > limit:
             raise UnsafeArchive(f"refusing the archive: {path} is {st.st_size} bytes, more than the limit of {max_size} bytes of files (--max-size); nothing was changed")
         data = f.read(limit + 1)
@@ -821,16 +854,77 @@ class RestoreResult:
     warnings: tuple[str, ...] = ()
 
 
-# Swaps the staged copy in: empties the state directory except the stage, moves
-# the stage's entries up, removes it. Same filesystem, so only renames.
-_SWAP = r"""
+_LOCK_WAIT = 30
+_DAEMON_RUNS = 3
+_STOPPED = "devc-stopped"
+
+
+def _locked(body: str) -> str:
+    """``body`` after plan.SH_LIB, holding the lock `up` takes (tailscale._LOCK): no `up` can
+    start tailscaled while it runs. Exits 75 (tailscale._LOCK_BUSY) when the lock stays taken."""
+    from .tailscale import _LOCK
+
+    return plan.SH_LIB + f"DEVC_LOCK_WAIT={_LOCK_WAIT}\n" + _LOCK + body
+
+
+# Stops every tailscaled (SIGTERM, SIGKILL after 10 s) when $STOP is 1, saying so
+# on stdout; with STOP=0 a running one means another command started it: exit 3.
+_STOP_ALL = r"""
+pids=$(ts_pids)
+if [ -n "$pids" ]; then
+  [ "$STOP" = 1 ] || { echo "tailscaled is running (started meanwhile?)" >&2; exit %(runs)d; }
+  echo %(stopped)s
+  kill $pids 2>/dev/null
+  i=0
+  while [ -n "$(ts_pids)" ]; do
+    i=$((i + 1))
+    if [ "$i" -ge 100 ]; then kill -9 $(ts_pids) 2>/dev/null; sleep 0.2; break; fi
+    sleep 0.1
+  done
+  [ -z "$(ts_pids)" ] || { echo "tailscaled (pid $(ts_pids)) did not stop" >&2; exit 1; }
+fi
+""" % {"runs": _DAEMON_RUNS, "stopped": _STOPPED}
+
+# Under the lock: stops tailscaled, then swaps the staged copy in: empties the
+# state directory except the stage, moves the stage's entries up, removes it.
+# Same filesystem, so only renames.
+_SWAP = "D=$1; T=$2; M=$3; STOP=$4\n" + _STOP_ALL + r"""
 set -e
-D=$1; S=$2; M=$3
-find "$D" -mindepth 1 -maxdepth 1 ! -path "$S" -exec rm -rf {} +
-find "$S" -mindepth 1 -maxdepth 1 -exec mv {} "$D"/ \;
-rmdir "$S"
+find "$D" -mindepth 1 -maxdepth 1 ! -path "$T" -exec rm -rf {} +
+find "$T" -mindepth 1 -maxdepth 1 -exec mv {} "$D"/ \;
+rmdir "$T"
 if [ -n "$M" ]; then chmod "$M" "$D"; fi
 """
+
+
+def _run_locked(sc: StateContainer, body: str, *args: str) -> tuple[Any, bool]:
+    """(exec result, whether it stopped tailscaled); the caller checks the result with ``_check_locked``."""
+    r = sc.executor.run(["sh", "-c", _locked(body), "devc-tasks", *args], timeout=_LOCK_WAIT + 90)
+    return r, _STOPPED in r.stdout.split()
+
+
+def _check_locked(sc: StateContainer, r: Any, what: str) -> str:
+    from .tailscale import _LOCK_BUSY
+
+    if r.exit_code == 0:
+        return r.stdout
+    if r.exit_code == _LOCK_BUSY:
+        raise TimedOut(f"{what}: another devc-tasks command held {plan.LOCK_FILE} for {_LOCK_WAIT} s; nothing was changed", fix="Wait for it to finish, then retry.")
+    if r.exit_code == _DAEMON_RUNS:
+        raise StateVolumeError(
+            f"{what}: tailscaled started in {sc.name} meanwhile (another `up`?); nothing was changed",
+            fix="Pass --stop-daemon: restore then stops tailscaled, replaces the state and starts it again.",
+        )
+    raise StateVolumeError(f"{what} failed in {sc.name} (exit {r.exit_code}): {(r.stderr or r.stdout).strip()}")
+
+
+def _quietly(call: Callable[[], Any]) -> None:
+    """Clean-up after a failure: the first error is the one to report."""
+    try:
+        call()
+    except Exception:  # noqa: BLE001
+        pass
+
 
 _SETTLING = ("Starting", "NoState")
 
@@ -848,12 +942,12 @@ def restore(
     A running container gets an exact copy: the archive goes to a staging
     folder first, so a failed copy leaves the old state alone; then tailscaled
     is stopped (only with ``stop_daemon``), the folder emptied, the copy moved
-    in, and a daemon that ran is started again. A stopped container gets the
+    in (stop and swap in one exec holding `up`'s lock), and a daemon that ran
+    is started again, also when a step fails. A stopped container gets the
     archive through ``put_archive`` over what is there.
     """
     if not sc.running:
         return _restore_stopped(sc, archive, on_step)
-    from . import plan
     from .tailscale import Node
 
     node = Node(sc.executor, on_step=on_step)
@@ -864,29 +958,40 @@ def restore(
             f"tailscaled is running in {sc.name}: restoring under it would mix two identities; nothing was changed",
             fix="Pass --stop-daemon: restore then stops tailscaled, replaces the state and starts it again.",
         )
+    userspace = before.status is not None and not before.status.tun
+    argv = plan.tailscaled_argv(before.tailscaled or "tailscaled", userspace=userspace)
+    cli = before.tailscale or "tailscale"
     stage = f"{STATE_DIR}/.devc-restore-{uuid.uuid4().hex[:10]}"
     _exec(sc, 'mkdir -p "$1" && chmod 700 "$1"', stage, what=f"creating {stage}")
     steps: list[str] = []
+    restart = daemon_ran
+    failed = True
     try:
         on_step("copy the archive into the container")
         _put_archive(sc, stage, archive.tar())
-    except BaseException:
-        sc.executor.run(["rm", "-rf", stage], timeout=30)
-        raise
-    if daemon_ran:
-        on_step("stop tailscaled")
-        node.stop_daemon()
-        steps.append("stopped tailscaled")
-    mode = "" if archive.top_mode is None else format(archive.top_mode, "o")
-    _exec(sc, _SWAP, STATE_DIR, stage, mode, what=f"replacing {STATE_DIR}")
-    steps.append(f"restored {_files(len(archive.files))}")
+        on_step(f"stop tailscaled and replace {STATE_DIR}" if daemon_ran else f"replace {STATE_DIR}")
+        mode = "" if archive.top_mode is None else format(archive.top_mode, "o")
+        # one exec under `up`'s lock: no `up` can start tailscaled between the stop and the swap
+        r, stopped = _run_locked(sc, _SWAP, STATE_DIR, stage, mode, "1" if stop_daemon else "0")
+        restart = restart or stopped
+        if stopped:
+            steps.append("stopped tailscaled")
+        _check_locked(sc, r, f"replacing {STATE_DIR}")
+        steps.append(f"restored {_files(len(archive.files))}")
+        failed = False
+    finally:
+        # whatever failed: no staging folder left behind, and a daemon that ran runs again
+        if failed:
+            _quietly(lambda: sc.executor.run(["rm", "-rf", stage], timeout=30))
+        if restart:
+            on_step("start tailscaled")
+            if failed:
+                _quietly(lambda: node.start_daemon(argv, cli=cli, wait=daemon_wait))
+            else:
+                node.start_daemon(argv, cli=cli, wait=daemon_wait)
     warnings: list[str] = []
     status = None
-    if daemon_ran:
-        on_step("start tailscaled")
-        userspace = before.status is not None and not before.status.tun
-        cli = before.tailscale or "tailscale"
-        node.start_daemon(plan.tailscaled_argv(before.tailscaled or "tailscaled", userspace=userspace), cli=cli, wait=daemon_wait)
+    if restart:
         steps.append("started tailscaled")
         status = _settle(node, daemon_wait)
         warnings.extend(_after_restore_warnings(status))
@@ -894,7 +999,7 @@ def restore(
         warnings.append("tailscaled was not running; `inv tailscale.up` starts it with the restored identity (no key needed)")
     return RestoreResult(
         files=len(archive.files), size=archive.total_size, layout=archive.layout, steps=tuple(steps),
-        daemon_restarted=daemon_ran, status=status, warnings=tuple(warnings),
+        daemon_restarted=restart, status=status, warnings=tuple(warnings),
     )
 
 
@@ -969,14 +1074,15 @@ _PRESENT = r"""
 if [ ! -d "$1" ]; then echo missing; elif [ -n "$(find "$1" -mindepth 1 | head -n 1)" ]; then echo files; else echo empty; fi
 """
 
-_EMPTY = r"""
+# Under the lock: stops tailscaled, then empties the state directory (when there is one).
+_EMPTY = "D=$1; STOP=1\n" + _STOP_ALL + r"""
 set -e
-D=$1
+[ -d "$D" ] || exit 0
 n=$(find "$D" -mindepth 1 | wc -l)
 find "$D" -mindepth 1 -delete
 left=$(find "$D" -mindepth 1 | head -n 1)
 if [ -n "$left" ]; then echo "still there: $left" >&2; exit 1; fi
-echo "$n"
+echo "removed=$n"
 """
 
 
@@ -1001,9 +1107,10 @@ def reset(
     The backup comes first so that nothing is lost if a later step fails. After a
     logout the control server no longer accepts the backup's node key: restoring
     it gives a node that must log in again. ``logout=False`` keeps the node on the
-    tailnet, so a restore brings the same node back.
+    tailnet, so a restore brings the same node back. When restore would refuse
+    the backup, the reset stops before anything is deleted. The caller checks
+    that the container runs (``require_running``) before asking for confirmation.
     """
-    require_running(sc, "state.reset")
     from .tailscale import Node
 
     out = _exec(sc, _PRESENT, STATE_DIR, what=f"looking at {STATE_DIR}").strip()
@@ -1015,6 +1122,12 @@ def reset(
     if backup_to is not None and present:
         on_step(f"back up to {backup_to}")
         saved = backup(sc, backup_to, force=force)
+        if not saved.restorable:
+            raise StateVolumeError(
+                f"not resetting {sc.name}: the backup just written to {saved.path} could not be restored "
+                f"({'; '.join(saved.warnings)}); nothing was deleted",
+                fix="Look at what the state directory holds; to reset without a usable backup, pass --no-backup.",
+            )
         steps.append(f"backed up to {saved.path}")
     node_id = probe.status.self.id if probe.status is not None else None
     logged_out = False
@@ -1029,15 +1142,15 @@ def reset(
             "tailscaled was not running, so the node could not log out: it stays listed on the tailnet. "
             "Remove it in the Tailscale admin console (or restore the backup, run `up`, then reset again)."
         )
-    if probe.daemon_pid is not None or probe.status is not None:
-        on_step("stop tailscaled")
-        node.stop_daemon()
+    on_step(f"stop tailscaled and empty {STATE_DIR}")
+    # one exec under `up`'s lock: no `up` can start tailscaled between the stop and the emptying
+    r, stopped = _run_locked(sc, _EMPTY, STATE_DIR)
+    if stopped:
         steps.append("stopped tailscaled")
-    removed = 0
-    if present is not None:
-        on_step(f"empty {STATE_DIR}")
-        out = _exec(sc, _EMPTY, STATE_DIR, what=f"emptying {STATE_DIR}")
-        removed = int(out.strip() or 0)
+    out = _check_locked(sc, r, f"emptying {STATE_DIR}")
+    m = re.search(r"^removed=(\d+)$", out, re.M)
+    removed = int(m.group(1)) if m else 0
+    if m:
         steps.append(f"emptied {STATE_DIR}")
     if not steps:
         steps.append(f"{STATE_DIR} is already empty")

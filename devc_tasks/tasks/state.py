@@ -11,13 +11,15 @@ from typing import Any
 
 from invoke import task
 
-from .common import SELECTOR_HELP, _output, _seconds, _selectors, _setting, boundary
-
-_SEL_HELP = {k: v for k, v in SELECTOR_HELP.items() if k != "local"}
+from . import common
+from .common import _output, _seconds, _selectors, _setting, boundary
 
 
 def _help(**extra: str) -> dict[str, str]:
-    return {**_SEL_HELP, **extra}
+    """common._help without --local: the state tasks go through the Engine."""
+    h = common._help(**extra)
+    del h["local"]
+    return h
 
 
 def _open(container: str | None, workspace: str | None, host: str | None, context: str | None) -> Any:
@@ -26,10 +28,6 @@ def _open(container: str | None, workspace: str | None, host: str | None, contex
 
     target = resolve(_selectors(container, workspace, host, context, False), allow_stopped=True)
     return open_state(target)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _node_fields(status: Any) -> dict[str, Any] | None:
@@ -108,8 +106,8 @@ def backup(c, output=None, force=False, container=None, workspace=None, host=Non
     """Back up /var/lib/tailscale to a tar file (mode 0600) through the archive API; works on a stopped container."""
     out = _output(json)
     with boundary(out):
+        from ..state import _files, backup_path
         from ..state import backup as backup_state
-        from ..state import backup_path
 
         sc = _open(container, workspace, host, context)
         path = backup_path(sc, output)
@@ -129,7 +127,7 @@ def backup(c, output=None, force=False, container=None, workspace=None, host=Non
         }
         # one plain line: the path must come out whole, never cut to the panel's width
         what = "the node's identity" if result.has_identity else "no node identity"
-        line = f"Backed up the tailscale state of {sc.name} ({_count(result.files, 'file')}, {result.size} bytes, {what}) to:\n{result.path}"
+        line = f"Backed up the tailscale state of {sc.name} ({_files(result.files)}, {result.size} bytes, {what}) to:\n{result.path}"
         out.emit(doc, out.lines(line))
 
 
@@ -151,7 +149,7 @@ def restore(c, file, stop_daemon=False, max_size=None, container=None, workspace
         from pathlib import Path
 
         from ..errors import UsageError
-        from ..state import DEFAULT_MAX_SIZE, parse_size, read_archive
+        from ..state import DEFAULT_MAX_SIZE, _files, parse_size, read_archive
         from ..state import restore as restore_state
 
         if str(file).startswith("-"):
@@ -185,7 +183,7 @@ def restore(c, file, stop_daemon=False, max_size=None, container=None, workspace
             "node": _node_fields(st),
             "warnings": warnings,
         }
-        rows = [("Container", sc.name), ("From", str(file)), ("Restored", f"{_count(result.files, 'file')}, {result.size} bytes"), ("Done", ", ".join(result.steps))]
+        rows = [("Container", sc.name), ("From", str(file)), ("Restored", f"{_files(result.files)}, {result.size} bytes"), ("Done", ", ".join(result.steps))]
         if st is not None:
             rows += [("Node ID", st.self.id or "-"), ("Hostname", st.self.host_name), ("State", st.backend_state)]
         out.emit(doc, out.panel(f"tailscale state of {sc.name} restored", rows, style="yellow" if warnings else "green"))

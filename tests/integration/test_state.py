@@ -7,6 +7,7 @@ import json
 import re
 import stat
 import tarfile
+import time
 import uuid
 from pathlib import Path
 
@@ -228,3 +229,119 @@ def test_unsafe_archives_are_refused_and_change_nothing(inv, containers, tmp_pat
     assert sh(c, "ls /etc/cron.d/evil /etc/evil 2>/dev/null") == ""
     st = inv("tailscale.status", "--container", c.name, "--json")
     assert st.code == 0 and st.doc["node_id"] == node_id
+
+
+# --- review fixes ----------------------------------------------------------------
+
+
+def foreign_tar() -> bytes:
+    """A backup as another machine might have it: owned by uid 1000, readable by all."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, mode, payload in [("tailscale", 0o755, None), ("tailscale/certs", 0o777, None), ("tailscale/tailscaled.state", 0o644, STATE), ("tailscale/certs/a.key", 0o666, b"key")]:
+            info = tarfile.TarInfo(name)
+            info.mode, info.uid, info.gid, info.uname, info.gname = mode, 1000, 1000, "vscode", "vscode"
+            if payload is None:
+                info.type = tarfile.DIRTYPE
+                tf.addfile(info)
+            else:
+                info.size = len(payload)
+                tf.addfile(info, io.BytesIO(payload))
+    return buf.getvalue()
+
+
+def owners_and_modes(c) -> set[str]:
+    return set(sh(c, f"find {STATE_DIR} -exec stat -c '%n %u %g %a' {{}} +").split("\n")) - {""}
+
+
+ROOT_PRIVATE = {
+    f"{STATE_DIR} 0 0 700",
+    f"{STATE_DIR}/certs 0 0 700",
+    f"{STATE_DIR}/certs/a.key 0 0 600",
+    f"{STATE_DIR}/tailscaled.state 0 0 600",
+}
+
+
+def test_restore_writes_root_owned_private_files(inv, containers, tmp_path):
+    file = tmp_path / "foreign.tar"
+    file.write_bytes(foreign_tar())
+    file.chmod(0o600)
+    running = containers.start()
+    stopped = containers.start()
+    stopped.stop(timeout=1)
+    for c in (running, stopped):
+        r = state(inv, c, "restore", str(file), "--json")
+        assert r.code == 0, r
+    stopped.start()
+    assert owners_and_modes(running) == ROOT_PRIVATE
+    # put_archive over the existing folder of a stopped container leaves that folder itself alone
+    inside = {line for line in owners_and_modes(stopped) if not line.startswith(f"{STATE_DIR} ")}
+    assert inside == ROOT_PRIVATE - {f"{STATE_DIR} 0 0 700"}
+
+
+def test_a_failed_restore_restarts_the_daemon_and_leaves_no_staging_folder(inv, containers, tmp_path):
+    # a read-only mount inside the state directory: the swap fails after tailscaled was stopped
+    ro = tmp_path / "certs"
+    ro.mkdir()
+    c = containers.start(binds={str(ro): f"{STATE_DIR}/certs"})
+    up(inv, c, "fragile", key=new_key())
+    file = tmp_path / "b.tar"
+    file.write_bytes(tar_of(("tailscale/tailscaled.state", "f", STATE)))
+    r = state(inv, c, "restore", str(file), "--stop-daemon", "--json")
+    assert r.code == 30 and "replacing" in r.doc["error"]["message"], r
+    assert sh(c, "pgrep -x tailscaled") != ""
+    assert ".devc-restore-" not in sh(c, f"ls -A {STATE_DIR}")
+
+
+def hold_up_lock(c, then: str) -> None:
+    """Hold `up`'s lock for 4 s in the container, as a concurrent `up` would, then run ``then``."""
+    script = f"exec 9>/run/devc-tasks-tailscale.lock; flock 9; touch /tmp/held; sleep 4; {then}; touch /tmp/released"
+    c.exec_run(["sh", "-c", script], detach=True)
+    for _ in range(50):
+        if sh(c, "ls /tmp/held 2>/dev/null"):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the lock holder did not start")
+
+
+def wait_released(c) -> None:
+    for _ in range(100):
+        if sh(c, "ls /tmp/released 2>/dev/null"):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the lock holder did not finish")
+
+
+def test_restore_and_reset_wait_for_ups_lock(inv, containers, tmp_path):
+    c = containers.start()
+    # reset: an `up` holding the lock writes the state last; reset must empty the folder after it
+    sh(c, f"mkdir -p {STATE_DIR} && echo old > {STATE_DIR}/tailscaled.state")
+    hold_up_lock(c, f"echo up > {STATE_DIR}/tailscaled.state")
+    r = state(inv, c, "reset", "--yes", "--no-backup", "--no-logout", "--json")
+    assert r.code == 0, r
+    wait_released(c)
+    assert sh(c, f"ls -A {STATE_DIR}") == ""
+
+    # restore: the swap comes after the `up` that held the lock, so the backup's identity wins
+    sh(c, "rm -f /tmp/held /tmp/released")
+    file = tmp_path / "b.tar"
+    file.write_bytes(tar_of(("tailscale/tailscaled.state", "f", STATE)))
+    file.chmod(0o600)
+    hold_up_lock(c, f"echo up > {STATE_DIR}/tailscaled.state")
+    r = state(inv, c, "restore", str(file), "--json")
+    assert r.code == 0, r
+    wait_released(c)
+    assert sh(c, f"cat {STATE_DIR}/tailscaled.state").encode() == STATE
+
+
+def test_reset_refuses_when_its_backup_could_not_be_restored(inv, containers, tmp_path):
+    c = containers.start()
+    sh(c, f"mkdir -p {STATE_DIR} && echo '{{}}' > {STATE_DIR}/tailscaled.state && ln -s /etc/passwd {STATE_DIR}/link")
+    now = fingerprint(c)
+    r = state(inv, c, "reset", "--yes", "--output", str(tmp_path), "--json")
+    assert r.code == 30 and "nothing was deleted" in r.doc["error"]["message"] and "symbolic link" in r.doc["error"]["message"], r
+    assert "--no-backup" in r.doc["error"]["fix"]
+    assert fingerprint(c) == now and sh(c, f"readlink {STATE_DIR}/link") == "/etc/passwd\n"
+    r = state(inv, c, "reset", "--yes", "--no-backup", "--json")  # told explicitly: goes ahead
+    assert r.code == 0, r
+    assert sh(c, f"ls -A {STATE_DIR}") == ""

@@ -226,10 +226,9 @@ GOOD_TOP = [("tailscale", "d", None), ("tailscale/tailscaled.state", "f", STATE)
         (tar(("tailscaled.state", "f", STATE), ("files", "d", None)), "relative", ["files", "tailscaled.state"]),
         (tar((".", "d", None), ("./tailscaled.state", "f", STATE)), "relative", ["tailscaled.state"]),
         (tar(("tailscaled.state", "f", STATE), ("tailscale", "d", None)), "relative", ["tailscale", "tailscaled.state"]),
-        (tar(*GOOD_TOP, compress=True), "top-dir", ["certs", "certs/a.crt", "tailscaled.state"]),
         (tar(("tailscale//./tailscaled.state", "f", STATE)), "top-dir", ["tailscaled.state"]),
     ],
-    ids=["backup", "top-dir-no-dir-entry", "relative", "dot-slash", "relative-with-tailscale-subdir", "gzip", "odd-slashes"],
+    ids=["backup", "top-dir-no-dir-entry", "relative", "dot-slash", "relative-with-tailscale-subdir", "odd-slashes"],
 )
 def test_accepts(data, layout, paths):
     checked = validate_archive(data)
@@ -312,7 +311,7 @@ def test_clean_tar_round_trip_drops_special_bits():
         tf.addfile(f, io.BytesIO(STATE))
     checked = validate_archive(buf.getvalue())
     assert checked.top_mode == 0o700
-    assert checked.members[0].mode == 0o755
+    assert checked.members[0].mode == 0o600
     again = validate_archive(checked.tar())
     assert again.layout == "relative" and again.members == checked.members
     assert again.contents == checked.contents == {"tailscaled.state": STATE}
@@ -351,3 +350,323 @@ def test_backup_target_rules(tmp_path):
     check_backup_target(tmp_path / "b.tar", force=True)
     with pytest.raises(UsageError, match="is not a folder"):
         check_backup_target(tmp_path / "missing" / "b.tar", force=True)
+
+
+# --- review fixes ------------------------------------------------------------------
+
+
+def test_volume_fix_puts_the_backup_advice_on_its_own_line():
+    _, fix = persistence_problem(StateMount(kind="none"))
+    assert "\nBack up first" in fix
+
+
+@pytest.mark.parametrize(
+    "compress, kind",
+    [(gzip.compress, "gzip"), (__import__("bz2").compress, "bzip2"), (__import__("lzma").compress, "xz")],
+    ids=["gzip", "bzip2", "xz"],
+)
+def test_compressed_archives_are_refused(compress, kind):
+    with pytest.raises(UnsafeArchive, match=f"{kind}-compressed") as e:
+        validate_archive(compress(tar(*GOOD_TOP)))
+    assert "plain tar" in e.value.message and "nothing was changed" in e.value.message
+
+
+def test_a_gzip_bomb_is_refused_before_it_expands():
+    # 128 MiB of zeros in a PAX header compress to ~130 KB; "r:*" would inflate all of it
+    info = tarfile.TarInfo("tailscale/tailscaled.state")
+    head = info.tobuf(format=tarfile.USTAR_FORMAT)
+    pax = tarfile.TarInfo("././@PaxHeader")
+    pax.type, pax.size = tarfile.XHDTYPE, 128 * 1024**2
+    import zlib
+
+    z = zlib.compressobj(1, zlib.DEFLATED, 31)
+    bomb = z.compress(pax.tobuf(format=tarfile.USTAR_FORMAT))
+    block = b"\0" * (1024 * 1024)
+    for _ in range(128):
+        bomb += z.compress(block)
+    bomb += z.compress(head) + z.flush()
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnsafeArchive, match="compressed"):
+            validate_archive(bomb)
+        assert tracemalloc.get_traced_memory()[1] < 8 * 1024**2
+    finally:
+        tracemalloc.stop()
+
+
+def test_headers_count_against_the_limit():
+    # a GNU long name of 100 KB on a directory: no file data, but more than the archive may hold
+    long_dir = "tailscale/" + "d" * 100_000
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        for name, kind, payload in [("tailscale/tailscaled.state", "f", STATE), (long_dir, "d", None)]:
+            info = tarfile.TarInfo(name)
+            if kind == "d":
+                info.type = tarfile.DIRTYPE
+                tf.addfile(info)
+            else:
+                info.size = len(payload)
+                tf.addfile(info, io.BytesIO(payload))
+    data = buf.getvalue()
+    assert len(data) > 100_000
+    with pytest.raises(UnsafeArchive, match="more than") as e:
+        validate_archive(data, max_size=1000, max_members=3)
+    assert "nothing was changed" in e.value.message
+
+
+def test_negative_sizes_are_refused():
+    info = tarfile.TarInfo("tailscale/x")
+    info.pax_headers = {"size": "-5000"}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        tf.addfile(info)
+    with pytest.raises(UnsafeArchive, match="negative size"):
+        validate_archive(buf.getvalue())
+
+
+def test_restore_writes_root_owned_private_files():
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, mode, payload in [("tailscale", 0o777, None), ("tailscale/certs", 0o755, None), ("tailscale/tailscaled.state", 0o644, STATE), ("tailscale/certs/a.crt", 0o666, b"crt")]:
+            info = tarfile.TarInfo(name)
+            info.mode, info.uid, info.gid, info.uname, info.gname = mode, 1000, 1000, "vscode", "vscode"
+            if payload is None:
+                info.type = tarfile.DIRTYPE
+                tf.addfile(info)
+            else:
+                info.size = len(payload)
+                tf.addfile(info, io.BytesIO(payload))
+    checked = validate_archive(buf.getvalue())
+    assert checked.top_mode == 0o700
+    for out in (checked.tar(), checked.tar(prefix="tailscale")):
+        with tarfile.open(fileobj=io.BytesIO(out)) as tf:
+            infos = tf.getmembers()
+        assert infos
+        for i in infos:
+            assert (i.uid, i.gid, i.uname, i.gname) == (0, 0, "root", "root"), i.name
+            assert i.mode == (0o700 if i.isdir() else 0o600), (i.name, oct(i.mode))
+
+
+def test_read_archive_refuses_a_fifo_without_blocking(tmp_path):
+    import os
+    import threading
+
+    from devc_tasks.state import read_archive
+
+    fifo = tmp_path / "backup.tar"
+    os.mkfifo(fifo)
+    outcome = []
+
+    def read():
+        try:
+            read_archive(fifo)
+        except Exception as e:  # noqa: BLE001
+            outcome.append(e)
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    t.join(5)
+    if t.is_alive():  # unblock the reader, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        t.join(5)
+        pytest.fail("read_archive blocked on a FIFO")
+    assert isinstance(outcome[0], UsageError) and "not a regular file" in outcome[0].message
+
+
+# --- the Engine part, with fakes ------------------------------------------------------
+
+
+class FakeApi:
+    def __init__(self, archives):
+        self.archives = archives  # path -> (chunks, stat)
+
+    def get_archive(self, cid, path):
+        import docker.errors
+
+        if path not in self.archives:
+            raise docker.errors.NotFound("no such path")
+        return self.archives[path]
+
+    def inspect_container(self, cid):
+        raise AssertionError("inspected again: the executor has the document")
+
+
+class FakeClient:
+    def __init__(self, archives=None):
+        self.api = FakeApi(archives or {})
+
+
+def fake_sc(archives=None, status="exited", executor=None):
+    from devc_tasks.state import StateContainer
+
+    return StateContainer(client=FakeClient(archives), id="c" * 64, name="web-1", attrs={"State": {"Status": status}}, executor=executor)
+
+
+def test_show_takes_the_size_from_the_stat_header_and_reads_no_data():
+    from devc_tasks.state import STATE_FILE, show
+
+    read = []
+
+    def chunks():
+        read.append(True)
+        yield b"x" * 1234
+
+    gen = chunks()
+    report = show(fake_sc({STATE_FILE: (gen, {"name": "tailscaled.state", "size": 1234})}))
+    assert report.state_file_size == 1234 and report.has_identity
+    assert read == []
+    import inspect
+
+    assert inspect.getgeneratorstate(gen) == inspect.GEN_CLOSED
+
+
+def test_open_state_uses_the_executors_inspect_document():
+    from types import SimpleNamespace
+
+    from devc_tasks.state import open_state
+
+    attrs = {"State": {"Status": "running"}, "Config": {"Labels": {}}}
+    executor = SimpleNamespace(inspect=lambda: attrs)
+    target = SimpleNamespace(
+        engine=SimpleNamespace(client=FakeClient()),
+        found=SimpleNamespace(container=SimpleNamespace(id="c" * 64, name="web-1")),
+        executor=executor,
+    )
+    sc = open_state(target)
+    assert sc.attrs is attrs and sc.running and sc.executor is executor
+
+
+def test_backup_of_an_unreadable_archive_still_succeeds(tmp_path):
+    from devc_tasks.state import STATE_DIR as DIR
+    from devc_tasks.state import backup
+
+    result = backup(fake_sc({DIR: (iter([b"not a tar at all" * 64]), {})}), tmp_path / "b.tar")
+    assert result.path.read_bytes() == b"not a tar at all" * 64
+    assert not result.restorable and result.files == 0 and not result.has_identity
+    assert any("restore would refuse" in w for w in result.warnings)
+    assert any("cannot be read back" in w for w in result.warnings)
+
+
+def test_backup_never_holds_a_big_archive_in_memory(tmp_path, monkeypatch):
+    import tracemalloc
+
+    import devc_tasks.state as state_mod
+
+    monkeypatch.setattr(state_mod, "DEFAULT_MAX_SIZE", 1024 * 1024)
+    big = 24 * 1024 * 1024
+
+    def chunks():
+        head = tarfile.TarInfo("tailscale")
+        head.type = tarfile.DIRTYPE
+        yield head.tobuf()
+        f = tarfile.TarInfo("tailscale/tailscaled.state")
+        f.size = len(STATE)
+        yield f.tobuf() + STATE + b"\0" * (512 - len(STATE))
+        f = tarfile.TarInfo("tailscale/big")
+        f.size = big
+        yield f.tobuf()
+        block = b"\0" * (1024 * 1024)
+        for _ in range(big // len(block)):
+            yield block
+        yield b"\0" * 1024
+
+    tracemalloc.start()
+    try:
+        result = state_mod.backup(fake_sc({STATE_DIR: (chunks(), {})}), tmp_path / "big.tar")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.size > big and result.files == 2 and result.has_identity and not result.restorable
+    assert any("--max-size" in w for w in result.warnings)
+    assert peak < 8 * 1024 * 1024
+
+
+class FakeNode:
+    started: list = []
+
+    def __init__(self, executor, on_step=None):
+        pass
+
+    def probe(self):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(daemon_pid=42, status=None, tailscaled="/usr/sbin/tailscaled", tailscale="/usr/bin/tailscale")
+
+    def stop_daemon(self):
+        pass
+
+    def start_daemon(self, argv, *, cli, wait):
+        FakeNode.started.append(argv)
+
+
+class SwapFails:
+    """A running container's executor whose stop-and-swap exec fails after stopping tailscaled."""
+
+    def __init__(self):
+        self.calls = []
+
+    def run(self, argv, *, stdin=None, timeout=30.0):
+        from devc_tasks.engine import ExecResult
+
+        self.calls.append(list(argv))
+        script = argv[2] if len(argv) > 2 and argv[:2] == ["sh", "-c"] else ""
+        if "rmdir" in script:
+            return ExecResult(1, "devc-stopped\n", "rm: cannot remove '/var/lib/tailscale/certs': Device or resource busy\n")
+        return ExecResult(0, "", "")
+
+
+def test_a_failed_restore_cleans_up_and_restarts_the_daemon(monkeypatch):
+    import devc_tasks.state as state_mod
+    import devc_tasks.tailscale as tailscale_mod
+    from devc_tasks.errors import StateVolumeError
+
+    monkeypatch.setattr(tailscale_mod, "Node", FakeNode)
+    monkeypatch.setattr(state_mod, "_put_archive", lambda sc, path, data: None)
+    FakeNode.started = []
+    executor = SwapFails()
+    checked = validate_archive(tar(*GOOD_TOP))
+    with pytest.raises(StateVolumeError, match="Device or resource busy"):
+        state_mod.restore(fake_sc(status="running", executor=executor), checked, stop_daemon=True)
+    stage = next(a[-1] for a in executor.calls if a[:2] == ["sh", "-c"] and "mkdir" in a[2])
+    assert ".devc-restore-" in stage
+    assert ["rm", "-rf", stage] in executor.calls
+    assert FakeNode.started == [("/usr/sbin/tailscaled", "--state=/var/lib/tailscale/tailscaled.state", "--socket=/var/run/tailscale/tailscaled.sock")]
+
+
+def test_restore_and_reset_stop_the_daemon_under_ups_lock(monkeypatch):
+    import devc_tasks.state as state_mod
+    import devc_tasks.tailscale as tailscale_mod
+    from devc_tasks import plan
+
+    monkeypatch.setattr(tailscale_mod, "Node", FakeNode)
+    monkeypatch.setattr(state_mod, "_put_archive", lambda sc, path, data: None)
+    monkeypatch.setattr(state_mod, "_settle", lambda node, wait: None)
+    FakeNode.started = []
+
+    class Recorder:
+        def __init__(self):
+            self.scripts = []
+
+        def run(self, argv, *, stdin=None, timeout=30.0):
+            from devc_tasks.engine import ExecResult
+
+            script = argv[2] if argv[:2] == ["sh", "-c"] else " ".join(argv)
+            self.scripts.append(script)
+            out = "files\n" if "echo missing" in script else "devc-stopped\nremoved=3\n" if "-delete" in script else "devc-stopped\n" if "rmdir" in script else ""
+            return ExecResult(0, out, "")
+
+    rec = Recorder()
+    result = state_mod.restore(fake_sc(status="running", executor=rec), validate_archive(tar(*GOOD_TOP)), stop_daemon=True)
+    assert result.daemon_restarted and FakeNode.started
+    swap = [s for s in rec.scripts if "rmdir" in s]
+    assert len(swap) == 1 and swap[0].startswith(plan.SH_LIB) and tailscale_mod._LOCK in swap[0] and "kill $pids" in swap[0]
+    assert swap[0].index("flock") < swap[0].index("kill $pids") < swap[0].index("rmdir")
+
+    rec = Recorder()
+    result = state_mod.reset(fake_sc(status="running", executor=rec), backup_to=None, logout=False)
+    empty = [s for s in rec.scripts if "-delete" in s]
+    assert len(empty) == 1 and tailscale_mod._LOCK in empty[0]
+    assert empty[0].index("flock") < empty[0].index("kill $pids") < empty[0].index("-delete")
+    assert result.steps == ("stopped tailscaled", "emptied /var/lib/tailscale") and result.removed == 3
