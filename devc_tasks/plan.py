@@ -68,6 +68,19 @@ ts_pids() {
 }
 # a tailscale CLI call, bounded by $1 seconds when `timeout` exists
 bounded() { n=$1; shift; ${to:+$to "$n"} "$@"; }
+# stop every tailscaled: SIGTERM, SIGKILL after 10 s; fails if one survives
+stop_tailscaled() {
+  pids=$(ts_pids)
+  [ -n "$pids" ] || return 0
+  kill $pids 2>/dev/null
+  i=0
+  while [ -n "$(ts_pids)" ]; do
+    i=$((i + 1))
+    if [ "$i" -ge 100 ]; then kill -9 $(ts_pids) 2>/dev/null; sleep 0.2; break; fi
+    sleep 0.1
+  done
+  [ -z "$(ts_pids)" ] || { echo "tailscaled (pid $(ts_pids)) did not stop" >&2; return 1; }
+}
 """ % {"socket": SOCKET}
 
 # One exec that tells everything `up`, `status` and `doctor` need.

@@ -870,18 +870,10 @@ def _locked(body: str) -> str:
 # Stops every tailscaled (SIGTERM, SIGKILL after 10 s) when $STOP is 1, saying so
 # on stdout; with STOP=0 a running one means another command started it: exit 3.
 _STOP_ALL = r"""
-pids=$(ts_pids)
-if [ -n "$pids" ]; then
+if [ -n "$(ts_pids)" ]; then
   [ "$STOP" = 1 ] || { echo "tailscaled is running (started meanwhile?)" >&2; exit %(runs)d; }
   echo %(stopped)s
-  kill $pids 2>/dev/null
-  i=0
-  while [ -n "$(ts_pids)" ]; do
-    i=$((i + 1))
-    if [ "$i" -ge 100 ]; then kill -9 $(ts_pids) 2>/dev/null; sleep 0.2; break; fi
-    sleep 0.1
-  done
-  [ -z "$(ts_pids)" ] || { echo "tailscaled (pid $(ts_pids)) did not stop" >&2; exit 1; }
+  stop_tailscaled || exit 1
 fi
 """ % {"runs": _DAEMON_RUNS, "stopped": _STOPPED}
 

@@ -107,19 +107,8 @@ done
 exit %(slow)d
 """ % {"slow": _DAEMON_SLOW}
 
-# Stops tailscaled (SIGTERM, then SIGKILL after 10 s) and waits until it is gone.
-_STOP_DAEMON = plan.SH_LIB + _LOCK + r"""
-pids=$(ts_pids)
-[ -n "$pids" ] || exit 0
-kill $pids 2>/dev/null
-i=0
-while [ -n "$(ts_pids)" ]; do
-  i=$((i + 1))
-  if [ "$i" -ge 100 ]; then kill -9 $(ts_pids) 2>/dev/null; sleep 0.2; break; fi
-  sleep 0.1
-done
-[ -z "$(ts_pids)" ] || { echo "tailscaled (pid $(ts_pids)) did not stop" >&2; exit 1; }
-"""
+# Stops tailscaled (SIGTERM, then SIGKILL after 10 s), under the lock.
+_STOP_DAEMON = plan.SH_LIB + _LOCK + "stop_tailscaled\n"
 
 
 @dataclass

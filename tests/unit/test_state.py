@@ -661,12 +661,12 @@ def test_restore_and_reset_stop_the_daemon_under_ups_lock(monkeypatch):
     result = state_mod.restore(fake_sc(status="running", executor=rec), validate_archive(tar(*GOOD_TOP)), stop_daemon=True)
     assert result.daemon_restarted and FakeNode.started
     swap = [s for s in rec.scripts if "rmdir" in s]
-    assert len(swap) == 1 and swap[0].startswith(plan.SH_LIB) and tailscale_mod._LOCK in swap[0] and "kill $pids" in swap[0]
-    assert swap[0].index("flock") < swap[0].index("kill $pids") < swap[0].index("rmdir")
+    assert len(swap) == 1 and swap[0].startswith(plan.SH_LIB) and tailscale_mod._LOCK in swap[0] and "stop_tailscaled ||" in swap[0]
+    assert swap[0].index("flock") < swap[0].index("stop_tailscaled ||") < swap[0].index("rmdir")
 
     rec = Recorder()
     result = state_mod.reset(fake_sc(status="running", executor=rec), backup_to=None, logout=False)
     empty = [s for s in rec.scripts if "-delete" in s]
     assert len(empty) == 1 and tailscale_mod._LOCK in empty[0]
-    assert empty[0].index("flock") < empty[0].index("kill $pids") < empty[0].index("-delete")
+    assert empty[0].index("flock") < empty[0].index("stop_tailscaled ||") < empty[0].index("-delete")
     assert result.steps == ("stopped tailscaled", "emptied /var/lib/tailscale") and result.removed == 3
