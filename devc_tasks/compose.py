@@ -580,7 +580,7 @@ def _effective_from_service(settings: Mapping[str, Any], where: str) -> _Effecti
             devices.append(_parse_device(entry))
         elif isinstance(entry, dict) and isinstance(entry.get("source"), str):
             source = entry["source"]
-            target = entry.get("target") if isinstance(entry.get("target"), str) else source
+            target = entry["target"] if isinstance(entry.get("target"), str) else source
             devices.append(_Device(source=source, target=_norm_target(target)))
     mounts: list[_Mount] = []
     for entry in _as_list(settings.get("volumes"), f"{where}: volumes"):

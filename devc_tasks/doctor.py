@@ -407,7 +407,7 @@ def check_backend_state(facts: Facts) -> Check:
 
 def _wanted_text(facts: Facts) -> str:
     w = facts.wanted
-    return f"{w.name} (from {w.source})"
+    return f"{w.name} (from {w.source})" if w is not None else "unknown"
 
 
 def check_hostname(facts: Facts) -> Check:
@@ -422,6 +422,7 @@ def check_hostname(facts: Facts) -> Check:
         if warnings:
             return Check(name="hostname", status=WARN, seen=f"wanted {_wanted_text(facts)}; {warnings}", fix="Pass a valid --hostname (letters, digits, '-').")
         return Check(name="hostname", status=SKIP, seen=f"not logged in yet; up would use {_wanted_text(facts)}")
+    assert p is not None  # st came from it
     actual = p.prefs.hostname if p.prefs is not None and p.prefs.hostname else st.self.host_name
     if actual != facts.wanted.name:
         return Check(

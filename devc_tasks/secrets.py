@@ -7,6 +7,7 @@ tailscale passes through ``redact`` before it is shown, logged or raised.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -44,7 +45,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(self._value)
 
-    def __reduce__(self) -> None:  # pragma: no cover - pickling would copy the value out
+    def __reduce__(self) -> str | tuple[object, ...]:  # pickling would copy the value out
         raise TypeError("a Secret cannot be pickled")
 
 
@@ -108,7 +109,7 @@ def resolve_key(
     for env, where in ((host_env, "host"), (container_env, "container")):
         value = env.get(ENV_AUTHKEY, "")
         if value.strip():
-            return KeySource(f"{ENV_AUTHKEY} ({where})", lambda value=value: value)
+            return KeySource(f"{ENV_AUTHKEY} ({where})", functools.partial(str, value))
     return KeySource(None)
 
 

@@ -62,9 +62,10 @@ def resolve_workspace(sel: Selectors, environ: Mapping[str, str] = os.environ) -
         if not ws.is_dir():
             raise UsageError(f"--workspace {sel.workspace}: no such folder")
     else:
-        ws = devcontainer.find_workspace(logical_cwd(environ))
-        if ws is None:
+        found = devcontainer.find_workspace(logical_cwd(environ))
+        if found is None:
             return None, None
+        ws = found
     if devcontainer.find_config(ws) is None:
         return ws, None
     return ws, devcontainer.load_config(ws)

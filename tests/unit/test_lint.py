@@ -15,3 +15,10 @@ def test_ruff_is_clean():
     assert ruff, "ruff comes with the test extra: pip install -e '.[test]'"
     r = subprocess.run([ruff, "check", "devc_tasks", "tests", "bench", "tasks.py"], cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
+
+
+def test_mypy_is_clean():
+    mypy = shutil.which("mypy")
+    assert mypy, "mypy comes with the test extra: pip install -e '.[test]'"
+    r = subprocess.run([mypy], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
