@@ -43,5 +43,5 @@ if ! command -v devcontainer >/dev/null 2>&1; then
 fi
 
 log "pip install -e .[test]"
-python3 -m pip install -q -e '.[test]'
+python3 -m pip install -q --root-user-action=ignore -e '.[test]'
 log "done"
