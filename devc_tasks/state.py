@@ -877,15 +877,33 @@ if [ -n "$(ts_pids)" ]; then
 fi
 """ % {"runs": _DAEMON_RUNS, "stopped": _STOPPED}
 
-# Under the lock: stops tailscaled, then swaps the staged copy in: empties the
-# state directory except the stage, moves the stage's entries up, removes it.
-# Same filesystem, so only renames.
+# Under the lock: stops tailscaled, then swaps the staged copy in by renames
+# only (same filesystem): the old entries move aside to $T.old, the staged ones
+# move up. If a rename fails, the old entries are put back: the identity that
+# was there is never lost half-way.
 _SWAP = "D=$1; T=$2; M=$3; STOP=$4\n" + _STOP_ALL + r"""
-set -e
-find "$D" -mindepth 1 -maxdepth 1 ! -path "$T" -exec rm -rf {} +
-find "$T" -mindepth 1 -maxdepth 1 -exec mv {} "$D"/ \;
-rmdir "$T"
-if [ -n "$M" ]; then chmod "$M" "$D"; fi
+O="$T.old"
+rm -rf "$O" && mkdir "$O" || exit 1
+entries() {
+  for e in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+    { [ -e "$e" ] || [ -L "$e" ]; } && [ "$e" != "$T" ] && [ "$e" != "$O" ] && printf '%s\n' "$e"
+  done
+  return 0
+}
+phase=1
+if entries "$D" | while IFS= read -r e; do mv "$e" "$O"/ || exit 1; done; then
+  phase=2
+  if entries "$T" | while IFS= read -r e; do mv "$e" "$D"/ || exit 1; done; then
+    rmdir "$T" && rm -rf "$O"
+    if [ -n "$M" ]; then chmod "$M" "$D"; fi
+    exit 0
+  fi
+fi
+echo "the swap failed; the previous state is back in place" >&2
+if [ "$phase" = 2 ]; then entries "$D" | while IFS= read -r e; do rm -rf "$e"; done; fi
+entries "$O" | while IFS= read -r e; do mv "$e" "$D"/; done
+rmdir "$O"
+exit 1
 """
 
 
@@ -974,7 +992,7 @@ def restore(
     finally:
         # whatever failed: no staging folder left behind, and a daemon that ran runs again
         if failed:
-            _quietly(lambda: sc.executor.run(["rm", "-rf", stage], timeout=30))
+            _quietly(lambda: sc.executor.run(["rm", "-rf", stage, f"{stage}.old"], timeout=30))
         if restart:
             on_step("start tailscaled")
             if failed:

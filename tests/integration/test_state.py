@@ -285,12 +285,17 @@ def test_a_failed_restore_restarts_the_daemon_and_leaves_no_staging_folder(inv, 
     ro.mkdir()
     c = containers.start(binds={str(ro): f"{STATE_DIR}/certs"})
     up(inv, c, "fragile", key=new_key())
+    node_id = inv("tailscale.status", "--container", c.name, "--json").doc["node_id"]
     file = tmp_path / "b.tar"
     file.write_bytes(tar_of(("tailscale/tailscaled.state", "f", STATE)))
     r = state(inv, c, "restore", str(file), "--stop-daemon", "--json")
     assert r.code == 30 and "replacing" in r.doc["error"]["message"], r
+    assert "previous state is back" in r.doc["error"]["message"]
     assert sh(c, "pgrep -x tailscaled") != ""
     assert ".devc-restore-" not in sh(c, f"ls -A {STATE_DIR}")
+    # nothing lost half-way: the node that was there comes back
+    st = inv("tailscale.status", "--container", c.name, "--json")
+    assert st.doc["node_id"] == node_id
 
 
 def hold_up_lock(c, then: str) -> None:

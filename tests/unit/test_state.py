@@ -631,7 +631,7 @@ def test_a_failed_restore_cleans_up_and_restarts_the_daemon(monkeypatch):
         state_mod.restore(fake_sc(status="running", executor=executor), checked, stop_daemon=True)
     stage = next(a[-1] for a in executor.calls if a[:2] == ["sh", "-c"] and "mkdir" in a[2])
     assert ".devc-restore-" in stage
-    assert ["rm", "-rf", stage] in executor.calls
+    assert ["rm", "-rf", stage, f"{stage}.old"] in executor.calls
     assert FakeNode.started == [("/usr/sbin/tailscaled", "--state=/var/lib/tailscale/tailscaled.state", "--socket=/var/run/tailscale/tailscaled.sock")]
 
 
