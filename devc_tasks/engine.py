@@ -14,7 +14,7 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -108,8 +108,6 @@ class DockerExecutor:
     _attrs: dict[str, Any] | None = field(default=None, repr=False)
 
     def run(self, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float = 30.0) -> ExecResult:
-        from docker.utils.socket import frames_iter
-
         api = self.client.api
         exec_id = sdk_call(
             "docker exec",
@@ -130,7 +128,7 @@ class DockerExecutor:
                         raw.shutdown(socket.SHUT_WR)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the command exited without reading; its exit code tells
-            for stream, data in frames_iter(sock, tty=False):
+            for stream, data in _frames(sock):
                 (err if stream == 2 else out).append(data)
         except TimeoutError:
             raise TimedOut(
@@ -158,6 +156,31 @@ class DockerExecutor:
 
     def env(self) -> Mapping[str, str]:
         return parse_env((self.inspect().get("Config") or {}).get("Env"))
+
+
+def _frames(sock: Any) -> Iterator[tuple[int, bytes]]:
+    """The multiplexed exec stream: (stream, data) per frame (1 stdout, 2 stderr).
+
+    Read through the HTTP response's buffered reader when there is one: the
+    HTTP parser may already have read the first frames along with the upgrade
+    headers (it happens over TCP), and reading the raw socket would lose them.
+    """
+    response = getattr(sock, "_response", None)
+    reader = getattr(getattr(getattr(response, "raw", None), "_fp", None), "fp", None)
+    if reader is None or not hasattr(reader, "read"):
+        from docker.utils.socket import frames_iter
+
+        yield from frames_iter(sock, tty=False)
+        return
+    while True:
+        header = reader.read(8)
+        if len(header) < 8:
+            return
+        size = int.from_bytes(header[4:8], "big")
+        data = reader.read(size) if size else b""
+        yield header[0], data
+        if len(data) < size:
+            return
 
 
 @dataclass

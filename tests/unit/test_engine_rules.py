@@ -58,3 +58,19 @@ def test_is_local_url(url, local):
 )
 def test_parse_env(entries, expected):
     assert parse_env(entries) == expected
+
+
+def test_exec_frames_read_through_the_http_buffer():
+    """Frames the HTTP parser already buffered with the upgrade headers are not lost (seen over TCP)."""
+    import io
+    from types import SimpleNamespace
+
+    from devc_tasks.engine import _frames
+
+    def frame(stream, data):
+        return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
+
+    reader = io.BufferedReader(io.BytesIO(frame(1, b"devc-probe=1\n") + frame(2, b"warning\n") + frame(1, b"")))
+    reader.peek(1)  # the bytes now sit in the reader's buffer, as after parsing the headers
+    sock = SimpleNamespace(_response=SimpleNamespace(raw=SimpleNamespace(_fp=SimpleNamespace(fp=reader))))
+    assert list(_frames(sock)) == [(1, b"devc-probe=1\n"), (2, b"warning\n"), (1, b"")]
