@@ -319,7 +319,10 @@ def check_tailscaled(facts: Facts) -> Check:
     assert p is not None
     if p.tailscaled is None and p.daemon_pid is None:
         return Check(name="tailscaled", status=FAIL, seen="not installed (not on PATH, nor in /usr/sbin, /usr/local/sbin, /usr/bin)", fix=INSTALL_FIX)
-    return Check(name="tailscaled", status=PASS, seen=p.tailscaled or f"running as pid {p.daemon_pid}")
+    where = p.tailscaled or f"running as pid {p.daemon_pid}"
+    if p.status is not None and p.status.version:
+        where += f" (version {p.status.version.split('-', 1)[0]}, as the running daemon reports)"
+    return Check(name="tailscaled", status=PASS, seen=where)
 
 
 def _daemon_gap(facts: Facts) -> str | None:

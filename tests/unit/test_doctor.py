@@ -151,6 +151,7 @@ CASES: list[tuple[str, dict[str, Any], str, str, str, str | None]] = [
     ("state-local", {"local": True, "state_mount": None}, "state_volume", SKIP, "--local", None),
     # binaries
     ("tailscale-pass", {}, "tailscale", PASS, "/usr/local/bin/tailscale (version 1.86.2)", None),
+    ("tailscaled-version", {}, "tailscaled", PASS, "/usr/local/sbin/tailscaled (version 1.86.2, as the running daemon reports)", None),
     ("tailscale-missing", {"probe": probe(ts=False, tsd=False, state=None)}, "tailscale", FAIL, "not installed", "Install Tailscale"),
     ("tailscaled-pass", {}, "tailscaled", PASS, "/usr/local/sbin/tailscaled", None),
     ("tailscaled-missing", {"probe": probe(tsd=False, state=None)}, "tailscaled", FAIL, "not installed", "Install Tailscale"),
