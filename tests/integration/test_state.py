@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RUN_ID, TEST_LABEL, logins, unique
+from tests.support.archives import foreign_tar
 
 pytestmark = pytest.mark.integration
 
@@ -234,20 +235,7 @@ def test_unsafe_archives_are_refused_and_change_nothing(inv, containers, tmp_pat
 # --- review fixes ----------------------------------------------------------------
 
 
-def foreign_tar() -> bytes:
-    """A backup as another machine might have it: owned by uid 1000, readable by all."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, mode, payload in [("tailscale", 0o755, None), ("tailscale/certs", 0o777, None), ("tailscale/tailscaled.state", 0o644, STATE), ("tailscale/certs/a.key", 0o666, b"key")]:
-            info = tarfile.TarInfo(name)
-            info.mode, info.uid, info.gid, info.uname, info.gname = mode, 1000, 1000, "vscode", "vscode"
-            if payload is None:
-                info.type = tarfile.DIRTYPE
-                tf.addfile(info)
-            else:
-                info.size = len(payload)
-                tf.addfile(info, io.BytesIO(payload))
-    return buf.getvalue()
+FOREIGN = [("tailscale", 0o755, None), ("tailscale/certs", 0o777, None), ("tailscale/tailscaled.state", 0o644, STATE), ("tailscale/certs/a.key", 0o666, b"key")]
 
 
 def owners_and_modes(c) -> set[str]:
@@ -264,7 +252,7 @@ ROOT_PRIVATE = {
 
 def test_restore_writes_root_owned_private_files(inv, containers, tmp_path):
     file = tmp_path / "foreign.tar"
-    file.write_bytes(foreign_tar())
+    file.write_bytes(foreign_tar(FOREIGN))
     file.chmod(0o600)
     running = containers.start()
     stopped = containers.start()

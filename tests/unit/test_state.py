@@ -22,6 +22,7 @@ from devc_tasks.state import (
     persistence_warning,
     validate_archive,
 )
+from tests.support.archives import foreign_tar
 
 pytestmark = pytest.mark.unit
 
@@ -427,18 +428,8 @@ def test_negative_sizes_are_refused():
 
 
 def test_restore_writes_root_owned_private_files():
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, mode, payload in [("tailscale", 0o777, None), ("tailscale/certs", 0o755, None), ("tailscale/tailscaled.state", 0o644, STATE), ("tailscale/certs/a.crt", 0o666, b"crt")]:
-            info = tarfile.TarInfo(name)
-            info.mode, info.uid, info.gid, info.uname, info.gname = mode, 1000, 1000, "vscode", "vscode"
-            if payload is None:
-                info.type = tarfile.DIRTYPE
-                tf.addfile(info)
-            else:
-                info.size = len(payload)
-                tf.addfile(info, io.BytesIO(payload))
-    checked = validate_archive(buf.getvalue())
+    data = foreign_tar([("tailscale", 0o777, None), ("tailscale/certs", 0o755, None), ("tailscale/tailscaled.state", 0o644, STATE), ("tailscale/certs/a.crt", 0o666, b"crt")])
+    checked = validate_archive(data)
     assert checked.top_mode == 0o700
     for out in (checked.tar(), checked.tar(prefix="tailscale")):
         with tarfile.open(fileobj=io.BytesIO(out)) as tf:
