@@ -9,6 +9,8 @@ from invoke import Collection
 
 from .tasks import ns as tailscale
 
+# The one version: the wheel's metadata (pyproject reads this line statically),
+# `devc-tasks --version` and every --json document's "devc_tasks_version".
 __version__ = "0.1.0"
 __all__ = ["ns", "tailscale", "__version__"]
 

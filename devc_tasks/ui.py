@@ -40,6 +40,13 @@ def node_doc(status: Status | None) -> dict[str, Any]:
     }
 
 
+def _versioned(doc: dict[str, Any]) -> dict[str, Any]:
+    """Every JSON document says which devc-tasks wrote it (``"version"`` in status is tailscale's)."""
+    from . import __version__
+
+    return {**doc, "devc_tasks_version": __version__}
+
+
 class Output:
     def __init__(self, *, json_mode: bool = False) -> None:
         from rich.console import Console
@@ -84,14 +91,14 @@ class Output:
 
     def emit(self, doc: dict[str, Any], human: Callable[[Any], None]) -> None:
         if self.json_mode:
-            sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+            sys.stdout.write(json.dumps(_versioned(doc), indent=2, sort_keys=False) + "\n")
             sys.stdout.flush()
         else:
             human(self.out)
 
     def error_doc(self, error: dict[str, Any]) -> None:
         if self.json_mode:
-            sys.stdout.write(json.dumps({"ok": False, "error": error}, indent=2) + "\n")
+            sys.stdout.write(json.dumps(_versioned({"ok": False, "error": error}), indent=2) + "\n")
             sys.stdout.flush()
 
     def panel(self, title: str, rows: Sequence[tuple[str, str]], *, style: str = "green") -> Callable[[Any], None]:
