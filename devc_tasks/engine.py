@@ -406,16 +406,12 @@ def find_container(
     allow_stopped: bool = False,
 ) -> Found:
     """The design's discovery order: --container, devcontainer labels, compose project/service."""
-    import docker.errors
-
     client = engine.client
     if container:
         try:
-            c = client.containers.get(container)
-        except docker.errors.NotFound:
+            c = sdk_call(f"docker inspect {container}", lambda: client.containers.get(container))
+        except ContainerNotFound:
             raise ContainerNotFound(f"no container named {container!r} on {engine.url}", fix="See `docker ps -a` for names and ids.") from None
-        except docker.errors.DockerException as e:
-            raise EngineUnreachable(f"cannot look up container {container!r}: {e}") from None
         info = _info(c)
         chosen = choose_container([info], f"--container {container}", allow_stopped=allow_stopped)
         assert chosen is not None

@@ -32,17 +32,51 @@ def _engine_required() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes") or os.environ.get("DEVC_REQUIRE_ENGINE") == "1"
 
 
+NO_ENGINE = "no Docker engine reachable; start one (see README) to run integration and e2e tests"
+_engine_seen: dict[str, str | None] = {}
+
+
+def _engine_problem() -> str | None:
+    """None when the engine of this environment (DOCKER_HOST, the context) answers, else why not; asked once per session."""
+    if "problem" not in _engine_seen:
+        try:
+            import docker
+
+            client = docker.from_env()
+            try:
+                client.ping()
+            finally:
+                client.close()
+            _engine_seen["problem"] = None
+        except Exception as e:  # noqa: BLE001 - any failure means "no engine"
+            _engine_seen["problem"] = f"{type(e).__name__}: {e}"
+    return _engine_seen["problem"]
+
+
+def _need_engine() -> None:
+    """Skip (one reason for all) or, in CI, fail when no engine answers."""
+    problem = _engine_problem()
+    if problem is None:
+        return
+    if _engine_required():
+        pytest.fail(f"a Docker engine is required here (CI) but none answers: {problem}")
+    pytest.skip(NO_ENGINE)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Every integration and e2e test needs the engine, whether or not it asks for
+    ``docker_client`` (tests that only run `inv` against the engine, too); pure tests
+    in those files carry the ``unit`` mark and run anyway."""
+    if (item.get_closest_marker("integration") or item.get_closest_marker("e2e")) and not item.get_closest_marker("unit"):
+        _need_engine()
+
+
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[Any]:
     import docker
 
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as e:  # noqa: BLE001 - any failure means "no engine"
-        if _engine_required():
-            pytest.fail(f"a Docker engine is required here (CI) but none answers: {e}")
-        pytest.skip(f"no Docker engine reachable ({e.__class__.__name__}); start one (see README) to run integration tests")
+    _need_engine()
+    client = docker.from_env()
     yield client
     # sweep whatever this run left behind, even after a crashed test
     for c in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN_ID}"}):
