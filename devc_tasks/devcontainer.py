@@ -30,6 +30,7 @@ __all__ = [
     "find_config",
     "load_config",
     "compose_project_name",
+    "check_compose_files",
 ]
 
 CONFIG_CANDIDATES: tuple[str, ...] = (
@@ -69,15 +70,27 @@ def parse_jsonc(text: str, *, source: str = "devcontainer.json") -> dict[str, An
     return data
 
 
+def _is_file(path: Path) -> bool:
+    """``Path.is_file``, but a folder we may not look into (EACCES) is a ``ConfigError``
+    that names it, not a traceback."""
+    try:
+        return path.is_file()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot look for a devcontainer configuration at {path}: {exc.strerror or exc}",
+            fix=f"Check the permissions of {path.parent} (e.g. `ls -ld {path.parent}`), or pass --workspace DIR or --container NAME.",
+        ) from None
+
+
 def _candidates(folder: Path) -> list[Path]:
     """Every config file ``folder`` holds, in the CLI's lookup order."""
     found: list[Path] = []
     for pattern in CONFIG_CANDIDATES:
         if "*" in pattern:
-            found.extend(p for p in sorted(folder.glob(pattern)) if p.is_file())
+            found.extend(p for p in sorted(folder.glob(pattern)) if _is_file(p))
         else:
             candidate = folder / pattern
-            if candidate.is_file():
+            if _is_file(candidate):
                 found.append(candidate)
     return found
 
@@ -265,27 +278,52 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def _compose_name(compose_files: tuple[Path, ...]) -> str | None:
-    """The top-level ``name:`` compose would use: the last file that sets one wins (compose merges)."""
+def _load_compose(compose_file: Path) -> Any:
+    """One compose file as YAML data, or the ``ConfigError`` that says why it cannot be read."""
     import yaml  # heavy; only compose-based lookups pay for it
 
+    try:
+        text = compose_file.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"compose file {compose_file} does not exist",
+            fix="Fix dockerComposeFile in devcontainer.json",
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read compose file {compose_file}: {exc}", fix=f"Check {compose_file}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = getattr(exc, "problem", None) or " ".join(str(exc).split())
+        raise ConfigError(
+            f"compose file {compose_file} is not valid YAML{where}: {what}", fix=f"Fix {compose_file}"
+        ) from exc
+
+
+def check_compose_files(config: DevcontainerConfig) -> None:
+    """Raise ``ConfigError`` when a compose file devcontainer.json names is missing or
+    invalid, or names no service: the devcontainer CLI could not have started the
+    container, so "no container" would send the user looking in the wrong place."""
+    if not config.compose_files:
+        return
+    if not config.service:
+        raise ConfigError(
+            f"{config.path} names compose files but no 'service'",
+            fix="Set 'service' in devcontainer.json to the compose service the devcontainer runs in",
+        )
+    for compose_file in config.compose_files:
+        data = _load_compose(compose_file)
+        if data is not None and not isinstance(data, dict):
+            raise ConfigError(f"compose file {compose_file} must hold a mapping at the top level", fix=f"Fix {compose_file}")
+
+
+def _compose_name(compose_files: tuple[Path, ...]) -> str | None:
+    """The top-level ``name:`` compose would use: the last file that sets one wins (compose merges)."""
     name: str | None = None
     for compose_file in compose_files:
-        try:
-            text = compose_file.read_text(encoding="utf-8")
-        except FileNotFoundError as exc:
-            raise ConfigError(
-                f"compose file {compose_file} does not exist",
-                fix="Fix dockerComposeFile in devcontainer.json",
-            ) from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read compose file {compose_file}: {exc}") from exc
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(
-                f"compose file {compose_file} is not valid YAML: {exc}", fix=f"Fix {compose_file}"
-            ) from exc
+        data = _load_compose(compose_file)
         if isinstance(data, dict) and isinstance(data.get("name"), str) and data["name"].strip():
             name = data["name"].strip()
     return name

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from invoke import Program
 
@@ -16,22 +18,69 @@ def just_module_path() -> Path:
 
 
 class DevcProgram(Program):
-    """An Invoke program over our collection that still reads the project's invoke.yaml:
-    the nearest folder upward holding a devcontainer configuration, else the current one,
-    as `inv` would from the folder of a tasks.py."""
+    """An Invoke program over our collection that still reads the project's invoke.yaml,
+    as `inv` would from the folder of a tasks.py: the one of the workspace ``--workspace``
+    names, else of the nearest folder upward holding a devcontainer configuration, else
+    of the current one. A configuration we cannot use is a config error (exit 3, one JSON
+    document with ``--json``), not a traceback."""
+
+    _config_error: Exception | None = None
 
     def parse_collection(self) -> None:
         super().parse_collection()
         from .devcontainer import find_workspace
         from .engine import logical_cwd
+        from .errors import ConfigError
 
         cwd = logical_cwd()
-        self.config.set_project_location(str(find_workspace(cwd) or cwd))
-        self.config.load_project()
+        try:
+            workspace = find_workspace(cwd)
+        except ConfigError:  # e.g. an unreadable .devcontainer: `--list` still works; a task reports it
+            workspace = None
+        self._load_project(workspace or cwd)
+
+    def parse_tasks(self) -> None:
+        super().parse_tasks()
+        from .engine import logical_cwd
+
+        named = [ctx.args["workspace"].value for ctx in self.tasks if "workspace" in ctx.args and ctx.args["workspace"].value]
+        if named:
+            folder = Path(named[0]).expanduser()
+            folder = Path(os.path.normpath(folder if folder.is_absolute() else logical_cwd() / folder))
+            if folder.is_dir():  # else the task says "no such folder" (usage, 2)
+                self._load_project(folder)
+        if self.tasks:  # `--list` and `--help` still work with a broken file
+            self._check_config()
+
+    def _load_project(self, folder: Path) -> None:
+        """Read ``folder``'s invoke.yaml in place of any project file read before."""
+        self._config_error = None
+        self.config.set_project_location(str(folder))
+        try:
+            self.config.load_project()
+        except Exception as e:  # noqa: BLE001 - YAML syntax, unreadable file: reported by _check_config
+            self._config_error = e
+            self.config.set_project_location(str(folder))  # forget the half-read file
+        self.config.merge()
+
+    def _check_config(self) -> None:
+        from .errors import ConfigError
+        from .tasks.common import _output, boundary, config_section
+
+        json_mode = any(ctx.args["json"].value for ctx in self.tasks if "json" in ctx.args)
+        with boundary(_output(json_mode)):
+            if self._config_error is not None:
+                where = getattr(self.config, "_project_prefix", None) or "the project folder"
+                raise ConfigError(
+                    f"cannot read the invoke.yaml in {where}: {' '.join(str(self._config_error).split())}",
+                    fix="Fix the file's YAML syntax (or remove it).",
+                )
+            config_section(self.config, values=False)  # a value is checked where it is used (a flag wins)
 
 
 def main() -> None:
     if sys.argv[1:] == ["--just-module"]:
         print(just_module_path())
         return
-    DevcProgram(namespace=ns, name="devc-tasks", binary="devc-tasks", version=__version__).run()
+    program: Any = DevcProgram(namespace=ns, name="devc-tasks", binary="devc-tasks", version=__version__)
+    program.run()

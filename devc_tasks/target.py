@@ -68,7 +68,9 @@ def resolve_workspace(sel: Selectors, environ: Mapping[str, str] = os.environ) -
         ws = found
     if devcontainer.find_config(ws) is None:
         return ws, None
-    return ws, devcontainer.load_config(ws)
+    config = devcontainer.load_config(ws)
+    devcontainer.check_compose_files(config)  # a broken one is a config error (3), not "no container" (11)
+    return ws, config
 
 
 def workspace_from_labels(labels: Mapping[str, str]) -> tuple[Path | None, DevcontainerConfig | None]:

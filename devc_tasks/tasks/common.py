@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from invoke.exceptions import Exit
 
-from ..errors import DevcError, UsageError
+from ..errors import ConfigError, DevcError, UsageError
 
 SELECTOR_HELP = {
     "container": "The container (name or id). Default: the devcontainer of the workspace.",
@@ -33,6 +33,10 @@ def _selectors(container: str | None, workspace: str | None, host: str | None, c
     return Selectors(container=container, workspace=workspace, host=host, context=context, local=local)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 @contextmanager
 def boundary(out: Any) -> Iterator[None]:
     """Library errors become a clean message and their documented exit code; anything
@@ -52,11 +56,11 @@ def boundary(out: Any) -> Iterator[None]:
         from ..secrets import redact
 
         err = DevcError(
-            f"unexpected error: {type(e).__name__}: {redact(str(e))}",
+            f"unexpected error: {type(e).__name__}: {_one_line(redact(str(e)))}",
             fix="This is a bug in devc-tasks: rerun with DEVC_DEBUG=1 for the traceback, and report it.",
         )
         out.error_doc(err.to_dict())
-        raise Exit(f"error: {err}", code=err.exit_code) from None
+        raise Exit(f"error: {err.message} (a bug: DEVC_DEBUG=1 shows the traceback)", code=err.exit_code) from None
 
 
 def _output(json_mode: bool) -> Any:
@@ -65,12 +69,47 @@ def _output(json_mode: bool) -> Any:
     return Output(json_mode=json_mode)
 
 
+def _config_where(config: Any, name: str | None = None) -> str:
+    """Which file set ``tailscale`` (or ``tailscale.<name>``): the project's invoke.yaml when it
+    did, else Invoke's other sources (user and system files, INVOKE_* variables)."""
+    project = getattr(config, "_project", None) or {}
+    path = getattr(config, "_project_path", None)
+    section = project.get("tailscale") if isinstance(project, Mapping) else None
+    if path and section is not None and (name is None or not isinstance(section, Mapping) or name in section):
+        return str(path)
+    return "the Invoke configuration (invoke.yaml, ~/.invoke.yaml, /etc/invoke.yaml or INVOKE_TAILSCALE_* variables)"
+
+
+def config_section(config: Any, *, values: bool = True) -> Mapping[str, Any]:
+    """The ``tailscale`` section of the Invoke configuration, checked: a mapping (and, with
+    ``values``, numeric settings are numbers of seconds in range); else a ``ConfigError`` (exit 3)."""
+    section = config.get("tailscale", None) if config is not None else None
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping):
+        raise ConfigError(
+            f"`tailscale` in {_config_where(config)} must be a mapping of settings, not {type(section).__name__} {section!r}",
+            fix="Write it as a mapping, e.g. `tailscale: {timeout: 60, daemon_wait: 20}`.",
+        )
+    for name, default in DEFAULTS.items() if values else ():
+        value = section.get(name)
+        if value is not None and isinstance(default, (int, float)):
+            try:
+                _seconds(value, f"tailscale.{name}")
+            except UsageError as e:
+                raise ConfigError(f"{_config_where(config, name)}: {e.message}", fix=f"Set tailscale.{name} to a number of seconds, e.g. {default}.") from None
+    return section
+
+
 def _setting(c: Any, name: str, given: Any) -> Any:
-    """Flag, else config (`tailscale.<name>`), else the default."""
+    """Flag, else config (`tailscale.<name>`, checked: a bad value is a config error), else the default."""
     if given is not None:
         return given
-    section = c.config.get("tailscale", {}) if hasattr(c, "config") else {}
-    return section.get(name, DEFAULTS[name])
+    section = config_section(getattr(c, "config", None), values=False)
+    value = section.get(name)
+    if value is not None and isinstance(DEFAULTS[name], (int, float)):
+        config_section(c.config)  # the file's value is used: check it
+    return DEFAULTS[name] if value is None else value
 
 
 def _seconds(value: Any, flag: str) -> float:

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tarfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -203,14 +202,15 @@ def t_interrupted(w: World) -> TaskRun:
         [sys.executable, "-m", "invoke", "--search-root", str(REPO), "tailscale.up", "--container", c.name, "--hostname", "hang", "--timeout", "120"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    # wait until the login is under way (the stand-in's registry has the hanging node) ...
-    for _ in range(600):
-        if c.exec_run(["sh", "-c", "pgrep -f 'tailscale up' >/dev/null"]).exit_code == 0 or proc.poll() is not None:
+    seen = []
+    assert proc.stderr is not None
+    for line in proc.stderr:  # wait until the login is under way ...
+        seen.append(line)
+        if "log in with the auth key" in line:
             break
-        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)  # ... then press Ctrl-C
     out, err = proc.communicate(timeout=120)
-    return TaskRun(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return TaskRun(subprocess.CompletedProcess(proc.args, proc.returncode, out, "".join(seen) + err))
 
 
 # code -> (kind, trigger); kind None for the codes that are no error class (0, 130)

@@ -116,8 +116,8 @@ def test_console_script_reads_the_projects_invoke_yaml(tmp_path):
     """Flag, else invoke.yaml, else the default: the file is read by `devc-tasks` too."""
     (tmp_path / "invoke.yaml").write_text("tailscale:\n  timeout: soon\n")
     r = subprocess.run(["devc-tasks", "tailscale.up", "--container", "x", "--json"], cwd=tmp_path, capture_output=True, text=True)
-    assert r.returncode == 2
-    assert "--timeout takes a number of seconds, not 'soon'" in r.stdout
+    assert r.returncode == 3  # a config error, naming the file
+    assert f"{tmp_path}/invoke.yaml: tailscale.timeout takes a number of seconds, not 'soon'" in r.stdout
     r = subprocess.run(["devc-tasks", "tailscale.up", "--container", "x", "--timeout", "0", "--json"], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 2 and "between 0 and 86400" in r.stdout  # the flag wins over the file
 
