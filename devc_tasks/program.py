@@ -75,7 +75,7 @@ class DevcProgram(Program):
                     f"cannot read the invoke.yaml in {where}: {' '.join(str(self._config_error).split())}",
                     fix="Fix the file's YAML syntax (or remove it).",
                 )
-            config_section(self.config, values=False)  # a value is checked where it is used (a flag wins)
+            config_section(self.config)  # its values are checked where they are used (a flag wins)
 
 
 def main() -> None:

@@ -131,13 +131,14 @@ class Output:
         return render
 
     def name_and_details(self, name: str, details: str, rows: Sequence[tuple[str, str]]) -> Callable[[Any], None]:
-        """A panel on a terminal; otherwise the bare name on stdout (for `$(...)`) and the details on stderr."""
+        """The bare name on stdout, always (scripts capture it: ``name=$(just tailscale hostname)``);
+        where it came from on stderr: a panel on a terminal, plain lines otherwise."""
 
         def render(console: Any) -> None:
-            if console.is_terminal:
-                self.panel("hostname", rows)(console)
+            console.print(name, markup=False, highlight=False)
+            if self.err.is_terminal:
+                self.panel("hostname", rows)(self.err)
             else:
-                console.print(name, markup=False, highlight=False)
                 self.err.print(details, markup=False, highlight=False)
 
         return render

@@ -80,9 +80,9 @@ def _config_where(config: Any, name: str | None = None) -> str:
     return "the Invoke configuration (invoke.yaml, ~/.invoke.yaml, /etc/invoke.yaml or INVOKE_TAILSCALE_* variables)"
 
 
-def config_section(config: Any, *, values: bool = True) -> Mapping[str, Any]:
-    """The ``tailscale`` section of the Invoke configuration, checked: a mapping (and, with
-    ``values``, numeric settings are numbers of seconds in range); else a ``ConfigError`` (exit 3)."""
+def config_section(config: Any) -> Mapping[str, Any]:
+    """The ``tailscale`` section of the Invoke configuration, checked to be a mapping;
+    else a ``ConfigError`` (exit 3). Its values are checked where they are used."""
     section = config.get("tailscale", None) if config is not None else None
     if section is None:
         return {}
@@ -91,25 +91,24 @@ def config_section(config: Any, *, values: bool = True) -> Mapping[str, Any]:
             f"`tailscale` in {_config_where(config)} must be a mapping of settings, not {type(section).__name__} {section!r}",
             fix="Write it as a mapping, e.g. `tailscale: {timeout: 60, daemon_wait: 20}`.",
         )
-    for name, default in DEFAULTS.items() if values else ():
-        value = section.get(name)
-        if value is not None and isinstance(default, (int, float)):
-            try:
-                _seconds(value, f"tailscale.{name}")
-            except UsageError as e:
-                raise ConfigError(f"{_config_where(config, name)}: {e.message}", fix=f"Set tailscale.{name} to a number of seconds, e.g. {default}.") from None
     return section
 
 
 def _setting(c: Any, name: str, given: Any) -> Any:
-    """Flag, else config (`tailscale.<name>`, checked: a bad value is a config error), else the default."""
+    """Flag, else config (`tailscale.<name>`; a bad value there is a config error), else the default."""
     if given is not None:
         return given
-    section = config_section(getattr(c, "config", None), values=False)
-    value = section.get(name)
-    if value is not None and isinstance(DEFAULTS[name], (int, float)):
-        config_section(c.config)  # the file's value is used: check it
-    return DEFAULTS[name] if value is None else value
+    config = getattr(c, "config", None)
+    value = config_section(config).get(name)
+    if value is None:
+        return DEFAULTS[name]
+    default = DEFAULTS[name]
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        try:
+            _seconds(value, f"tailscale.{name}")
+        except UsageError as e:
+            raise ConfigError(f"{_config_where(config, name)}: {e.message}", fix=f"Set tailscale.{name} to a number of seconds, e.g. {default}.") from None
+    return value
 
 
 def _seconds(value: Any, flag: str) -> float:

@@ -55,6 +55,7 @@ def up(
         from ..target import resolve, wanted_hostname
 
         wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
+        daemon_wait = _seconds(_setting(c, "daemon_wait", None), "daemon_wait")  # settings first: a bad one fails before any work
         tags = parse_tags(advertise_tags)
         target = resolve(_selectors(container, workspace, host, context, local))
         choice = wanted_hostname(target, hostname)
@@ -73,7 +74,7 @@ def up(
         )
         node = Node(target.executor, on_step=out.step)
         with out.waiting(f"Connecting {target.label} as {choice.name} ..."):
-            result = node.up(wish, key.load, daemon_wait=_seconds(_setting(c, "daemon_wait", None), "daemon_wait"))
+            result = node.up(wish, key.load, daemon_wait=daemon_wait)
         result.warnings[:0] = [w for w in (target_persistence_warning(target),) if w]
         _report_up(out, target, result, key.source)
 
@@ -192,7 +193,7 @@ def _status_error(probe: Any) -> DevcError | None:
     return None
 
 
-@task(auto_shortflags=False, help=_help(all="Every running devcontainer on the engine, one row each."))
+@task(auto_shortflags=False, help=_help(all="Every devcontainer on the engine, one row each: running ones probed, stopped ones with their container state."))
 def status(c, all=False, container=None, workspace=None, host=None, context=None, local=False, json=False):
     """Show the node's state. Exit 0 when Running, 5 when not (stopped, logged out, daemon down), 21 when not installed."""
     out = _output(json)
@@ -201,11 +202,7 @@ def status(c, all=False, container=None, workspace=None, host=None, context=None
 
         if all:
             docs = _status_all(host, context)
-            table = [
-                (d["container"], d.get("error") or d.get("backend_state") or ("not installed" if not d["installed"] else "daemon down"), d.get("hostname") or "-", d.get("dns_name") or "-", ", ".join(d.get("ips") or []) or "-")
-                for d in docs
-            ]
-            out.emit({"ok": True, "containers": docs}, out.table("devcontainers", ["Container", "State", "Hostname", "MagicDNS", "IPs"], table))
+            out.emit({"ok": True, "containers": docs}, out.table("devcontainers", ["Container", "Container state", "Tailscale", "Hostname", "MagicDNS", "IPs"], [_all_row(d) for d in docs]))
             return
         from ..target import resolve
 
@@ -220,18 +217,37 @@ def status(c, all=False, container=None, workspace=None, host=None, context=None
         raise Exit(error.message, code=error.exit_code)
 
 
+def _all_row(d: dict[str, Any]) -> tuple[str, ...]:
+    """One row of `status --all`: a stopped container shows its state and no node."""
+    if d.get("error"):
+        tailscale = d["error"]
+    elif d["container_state"] != "running":
+        tailscale = "-"
+    elif not d["installed"]:
+        tailscale = "not installed"
+    else:
+        tailscale = d.get("backend_state") or "daemon down"
+    return (d["container"], d["container_state"], tailscale, d.get("hostname") or "-", d.get("dns_name") or "-", ", ".join(d.get("ips") or []) or "-")
+
+
 def _status_all(host: str | None, context: str | None) -> list[dict[str, Any]]:
-    """One document per devcontainer; a container that cannot be probed gets an error row."""
-    from ..engine import LABEL_LOCAL_FOLDER, DockerExecutor, open_engine, sdk_call
+    """One document per devcontainer, stopped ones included (with their container state;
+    they cannot be probed); a container that cannot be probed gets an error row."""
+    from ..engine import LABEL_LOCAL_FOLDER, DockerExecutor, _list, open_engine
     from ..tailscale import Node
+    from ..ui import node_doc
 
     engine = open_engine(host=host, context=context)
-    docs = []
-    for found in sdk_call("docker ps", lambda: engine.client.containers.list(filters={"label": LABEL_LOCAL_FOLDER})):
+    docs: list[dict[str, Any]] = []
+    for info in _list(engine.client, [LABEL_LOCAL_FOLDER]):
+        if not info.running:
+            docs.append({"container": info.name, "container_state": info.status, "installed": None, **node_doc(None)})
+            continue
         try:
-            docs.append(_status_doc(found.name, Node(DockerExecutor(client=engine.client, container_id=found.id, description=found.name)).probe()))
+            probe = Node(DockerExecutor(client=engine.client, container_id=info.id, description=info.name)).probe()
+            docs.append({"container": info.name, "container_state": info.status, **_status_doc(info.name, probe)})
         except DevcError as e:
-            docs.append({"container": found.name, "installed": None, "error": e.message})
+            docs.append({"container": info.name, "container_state": info.status, "installed": None, "error": e.message})
     return docs
 
 
@@ -255,12 +271,13 @@ def restart(c, hostname=None, timeout=None, userspace=False, container=None, wor
         from ..target import resolve, wanted_hostname
 
         wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
+        daemon_wait = _seconds(_setting(c, "daemon_wait", None), "daemon_wait")
         target = resolve(_selectors(container, workspace, host, context, local))
         # the node keeps its own settings; the derived name only serves a node that has none yet
         wish = UpWish(hostname=hostname or wanted_hostname(target, None).name, timeout=wait, userspace=userspace)
         node = Node(target.executor, on_step=out.step)
         with out.waiting(f"Restarting tailscaled in {target.label} ..."):
-            before, result = node.restart(wish, rename=hostname is not None, daemon_wait=_seconds(_setting(c, "daemon_wait", None), "daemon_wait"))
+            before, result = node.restart(wish, rename=hostname is not None, daemon_wait=daemon_wait)
         old_id = before.status.self.id if before.status else None
         new_id = result.probe.status.self.id if result.probe and result.probe.status else None
         if old_id and new_id and old_id != new_id:
