@@ -87,7 +87,10 @@ def sdk_call(what: str, call: Callable[[], T]) -> T:
                 f"{what}: the container is {state}",
                 fix="Start (or unpause) it, e.g. `devcontainer up`, `docker start NAME`, `docker unpause NAME`, then try again.",
             ) from None
-        raise EngineRefused(f"{what}: the Docker engine refused: {e.status_code} {text}") from None
+        raise EngineRefused(
+            f"{what}: the Docker engine refused: {e.status_code} {text}",
+            fix="The Engine reported a failure of its own: check its log (e.g. `journalctl -u docker`) and `docker info`, then retry.",
+        ) from None
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
         raise EngineUnreachable(f"{what}: lost the Docker engine: {e}") from None
 

@@ -77,7 +77,8 @@ def test_an_engine_answering_500_to_the_lookup_is_engine_refused(inv, refusing_e
     selector = ["--container", "x"] if how == "container" else ["--workspace", str(ws)]
     r = inv("tailscale.status", *selector, "--host", refusing_engine, "--json")
     assert r.code == 14, r
-    assert r.doc["error"]["kind"] == "engine_refused" and "500" in r.doc["error"]["message"]
+    assert r.doc["error"]["kind"] == "engine_refused" and "500 simulated engine failure" in r.doc["error"]["message"]
+    assert "The Engine reported a failure of its own" in r.doc["error"]["fix"]
 
 
 def test_status_all_shows_stopped_devcontainers_with_their_state(inv, containers):
