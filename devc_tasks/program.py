@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from invoke import Program
 
@@ -82,5 +81,4 @@ def main() -> None:
     if sys.argv[1:] == ["--just-module"]:
         print(just_module_path())
         return
-    program: Any = DevcProgram(namespace=ns, name="devc-tasks", binary="devc-tasks", version=__version__)
-    program.run()
+    DevcProgram(namespace=ns, name="devc-tasks", binary="devc-tasks", version=__version__).run()
