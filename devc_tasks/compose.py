@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .devcontainer import DevcontainerConfig, read_dotenv
+from .devcontainer import DevcontainerConfig, load_yaml, read_dotenv
 from .errors import ConfigError, UsageError
 from .plan import STATE_DIR
 
@@ -649,8 +649,6 @@ def _interpolate_tree(value: Any, env: Mapping[str, str], where: str) -> Any:
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
-    import yaml  # heavy; only compose checks pay for it
-
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -659,10 +657,7 @@ def _load_yaml(path: Path) -> dict[str, Any]:
         ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read compose file {path}: {exc}", fix=f"Check {path}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"compose file {path} is not valid YAML: {exc}", fix=f"Fix {path}") from exc
+    data = load_yaml(text, source=f"compose file {path}", fix=f"Fix {path}")
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -10,14 +10,13 @@ pure apart from reading files; nothing talks to an engine.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import json5  # light (~2 ms); yaml, by contrast, is imported only where needed
 
 from devc_tasks.errors import ConfigError
 
@@ -26,6 +25,8 @@ __all__ = [
     "CONFIG_CANDIDATES",
     "DevcontainerConfig",
     "parse_jsonc",
+    "MAX_NESTING",
+    "load_yaml",
     "find_workspace",
     "find_config",
     "load_config",
@@ -47,19 +48,79 @@ _PROJECT_NAME_DROP = re.compile(r"[^-_a-z0-9]")
 _WORKSPACE_FIX = "Pass --workspace with the folder that holds the devcontainer configuration"
 
 
+MAX_NESTING = 64
+"""How deep objects and arrays may nest in devcontainer.json and compose files.
+
+Real files nest a handful of levels; the bound turns a hostile or broken file
+into a config error instead of a RecursionError deep inside a parser.
+"""
+
+_NEAR = re.compile(r"near (\d+)")
+_CODEPOINT = re.compile(r"U\+([0-9a-fA-F]{4,6})")
+_BYTES_NAME = re.compile(r"b'([^']*)'")
+_GRAMMAR_WORDS = {"JSON5Value": "a value", "comma": "','"}
+# A UTF-16 escape of half a surrogate pair: a high half not followed by a low one,
+# or a low half not preceded by a high one (JSON text can only name characters
+# beyond U+FFFF as such pairs, "\ud83d\ude00").
+_LONE_SURROGATE = re.compile(
+    r"(?<!\\)(?:\\\\)*(\\u[dD][89abAB][0-9a-fA-F]{2})(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<![dD][89abAB][0-9a-fA-F]{2})(?<!\\)(?:\\\\)*(\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+
+def _line_column(text: str, index: int) -> str:
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    return f"line {line}, column {column}"
+
+
+def _explain(message: str, text: str) -> str:
+    """pyjson5's message in the user's terms: a line and column instead of an offset,
+    characters instead of code points, grammar names in words."""
+    message = _NEAR.sub(lambda m: "near " + _line_column(text, max(int(m.group(1)) - 1, 0)), message)
+
+    def char(m: re.Match[str]) -> str:
+        ch = chr(int(m.group(1), 16))
+        return repr(ch) if ch.isprintable() else m.group(0)
+
+    message = _CODEPOINT.sub(char, message)
+    return _BYTES_NAME.sub(lambda m: _GRAMMAR_WORDS.get(m.group(1), m.group(1)), message)
+
+
 def parse_jsonc(text: str, *, source: str = "devcontainer.json") -> dict[str, Any]:
     """Parse devcontainer.json's dialect: JSON with comments and trailing commas.
 
-    ``json5`` handles the cases regex-based comment strippers get wrong
-    (``//`` inside strings, CRLF, a BOM). Errors name ``source`` so that the
-    user knows which file to fix.
+    pyjson5 is a compiled, maintained JSON5 parser: it handles what
+    regex-based comment strippers get wrong (``//`` inside strings, CRLF, a
+    BOM), joins UTF-16 surrogate pairs (``"\\ud83d\\ude00"`` is one emoji, as
+    in the devcontainer CLI; the pure-Python json5 left two lone surrogates
+    that crashed any later encoding) and bounds nesting instead of recursing
+    without limit. It accepts a superset of JSONC (JSON5: single quotes,
+    unquoted keys); the devcontainer CLI would refuse those, we read them.
+    Every failure is a ``ConfigError`` naming ``source`` and the place.
     """
+    import pyjson5  # compiled; imported where a file is read, so `--list` stays light
+
     text = text.removeprefix("\ufeff")
     try:
-        data = json5.loads(text)
-    except ValueError as exc:
+        data = pyjson5.decode(text, maxdepth=MAX_NESTING)
+    except pyjson5.Json5NestingTooDeep as exc:
         raise ConfigError(
-            f"{source} is not valid JSON with comments: {exc}",
+            f"{source} nests objects or arrays more than {MAX_NESTING} levels deep",
+            fix=f"Fix {source}: a devcontainer configuration nests a few levels",
+        ) from exc
+    except (pyjson5.Json5Exception, ValueError, RecursionError, MemoryError) as exc:
+        lone = _LONE_SURROGATE.search(text)
+        if lone is not None:
+            escape = lone.group(1) or lone.group(2)
+            raise ConfigError(
+                f"{source} is not valid JSON with comments: {escape} at {_line_column(text, lone.start(lone.lastindex or 0))} "
+                "is half of a UTF-16 surrogate pair",
+                fix=f"Fix {source}: write the character itself, or both halves of its escape (e.g. \\ud83d\\ude00)",
+            ) from exc
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        raise ConfigError(
+            f"{source} is not valid JSON with comments: {_explain(message, text)}",
             fix=f"Fix the syntax of {source}",
         ) from exc
     if not isinstance(data, dict):
@@ -278,10 +339,128 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def _load_compose(compose_file: Path) -> Any:
-    """One compose file as YAML data, or the ``ConfigError`` that says why it cannot be read."""
+MAX_YAML_NODES = 100_000
+"""The most values a compose file may expand to, aliases and merge keys counted
+each time they are used (a compose file has hundreds)."""
+
+
+def _yaml_expanded_size(root: Any, limit: int) -> int:
+    """How many nodes the composed YAML graph stands for once aliases and ``<<``
+    merges are expanded, counted without expanding them (shared nodes are
+    sized once); stops early past ``limit``. Raises ``ValueError`` on a node
+    that contains itself and ``RecursionError`` past ``MAX_NESTING`` levels.
+    """
+    import yaml
+
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, int, bool]] = [(root, 0, False)]
+    on_path: set[int] = set()
+    while stack:
+        node, depth, children_done = stack.pop()
+        key = id(node)
+        children: list[Any] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        if children_done:
+            on_path.discard(key)
+            total = 1 + sum(sizes[id(child)] for child in children)
+            sizes[key] = min(total, limit + 1)
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise ValueError("an alias refers to a node that contains it")
+        if depth > MAX_NESTING:
+            raise RecursionError
+        on_path.add(key)
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in children if id(child) not in sizes)
+    return sizes[id(root)]
+
+
+@functools.cache
+def _bounded_loader() -> type:
+    """PyYAML's SafeLoader, refusing nesting past ``MAX_NESTING`` as it reads.
+
+    The check has to come while scanning: PyYAML's scanner takes time
+    quadratic in the flow nesting level (4,000 ``[`` take seconds, 40,000
+    minutes), and its composer recurses once per level.
+    """
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        _depth = 0
+
+        def fetch_flow_collection_start(self, token_class: Any) -> None:
+            if self.flow_level >= MAX_NESTING:
+                raise RecursionError
+            super().fetch_flow_collection_start(token_class)
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            self._depth += 1
+            try:
+                if self._depth > MAX_NESTING:
+                    raise RecursionError
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+
+    return BoundedLoader
+
+
+def _yaml_error(exc: Exception, source: str, fix: str) -> ConfigError:
+    """PyYAML's error as one line with the place: ``... is not valid YAML at line 3, column 5: ...``."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    return ConfigError(f"{source} is not valid YAML{where}: {what}", fix=fix)
+
+
+def load_yaml(text: str, *, source: str, fix: str) -> Any:
+    """``yaml.safe_load`` with bounds: every failure is a ``ConfigError``.
+
+    PyYAML expands aliases and ``<<`` merge keys without limit, so a few
+    lines (an "alias bomb", or merges of merges) can stand for billions of
+    values and keep the loader or our merger busy for minutes; and it recurses
+    once per nesting level. The composed node graph is therefore sized first
+    (cheaply: shared nodes once) and refused past ``MAX_YAML_NODES`` values or
+    ``MAX_NESTING`` levels, before anything is constructed.
+    """
     import yaml  # heavy; only compose-based lookups pay for it
 
+    loader = _bounded_loader()(text)
+    try:
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            size = _yaml_expanded_size(node, MAX_YAML_NODES)
+        except yaml.YAMLError as exc:
+            raise _yaml_error(exc, source, fix) from exc
+        except RecursionError as exc:
+            raise ConfigError(f"{source} nests mappings or lists more than {MAX_NESTING} levels deep (aliases counted where they are used)", fix=fix) from exc
+        except ValueError as exc:
+            raise ConfigError(f"{source} is not usable YAML: {exc}", fix=fix) from exc
+        if size > MAX_YAML_NODES:
+            raise ConfigError(
+                f"{source} expands to more than {MAX_YAML_NODES} values through YAML aliases or merge keys "
+                "(an alias bomb?); refusing to read it",
+                fix=f"{fix}: use fewer nested aliases (*name) and merge keys (<<)",
+            )
+        try:
+            return loader.construct_document(node)
+        except yaml.YAMLError as exc:
+            raise _yaml_error(exc, source, fix) from exc
+        except RecursionError as exc:
+            raise ConfigError(f"{source} nests mappings or lists more than {MAX_NESTING} levels deep (aliases counted where they are used)", fix=fix) from exc
+    finally:
+        loader.dispose()
+
+
+def _load_compose(compose_file: Path) -> Any:
+    """One compose file as YAML data, or the ``ConfigError`` that says why it cannot be read."""
     try:
         text = compose_file.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -291,15 +470,7 @@ def _load_compose(compose_file: Path) -> Any:
         ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read compose file {compose_file}: {exc}", fix=f"Check {compose_file}") from exc
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        what = getattr(exc, "problem", None) or " ".join(str(exc).split())
-        raise ConfigError(
-            f"compose file {compose_file} is not valid YAML{where}: {what}", fix=f"Fix {compose_file}"
-        ) from exc
+    return load_yaml(text, source=f"compose file {compose_file}", fix=f"Fix {compose_file}")
 
 
 def check_compose_files(config: DevcontainerConfig) -> None:

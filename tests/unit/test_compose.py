@@ -483,3 +483,53 @@ def test_module_imports_yaml_only_inside_functions() -> None:
         for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
     }
     assert "yaml" not in top_level
+
+
+def _list_bomb(levels: int) -> str:
+    """Each anchor a list of nine aliases to the one before: 9**levels values from a few lines."""
+    lines = ["x-l0: &l0 [v, v, v, v, v, v, v, v, v]"]
+    lines += [f"x-l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + f"\nservices:\n  app:\n    image: x\n    labels: {{bomb: '1'}}\n    x-bomb: *l{levels - 1}\n"
+
+
+def _merge_bomb(levels: int) -> str:
+    """Merge keys of merge keys: PyYAML doubles each level's pairs (2**levels)."""
+    lines = ["x-m0: &m0 {k: v}"]
+    lines += [f"x-m{i}: &m{i} {{<<: [*m{i - 1}, *m{i - 1}]}}" for i in range(1, levels)]
+    return "\n".join(lines) + f"\nservices:\n  app:\n    <<: *m{levels - 1}\n    image: x\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (_list_bomb(6), r"expands to more than 100000 values .*alias bomb"),
+        (_merge_bomb(18), r"expands to more than 100000 values"),
+        ("x-a: &a [*a]\nservices: {app: {image: x}}\n", r"an alias refers to a node that contains it"),
+        ("services: {app: {image: x, labels: " + "[" * 5000 + "]" * 5000 + "}}\n", r"more than 64 levels deep"),
+        ("services:\n" + "".join(" " * (2 * i + 2) + f"k{i}:\n" for i in range(80)) + " " * 162 + "v\n", r"more than 64 levels deep"),
+    ],
+    ids=["alias-bomb", "merge-key-bomb", "recursive-alias", "deep-flow", "deep-block"],
+)
+def test_own_merger_bounds_hostile_yaml(tmp_path: Path, text: str, match: str) -> None:
+    """A few lines of YAML can stand for billions of values (aliases, merge keys) or nest
+    thousands of levels: the fallback merger refuses them as a config error (exit 3) at once,
+    instead of expanding them for minutes or dying of RecursionError."""
+    workspace = _copy("bare", tmp_path)
+    extra = _write(workspace / ".devcontainer" / "extra.yml", text)
+    base = load_config(workspace)
+    config = dataclasses.replace(base, compose_files=(*base.compose_files, extra))
+    with pytest.raises(ConfigError, match=match) as e:
+        check(config, _env(), use_docker=False)
+    assert e.value.exit_code == 3 and str(extra) in e.value.message
+
+
+def test_own_merger_reads_ordinary_anchors_and_merge_keys(tmp_path: Path) -> None:
+    workspace = _copy("bare", tmp_path)
+    extra = _write(
+        workspace / ".devcontainer" / "extra.yml",
+        "x-net: &net\n  cap_add: [NET_ADMIN, NET_RAW]\n  devices: [/dev/net/tun]\nservices:\n  app:\n    <<: *net\n",
+    )
+    base = load_config(workspace)
+    config = dataclasses.replace(base, compose_files=(*base.compose_files, extra))
+    seen = {r.key: r.present for r in check(config, _env(), use_docker=False)}
+    assert seen["tun-device"] and seen["cap-net-admin"] and seen["cap-net-raw"]

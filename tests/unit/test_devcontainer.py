@@ -38,8 +38,16 @@ def _write(path: Path, text: str) -> Path:
         ('{\r\n  // c\r\n  "name": "a",\r\n}\r\n', {"name": "a"}),
         ('\ufeff{"name": "a"}', {"name": "a"}),
         ('\ufeff// c\r\n{"name": "a",}', {"name": "a"}),
+        ('{"name": "\\ud83d\\ude00 x"}', {"name": "\U0001f600 x"}),
+        ('{"name": "\\uD83D\\uDE00"}', {"name": "\U0001f600"}),
+        ('{"name": "\\\\ud83d"}', {"name": "\\ud83d"}),
+        ('{"a": {"b": [1, /* c */ 2,],},}', {"a": {"b": [1, 2]}}),
+        ('{"a": ' + "[" * 63 + "]" * 63 + "}", {"a": eval("[" * 63 + "]" * 63)}),
     ],
-    ids=["plain", "comments", "trailing-commas", "comment-like-in-strings", "crlf", "bom", "bom-crlf-comment-comma"],
+    ids=[
+        "plain", "comments", "trailing-commas", "comment-like-in-strings", "crlf", "bom", "bom-crlf-comment-comma",
+        "surrogate-pair", "surrogate-pair-upper-case", "escaped-backslash-not-an-escape", "nested-comments-commas", "64-levels",
+    ],
 )
 def test_parse_jsonc(text: str, expected: dict[str, Any]) -> None:
     assert parse_jsonc(text) == expected
@@ -53,12 +61,34 @@ def test_parse_jsonc(text: str, expected: dict[str, Any]) -> None:
         ("", r"my\.json is not valid JSON"),
         ('["a"]', r"my\.json must hold a JSON object at the top level, not list"),
         ('"a"', r"not str"),
+        ('{\n  "name": "\\ud83d"\n}', r"my\.json is not valid JSON with comments: \\ud83d at line 2, column 12 is half of a UTF-16 surrogate pair"),
+        ('{"name": "\\ude00 x"}', r"\\ude00 at line 1, column 11 is half of a UTF-16 surrogate pair"),
+        ('{"name": "\\ud83dx"}', r"\\ud83d at line 1, column 11 is half"),
+        ('{"a": ' + "[" * 64 + "]" * 64 + "}", r"my\.json nests objects or arrays more than 64 levels deep"),
+        ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", r"more than 64 levels deep"),
+        ('{"a": ' + '{"a": ' * 5000 + "1" + "}" * 5001, r"more than 64 levels deep"),
+        ('{"a": 1' + "0" * 5000 + "}", r"my\.json is not valid JSON with comments"),
+        ('{"a": 1}}', r"Extra data '}' near line 1, column 8"),
     ],
-    ids=["missing-value", "unclosed", "empty", "list", "string"],
+    ids=[
+        "missing-value", "unclosed", "empty", "list", "string", "lone-high-surrogate", "lone-low-surrogate",
+        "high-surrogate-then-letter", "65-levels", "100001-levels", "5000-objects", "huge-number", "extra-data",
+    ],
 )
 def test_parse_jsonc_rejects(text: str, match: str) -> None:
-    with pytest.raises(ConfigError, match=match):
+    """Every parser failure is a config error (exit 3) that says where, never a crash."""
+    with pytest.raises(ConfigError, match=match) as e:
         parse_jsonc(text, source="my.json")
+    assert e.value.exit_code == 3
+
+
+def test_parsed_strings_encode_as_utf8(tmp_path: Path) -> None:
+    """The CLI reads "\\ud83d\\ude00" as one emoji; so must we: two lone surrogates crash
+    every later encode (labels, output, the hostname)."""
+    _write(tmp_path / ".devcontainer/devcontainer.json", '{"name": "caf\\u00e9 \\ud83d\\ude00", "service": "\\ud83d\\ude00"}')
+    config = load_config(tmp_path)
+    assert config.name == "caf\u00e9 \U0001f600"
+    assert (config.name + (config.service or "")).encode("utf-8")
 
 
 def test_candidates_are_in_cli_order() -> None:
