@@ -9,6 +9,7 @@ functions build every tailscale/tailscaled command line. The shell
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from .errors import DaemonFailed, DevcError, KeyRequired, LoginRejected, TailscaleFailed, TailscaleNotInstalled, TunMissing
@@ -308,7 +309,9 @@ def _flag(name: str, on: bool) -> str:
 
 
 def _timeout(seconds: float) -> str:
-    return f"{int(seconds)}s" if float(seconds).is_integer() else f"{int(seconds * 1000)}ms"
+    """A Go duration, rounded up to whole milliseconds: ``0ms`` would mean no timeout at all."""
+    ms = max(1, math.ceil(round(seconds * 1000, 6)))
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
 
 
 def up_argv(cli: str, wish: UpWish, *, with_key: bool) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ tailscale passes through ``redact`` before it is shown, logged or raised.
 
 from __future__ import annotations
 
-import functools
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -16,11 +16,23 @@ from typing import IO
 
 from .errors import UsageError
 
-__all__ = ["KeySource", "Secret", "redact", "resolve_key", "ENV_AUTHKEY"]
+__all__ = ["KeySource", "Secret", "redact", "resolve_key", "looks_like_key", "ENV_AUTHKEY", "MAX_KEY_BYTES"]
 
 ENV_AUTHKEY = "TAILSCALE_AUTHKEY"
-_TSKEY = re.compile(r"tskey-[A-Za-z0-9_\-]+")
-_KEY_FLAG = re.compile(r"(--auth-?key[= ])(?!file:)(\S+)")
+MAX_KEY_BYTES = 4096
+"""The most a key file or stdin may hold: a key is ~60 characters (an OAuth client
+secret with its parameters ~200); more is the wrong file (or ``/dev/zero``)."""
+_KEY_CHARS = r"[A-Za-z0-9_\-]"
+# Any Tailscale secret (tskey-auth-, tskey-client-, tskey-api-, ...); a key that runs
+# to the end of a line may go on at the start of the next (wrapped output).
+_TSKEY = re.compile(rf"tskey-(?:{_KEY_CHARS}+|(?=[ \t]*\r?\n))(?:[ \t]*\r?\n[ \t]*{_KEY_CHARS}+)?")
+# tailscale's flag, as Go's flag package reads it: one dash or two, `=` or a space.
+_KEY_FLAG = re.compile(r"(?<![\w-])(--?auth-?key(?:=|[ \t]+))(?!file:)(\S+)", re.IGNORECASE)
+
+
+def looks_like_key(text: str) -> bool:
+    """True for text that holds a Tailscale secret (``tskey-...``): never to be echoed."""
+    return "tskey-" in text.lower()
 
 
 class Secret:
@@ -79,7 +91,36 @@ def _clean(raw: str, where: str) -> Secret:
         raise UsageError(f"the auth key from {where} is empty", fix="Put the key (tskey-auth-...) there, or leave it out to skip login.")
     if any(c.isspace() for c in value):
         raise UsageError(f"the auth key from {where} contains whitespace", fix="Put exactly one key (tskey-auth-...) there.")
+    if not (value.isascii() and value.isprintable()):
+        raise UsageError(
+            f"the auth key from {where} holds control or non-ASCII characters, which no auth key has",
+            fix="Put exactly one key (tskey-auth-...) there.",
+        )
     return Secret(value)
+
+
+def _decode(raw: bytes | str, where: str) -> str:
+    if len(raw) > MAX_KEY_BYTES:
+        raise UsageError(
+            f"the auth key from {where} is longer than {MAX_KEY_BYTES} bytes: that is no auth key",
+            fix="Give the file that holds just the key (tskey-auth-...).",
+        )
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"the auth key from {where} is not UTF-8 text: that is no auth key",
+            fix="Give the file that holds just the key (tskey-auth-...).",
+        ) from None
+
+
+def _read_stream(stream: IO[str] | IO[bytes], where: str) -> str:
+    """At most ``MAX_KEY_BYTES`` + 1 bytes: an endless source (``/dev/zero``) ends the read."""
+    binary = getattr(stream, "buffer", None)  # sys.stdin: read bytes, decode strictly ourselves
+    source = binary if binary is not None else stream
+    return _decode(source.read(MAX_KEY_BYTES + 1), where)
 
 
 def resolve_key(
@@ -89,34 +130,59 @@ def resolve_key(
     container_env: Mapping[str, str],
     stdin: IO[str] | None = None,
 ) -> KeySource:
-    """The design's order: --authkey-file (``-`` is stdin), host env, container env."""
+    """The design's order: --authkey-file (``-`` is stdin), host env, container env.
+
+    A ``--authkey-file`` value that is the key itself (``tskey-...``, no such
+    file) is refused before anything is read, and is never echoed: not in the
+    error, not as the key's source.
+    """
     if authkey_file:
         if authkey_file == "-":
             stream = stdin if stdin is not None else sys.stdin
-            return KeySource("--authkey-file -", stream.read)
+            return KeySource("--authkey-file -", lambda: _read_stream(stream, "standard input"))
         path = Path(authkey_file).expanduser()
+        shown = redact(authkey_file)
+        if looks_like_key(authkey_file) and not os.path.lexists(path):
+            raise UsageError(
+                "--authkey-file takes the path of a file that holds the key, and it was given what looks like "
+                "the key itself (tskey-...); it was not used",
+                fix=(
+                    "Put the key in a file (mode 600) and pass its path, or pipe it in with `--authkey-file -`. "
+                    "A key typed on a command line stays in the shell history and shows in `ps`: "
+                    "revoke it in the admin console and make a new one."
+                ),
+            )
+        where = f"--authkey-file {shown}"
 
         def read_file() -> str:
             try:
-                return path.read_text()
+                with open(path, "rb") as f:
+                    return _read_stream(f, where)
             except OSError as e:
                 raise UsageError(
-                    f"cannot read --authkey-file {authkey_file}: {e.strerror}",
+                    f"cannot read --authkey-file {shown}: {e.strerror or e}",
                     fix="Give a readable file holding the key, or `-` to read it from stdin.",
                 ) from None
 
-        return KeySource(f"--authkey-file {authkey_file}", read_file)
-    for env, where in ((host_env, "host"), (container_env, "container")):
+        return KeySource(where, read_file)
+    for env, env_where in ((host_env, "host"), (container_env, "container")):
         value = env.get(ENV_AUTHKEY, "")
         if value.strip():
-            return KeySource(f"{ENV_AUTHKEY} ({where})", functools.partial(str, value))
+            return KeySource(f"{ENV_AUTHKEY} ({env_where})", Secret(value).reveal)
     return KeySource(None)
 
 
+def _spelled_out(secret: str) -> re.Pattern[str]:
+    """The secret with any whitespace between its characters: wrapped over lines, it is still it."""
+    return re.compile(r"\s*".join(re.escape(ch) for ch in secret))
+
+
 def redact(text: str, secrets: Iterable[Secret | None] = ()) -> str:
-    """Hide every auth key in text that came back from tailscale (or anywhere)."""
+    """Hide every auth key in text that came back from tailscale (or anywhere): the
+    secrets we hold (also wrapped over lines), any ``tskey-`` secret, and the value of
+    tailscale's ``--auth-key``/``-authkey`` flags (a ``file:`` reference stays)."""
     for s in secrets:
-        if s is not None and s.reveal():
-            text = text.replace(s.reveal(), "tskey-...")
+        if s is not None and s.reveal().strip():
+            text = _spelled_out(s.reveal().strip()).sub("tskey-...", text)
     text = _KEY_FLAG.sub(lambda m: m.group(1) + "...", text)
     return _TSKEY.sub("tskey-...", text)

@@ -512,8 +512,8 @@ class StateContainer:
     client: Any
     id: str
     name: str
-    attrs: dict[str, Any]
-    executor: Any  # DockerExecutor, for the execs restore and reset run in a running container
+    attrs: dict[str, Any] = field(repr=False)  # inspect holds the container's env, a key included
+    executor: Any = None  # DockerExecutor, for the execs restore and reset run in a running container
 
     @property
     def status(self) -> str:

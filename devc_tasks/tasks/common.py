@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -41,11 +42,16 @@ def _one_line(text: str) -> str:
 def boundary(out: Any) -> Iterator[None]:
     """Library errors become a clean message and their documented exit code; anything
     else (a bug) becomes exit 1 with one line, or its traceback with DEVC_DEBUG=1."""
+    from ..secrets import redact
+
     try:
         yield
     except DevcError as e:
-        out.error_doc(e.to_dict())
-        raise Exit(f"error: {e}", code=e.exit_code) from None
+        # every message passes through the redaction: an error may quote a value the user
+        # gave (a path that is really a key) or text that came back from tailscale
+        doc = {k: redact(v) if isinstance(v, str) else v for k, v in e.to_dict().items()}
+        out.error_doc(doc)
+        raise Exit(redact(f"error: {e}"), code=e.exit_code) from None
     except KeyboardInterrupt:
         raise Exit("interrupted", code=130) from None
     except Exit:
@@ -53,8 +59,6 @@ def boundary(out: Any) -> Iterator[None]:
     except Exception as e:  # a bug: still one JSON document and no traceback, unless asked for
         if os.environ.get("DEVC_DEBUG"):
             raise
-        from ..secrets import redact
-
         err = DevcError(
             f"unexpected error: {type(e).__name__}: {_one_line(redact(str(e)))}",
             fix="This is a bug in devc-tasks: rerun with DEVC_DEBUG=1 for the traceback, and report it.",
@@ -121,11 +125,20 @@ def _seconds(value: Any, flag: str) -> float:
     return seconds
 
 
+_TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+
+
 def parse_tags(raw: str | None) -> tuple[str, ...]:
+    """Comma-separated ACL tags, each checked with Tailscale's own rule (``tailcfg.CheckTag``:
+    ``tag:`` then a letter, then letters, digits or ``-``) so that a bad one is a usage
+    error here rather than a failed `tailscale up` in the container."""
     tags = tuple(t.strip() for t in (raw or "").split(",") if t.strip())
     for t in tags:
-        if not t.startswith("tag:") or len(t) <= 4:
-            raise UsageError(f"--advertise-tags: {t!r} is not a tag", fix="Tags look like tag:name, comma-separated: --advertise-tags=tag:dev,tag:ci")
+        if not (t.startswith("tag:") and _TAG_NAME.fullmatch(t[4:])):
+            raise UsageError(
+                f"--advertise-tags: {t!r} is not a tag: a tag is tag:NAME, NAME a letter followed by letters, digits or '-'",
+                fix="Tags are comma-separated, without spaces inside: --advertise-tags=tag:dev,tag:ci",
+            )
     return tags
 
 

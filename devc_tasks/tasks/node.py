@@ -273,8 +273,14 @@ def restart(c, hostname=None, timeout=None, userspace=False, container=None, wor
         wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
         daemon_wait = _seconds(_setting(c, "daemon_wait", None), "daemon_wait")
         target = resolve(_selectors(container, workspace, host, context, local))
-        # the node keeps its own settings; the derived name only serves a node that has none yet
-        wish = UpWish(hostname=hostname or wanted_hostname(target, None).name, timeout=wait, userspace=userspace)
+        # one hostname rule for every task: --hostname is sanitized as `up` does it. The node
+        # keeps its own name unless --hostname is given; the derived name only serves a node
+        # that has none yet.
+        choice = wanted_hostname(target, hostname)
+        if hostname is not None:
+            for w in choice.warnings:
+                out.warn(w)
+        wish = UpWish(hostname=choice.name, timeout=wait, userspace=userspace)
         node = Node(target.executor, on_step=out.step)
         with out.waiting(f"Restarting tailscaled in {target.label} ..."):
             before, result = node.restart(wish, rename=hostname is not None, daemon_wait=daemon_wait)

@@ -95,8 +95,12 @@ def test_skip_says_why():
         (dict(timeout=60), "--timeout=60s"),
         (dict(timeout=1.5), "--timeout=1500ms"),
         (dict(ssh=False, accept_routes=True), "--ssh=false"),
+        (dict(timeout=0.0004), "--timeout=1ms"),
+        (dict(timeout=0.1), "--timeout=100ms"),
+        (dict(timeout=0.0011), "--timeout=2ms"),
+        (dict(timeout=86400), "--timeout=86400s"),
     ],
-    ids=["seconds", "fraction", "flags"],
+    ids=["seconds", "fraction", "flags", "below-a-millisecond-is-not-0ms", "float-noise", "rounded-up", "a-day"],
 )
 def test_up_argv(kw, expected):
     argv = plan.up_argv(CLI, wish(**kw), with_key=False)
