@@ -15,13 +15,15 @@ directory with a relative name free of ``..``, the files add up to at most
 at the top (relative to the state directory). A refused archive changes
 nothing. Backups are plain (uncompressed) tars, and no archive larger than the
 limit plus room for headers is read. What restore writes is a new tar built
-from the checked members only, owned by root, files mode 0600 at most and
-directories 0700 at most (the node's private keys stay root's).
+from the checked members only, owned by root, files mode 0600 and directories
+0700 exactly, whatever the archive says (the node's private keys stay root's).
+Members with a modification time a tar header cannot hold are refused.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import tarfile
@@ -49,6 +51,8 @@ __all__ = [
     "ANONYMOUS_LABEL",
     "ARCHIVE_TOP",
     "DEFAULT_MAX_SIZE",
+    "DIR_MODE",
+    "FILE_MODE",
     "MAX_MEMBERS",
     "STATE_DIR",
     "STATE_FILE",
@@ -85,6 +89,11 @@ ARCHIVE_TOP = STATE_DIR.rsplit("/", 1)[1]  # "tailscale": get_archive(STATE_DIR)
 DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 """Restore refuses archives whose files add up to more (a state directory holds kilobytes)."""
 MAX_MEMBERS = 10_000
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+"""Restore writes every file with mode 0600 and every directory 0700, owned by root."""
+_MAX_MTIME = 8**11
+"""The first modification time a ustar header cannot hold (year 2242)."""
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 """Set by Docker 23+ on anonymous volumes; older engines only give them a 64-hex name."""
 
@@ -323,7 +332,7 @@ class CheckedArchive:
 
     members: tuple[Member, ...]
     layout: str  # "top-dir" (members under tailscale/) or "relative"
-    top_mode: int | None  # the mode of the state directory itself, when the archive has it
+    top_mode: int | None  # the mode restore gives the state directory itself (DIR_MODE) when the archive has it
     total_size: int
     contents: Mapping[str, bytes] = field(repr=False)
 
@@ -341,7 +350,7 @@ class CheckedArchive:
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as out:
             if prefix:
                 top = tarfile.TarInfo(prefix)
-                top.type, top.mode, top.mtime = tarfile.DIRTYPE, self.top_mode if self.top_mode is not None else 0o700, time.time()
+                top.type, top.mode, top.mtime = tarfile.DIRTYPE, DIR_MODE, time.time()
                 top.uname = top.gname = "root"
                 out.addfile(top)
             for m in self.members:
@@ -377,6 +386,20 @@ def _kind_problem(info: tarfile.TarInfo) -> str | None:
     if not (info.isreg() or info.isdir()):
         return f"has an unsupported type ({info.type!r})"
     return None
+
+
+def _mtime_problem(info: tarfile.TarInfo) -> str | None:
+    """A modification time restore cannot write back: not a finite number of seconds
+    from 1970 up to what a tar header holds (a PAX header can say ``inf`` or ``1e400``,
+    a GNU base-256 field 2**88; each crashed the tar writer with OverflowError)."""
+    try:
+        value = float(info.mtime)
+    except (OverflowError, TypeError, ValueError):
+        value = math.inf
+    if math.isfinite(value) and 0 <= value < _MAX_MTIME:
+        return None
+    shown = str(info.mtime)
+    return f"has a modification time out of range ({shown[:24]}{'...' if len(shown) > 24 else ''})"
 
 
 _COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"))
@@ -422,7 +445,7 @@ def validate_archive(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_membe
                 steps = name.split("/")
                 if ".." in steps:
                     raise _refuse(name, "leads out of the state directory (`..`)")
-                problem = _kind_problem(info)
+                problem = _kind_problem(info) or _mtime_problem(info)
                 if problem:
                     raise _refuse(name, problem)
                 parts = tuple(p for p in steps if p not in ("", "."))
@@ -464,7 +487,7 @@ def validate_archive(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_membe
         rel = parts[1:] if top_dir else parts
         if not rel:
             if info.isdir():
-                top_mode = info.mode & 0o700
+                top_mode = DIR_MODE
             continue
         path = "/".join(rel)
         if rel in members:
@@ -473,8 +496,9 @@ def validate_archive(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_membe
             path=path,
             is_dir=info.isdir(),
             size=info.size if content is not None else 0,
-            # root's alone: no setuid/setgid/sticky, nothing for group or others
-            mode=info.mode & (0o700 if info.isdir() else 0o600),
+            # root's alone, whatever the archive says: set, not capped (a 000 file
+            # would stay unreadable, a 0644 directory would lose its x bit)
+            mode=DIR_MODE if info.isdir() else FILE_MODE,
             uid=0,
             gid=0,
             mtime=float(info.mtime),
@@ -856,6 +880,7 @@ class RestoreResult:
 
 _LOCK_WAIT = 30
 _DAEMON_RUNS = 3
+_OLD_KEPT = 4
 _STOPPED = "devc-stopped"
 
 
@@ -880,13 +905,15 @@ fi
 # Under the lock: stops tailscaled, then swaps the staged copy in by renames
 # only (same filesystem): the old entries move aside to $T.old, the staged ones
 # move up. If a rename fails, the old entries are put back: the identity that
-# was there is never lost half-way.
-_SWAP = "D=$1; T=$2; M=$3; STOP=$4\n" + _STOP_ALL + r"""
+# was there is never lost half-way. If putting them back fails too, $T.old is
+# kept (never deleted: it may hold the only copy of the identity), its path
+# printed as devc-kept=..., and the script exits 4 (_OLD_KEPT).
+_SWAP = "D=$1; T=$2; STOP=$3\n" + _STOP_ALL + r"""
 O="$T.old"
 rm -rf "$O" && mkdir "$O" || exit 1
 entries() {
   for e in "$1"/* "$1"/.[!.]* "$1"/..?*; do
-    { [ -e "$e" ] || [ -L "$e" ]; } && [ "$e" != "$T" ] && [ "$e" != "$O" ] && printf '%s\n' "$e"
+    { [ -e "$e" ] || [ -L "$e" ]; } && [ "$e" != "$T" ] && [ "$e" != "$O" ] && printf '%%s\n' "$e"
   done
   return 0
 }
@@ -895,15 +922,30 @@ if entries "$D" | while IFS= read -r e; do mv "$e" "$O"/ || exit 1; done; then
   phase=2
   if entries "$T" | while IFS= read -r e; do mv "$e" "$D"/ || exit 1; done; then
     rmdir "$T" && rm -rf "$O"
-    if [ -n "$M" ]; then chmod "$M" "$D"; fi
+    chmod %(dir_mode)s "$D"
     exit 0
   fi
 fi
-echo "the swap failed; the previous state is back in place" >&2
 if [ "$phase" = 2 ]; then entries "$D" | while IFS= read -r e; do rm -rf "$e"; done; fi
-entries "$O" | while IFS= read -r e; do mv "$e" "$D"/; done
-rmdir "$O"
-exit 1
+# put back; never over (or into) an entry of the same name
+if entries "$O" | while IFS= read -r e; do
+     n="$D/${e##*/}"; { [ -e "$n" ] || [ -L "$n" ]; } && exit 1; mv "$e" "$D"/ || exit 1
+   done && rmdir "$O"; then
+  echo "the swap failed; the previous state is back in place" >&2
+  exit 1
+fi
+echo "devc-kept=$O"
+echo "the swap failed and the previous state could not all be put back" >&2
+exit %(kept)d
+""" % {"dir_mode": format(DIR_MODE, "o"), "kept": _OLD_KEPT}
+
+# Under the lock (so after any swap still running): after a failed restore, the
+# staged copy goes; $T.old goes only when empty, else it is kept and reported.
+_AFTER_FAILED_SWAP = r"""
+T=$1; O="$1.old"
+rm -rf "$T"
+if [ -d "$O" ] && ! rmdir "$O" 2>/dev/null; then echo "devc-kept=$O"; fi
+exit 0
 """
 
 
@@ -953,8 +995,11 @@ def restore(
     folder first, so a failed copy leaves the old state alone; then tailscaled
     is stopped (only with ``stop_daemon``), the folder emptied, the copy moved
     in (stop and swap in one exec holding `up`'s lock), and a daemon that ran
-    is started again, also when a step fails. A stopped container gets the
-    archive through ``put_archive`` over what is there.
+    is started again, also when a step fails. When a failed swap (or one cut
+    off half-way) could not put the previous state back, that state stays
+    where the swap set it aside (``<stage>.old``), the error says where, and
+    tailscaled stays stopped: the only copy of an identity is never deleted.
+    A stopped container gets the archive through ``put_archive``.
     """
     if not sc.running:
         return _restore_stopped(sc, archive, on_step)
@@ -975,30 +1020,37 @@ def restore(
     _exec(sc, 'mkdir -p "$1" && chmod 700 "$1"', stage, what=f"creating {stage}")
     steps: list[str] = []
     restart = daemon_ran
-    failed = True
+    swapping = False
     try:
         on_step("copy the archive into the container")
         _put_archive(sc, stage, archive.tar())
         on_step(f"stop tailscaled and replace {STATE_DIR}" if daemon_ran else f"replace {STATE_DIR}")
-        mode = "" if archive.top_mode is None else format(archive.top_mode, "o")
         # one exec under `up`'s lock: no `up` can start tailscaled between the stop and the swap
-        r, stopped = _run_locked(sc, _SWAP, STATE_DIR, stage, mode, "1" if stop_daemon else "0")
+        swapping = True
+        r, stopped = _run_locked(sc, _SWAP, STATE_DIR, stage, "1" if stop_daemon else "0")
         restart = restart or stopped
         if stopped:
             steps.append("stopped tailscaled")
-        _check_locked(sc, r, f"replacing {STATE_DIR}")
+        if r.exit_code != _OLD_KEPT:
+            _check_locked(sc, r, f"replacing {STATE_DIR}")
+        else:
+            raise StateVolumeError(f"replacing {STATE_DIR} failed in {sc.name}: {(r.stderr or r.stdout).strip()}")
         steps.append(f"restored {_files(len(archive.files))}")
-        failed = False
-    finally:
-        # whatever failed: no staging folder left behind, and a daemon that ran runs again
-        if failed:
-            _quietly(lambda: sc.executor.run(["rm", "-rf", stage, f"{stage}.old"], timeout=30))
-        if restart:
+    except BaseException as exc:
+        # whatever failed: no staging folder left behind, never the previous state
+        # deleted, and a daemon that ran runs again unless its state is set aside
+        kept = _after_failed_swap(sc, stage)
+        if kept == _UNKNOWN and not swapping:
+            kept = None  # the swap never ran: nothing was set aside
+        if restart and kept is None:
             on_step("start tailscaled")
-            if failed:
-                _quietly(lambda: node.start_daemon(argv, cli=cli, wait=daemon_wait))
-            else:
-                node.start_daemon(argv, cli=cli, wait=daemon_wait)
+            _quietly(lambda: node.start_daemon(argv, cli=cli, wait=daemon_wait))
+        if kept is None or not isinstance(exc, Exception):
+            raise
+        raise _kept_error(sc, kept, exc, daemon_stopped=restart) from exc
+    if restart:
+        on_step("start tailscaled")
+        node.start_daemon(argv, cli=cli, wait=daemon_wait)
     warnings: list[str] = []
     status = None
     if restart:
@@ -1010,6 +1062,43 @@ def restore(
     return RestoreResult(
         files=len(archive.files), size=archive.total_size, layout=archive.layout, steps=tuple(steps),
         daemon_restarted=restart, status=status, warnings=tuple(warnings),
+    )
+
+
+_UNKNOWN = "unknown"
+
+
+def _after_failed_swap(sc: StateContainer, stage: str) -> str | None:
+    """Clean up after a failed restore: the staged copy goes, ``<stage>.old`` (the previous
+    state set aside) only when empty. Its path when kept; ``_UNKNOWN`` when the container
+    cannot be asked (then nothing was deleted either); None when nothing is set aside."""
+    try:
+        r, _ = _run_locked(sc, _AFTER_FAILED_SWAP, stage)
+    except Exception:  # noqa: BLE001 - the first error is the one to report
+        return _UNKNOWN
+    if r.exit_code != 0:
+        return _UNKNOWN
+    m = re.search(r"^devc-kept=(.+)$", r.stdout, re.M)
+    return m.group(1) if m else None
+
+
+def _kept_error(sc: StateContainer, kept: str, exc: BaseException, *, daemon_stopped: bool) -> DevcError:
+    """The failure, saying where the previous identity is: it is never deleted."""
+    old = kept if kept != _UNKNOWN else "a folder .devc-restore-*.old"
+    first = exc.message if isinstance(exc, DevcError) else f"{type(exc).__name__}: {exc}"
+    where = (
+        f"the previous state (the node's identity) is kept in {old} in {sc.name}, not deleted"
+        if kept != _UNKNOWN
+        else f"{sc.name} could not be asked whether the previous state is back; if not, it is in {old} under {STATE_DIR}, not deleted"
+    )
+    daemon = "; tailscaled was not started again" if daemon_stopped else ""
+    return StateVolumeError(
+        f"{first}; {where}{daemon}",
+        fix=(
+            f"Look at {STATE_DIR} in the container (`docker exec -it {sc.name} sh`): move the entries of {old} back "
+            f"into {STATE_DIR} (after removing what the failed restore left there), then run `inv tailscale.up` "
+            "(no key needed); or run the restore again."
+        ),
     )
 
 
@@ -1043,14 +1132,12 @@ def _after_restore_warnings(status: Any) -> list[str]:
 
 
 def _restore_stopped(sc: StateContainer, archive: CheckedArchive, on_step: Callable[[str], None]) -> RestoreResult:
-    present = _listing(sc)
+    present = _listing(sc) or set()
     on_step("copy the archive into the stopped container")
-    if present is None:
-        parent = STATE_DIR.rsplit("/", 1)[0] or "/"
-        _put_archive(sc, parent, archive.tar(prefix=ARCHIVE_TOP))
-        present = set()
-    else:
-        _put_archive(sc, STATE_DIR, archive.tar())
+    # into the parent, the state directory itself included: the Engine sets the owner
+    # and mode of an existing directory from the archive too, so it becomes root's 0700
+    parent = STATE_DIR.rsplit("/", 1)[0] or "/"
+    _put_archive(sc, parent, archive.tar(prefix=ARCHIVE_TOP))
     warnings = []
     wanted = {m.path for m in archive.members}
     stale = sorted(p for p in present if p not in wanted and not any(w.startswith(p + "/") for w in wanted))

@@ -440,6 +440,55 @@ def test_restore_writes_root_owned_private_files():
             assert i.mode == (0o700 if i.isdir() else 0o600), (i.name, oct(i.mode))
 
 
+@pytest.mark.parametrize(
+    "dir_mode, file_mode",
+    [(0o000, 0o000), (0o555, 0o444), (0o644, 0o400), (0o777, 0o777), (0o7777, 0o6755), (0o100, 0o200)],
+    ids=["none", "read-only", "dir-without-x", "everyone", "special-bits", "odd"],
+)
+def test_restored_modes_are_set_not_capped(dir_mode, file_mode):
+    """0600 for files and 0700 for directories exactly, whatever the archive says: a 000
+    file must not stay unreadable, nor a 0644 directory lose its x bit."""
+    data = foreign_tar([("tailscale", dir_mode, None), ("tailscale/certs", dir_mode, None), ("tailscale/tailscaled.state", file_mode, STATE), ("tailscale/certs/a.crt", file_mode, b"crt")])
+    checked = validate_archive(data)
+    assert checked.top_mode == 0o700
+    assert {(m.path, m.mode) for m in checked.members} == {("certs", 0o700), ("certs/a.crt", 0o600), ("tailscaled.state", 0o600)}
+    for out in (checked.tar(), checked.tar(prefix="tailscale")):
+        with tarfile.open(fileobj=io.BytesIO(out)) as tf:
+            assert {i.mode for i in tf if i.isdir()} == {0o700} and {i.mode for i in tf if i.isfile()} == {0o600}
+
+
+def _with_mtime(**how):
+    buf = io.BytesIO()
+    fmt = tarfile.GNU_FORMAT if "gnu" in how else tarfile.PAX_FORMAT
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tf:
+        info = tarfile.TarInfo("tailscale/tailscaled.state")
+        info.size = len(STATE)
+        if "pax" in how:
+            info.pax_headers = {"mtime": how["pax"]}
+        if "gnu" in how:
+            info.mtime = how["gnu"]
+        tf.addfile(info, io.BytesIO(STATE))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "how",
+    [dict(pax="inf"), dict(pax="-inf"), dict(pax="nan"), dict(pax="1e400"), dict(pax="-1"), dict(pax="8589934592"), dict(gnu=2**80)],
+    ids=["inf", "minus-inf", "nan", "overflows-float", "before-1970", "past-ustar", "gnu-base-256-huge"],
+)
+def test_out_of_range_mtimes_are_refused(how):
+    """Refused as an unsafe archive (exit 31), not an OverflowError when the clean tar is written."""
+    with pytest.raises(UnsafeArchive, match="modification time out of range") as e:
+        validate_archive(_with_mtime(**how)).tar()
+    assert e.value.exit_code == 31 and "nothing was changed" in e.value.message
+
+
+@pytest.mark.parametrize("how", [dict(pax="0"), dict(pax="1700000000.25"), dict(pax="8589934591")], ids=["epoch", "fraction", "last-ustar"])
+def test_in_range_mtimes_are_kept(how):
+    checked = validate_archive(_with_mtime(**how))
+    assert validate_archive(checked.tar()).members == checked.members
+
+
 def test_read_archive_refuses_a_fifo_without_blocking(tmp_path):
     import os
     import threading
@@ -593,22 +642,60 @@ class FakeNode:
 
 
 class SwapFails:
-    """A running container's executor whose stop-and-swap exec fails after stopping tailscaled."""
+    """A running container's executor whose stop-and-swap exec fails after stopping tailscaled,
+    then answers the clean-up with ``after`` (an ExecResult, or an exception to raise)."""
 
-    def __init__(self):
+    def __init__(self, swap=None, after=None):
+        from devc_tasks.engine import ExecResult
+
         self.calls = []
+        self.swap = swap or ExecResult(1, "devc-stopped\n", "rm: cannot remove '/var/lib/tailscale/certs': Device or resource busy\n")
+        self.after = after or ExecResult(0, "", "")
 
     def run(self, argv, *, stdin=None, timeout=30.0):
         from devc_tasks.engine import ExecResult
 
         self.calls.append(list(argv))
         script = argv[2] if len(argv) > 2 and argv[:2] == ["sh", "-c"] else ""
-        if "rmdir" in script:
-            return ExecResult(1, "devc-stopped\n", "rm: cannot remove '/var/lib/tailscale/certs': Device or resource busy\n")
+        for marker, answer in (("phase=1", self.swap), ("devc-kept", self.after)):
+            if marker in script:
+                if isinstance(answer, Exception):
+                    raise answer
+                return answer
         return ExecResult(0, "", "")
 
 
-def test_a_failed_restore_cleans_up_and_restarts_the_daemon(monkeypatch):
+def _lost():
+    from devc_tasks.errors import EngineUnreachable
+
+    return EngineUnreachable("lost the connection to the Docker engine during `sh`: reset")
+
+
+def _result(code, out="", err=""):
+    from devc_tasks.engine import ExecResult
+
+    return ExecResult(code, out, err)
+
+
+KEPT_OLD = "/var/lib/tailscale/.devc-restore-x.old"
+
+
+@pytest.mark.parametrize(
+    "swap, after, words, restarted",
+    [
+        (None, None, ["Device or resource busy"], True),
+        (_result(4, f"devc-stopped\ndevc-kept={KEPT_OLD}\n", "could not all be put back"), _result(0, f"devc-kept={KEPT_OLD}\n"),
+         ["could not all be put back", f"kept in {KEPT_OLD}", "not deleted", "not started again"], False),
+        (_result(137, "devc-stopped\n"), _result(0, f"devc-kept={KEPT_OLD}\n"), ["exit 137", f"kept in {KEPT_OLD}", "not started again"], False),
+        (_lost(), _result(0, f"devc-kept={KEPT_OLD}\n"), ["lost the connection", f"kept in {KEPT_OLD}"], False),
+        (_lost(), _lost(), ["lost the connection", "could not be asked", ".devc-restore-*.old", "not deleted"], False),
+        (_result(1, "devc-stopped\n", "busy"), _result(75, "", "another command still holds"), ["could not be asked", "not deleted"], False),
+    ],
+    ids=["put-back-worked", "put-back-failed", "swap-killed-half-way", "exec-dropped", "container-unreachable-after", "clean-up-locked-out"],
+)
+def test_a_failed_restore_never_deletes_the_previous_state(monkeypatch, swap, after, words, restarted):
+    """After a failed swap only the staged copy is removed; ``.old`` (the previous identity set
+    aside) is removed only when the container says it is empty, else kept and named."""
     import devc_tasks.state as state_mod
     import devc_tasks.tailscale as tailscale_mod
     from devc_tasks.errors import StateVolumeError
@@ -616,14 +703,40 @@ def test_a_failed_restore_cleans_up_and_restarts_the_daemon(monkeypatch):
     monkeypatch.setattr(tailscale_mod, "Node", FakeNode)
     monkeypatch.setattr(state_mod, "_put_archive", lambda sc, path, data: None)
     FakeNode.started = []
-    executor = SwapFails()
+    executor = SwapFails(swap, after)
     checked = validate_archive(tar(*GOOD_TOP))
-    with pytest.raises(StateVolumeError, match="Device or resource busy"):
+    with pytest.raises(StateVolumeError if not restarted else Exception) as e:
         state_mod.restore(fake_sc(status="running", executor=executor), checked, stop_daemon=True)
-    stage = next(a[-1] for a in executor.calls if a[:2] == ["sh", "-c"] and "mkdir" in a[2])
+    message = e.value.message
+    for w in words:
+        assert w in message, (w, message)
+    if not restarted:
+        assert e.value.exit_code == 30
+    stage = next(a[-1] for a in executor.calls if a[:2] == ["sh", "-c"] and "mkdir" in a[2] and "phase=1" not in a[2])
     assert ".devc-restore-" in stage
-    assert ["rm", "-rf", stage, f"{stage}.old"] in executor.calls
-    assert FakeNode.started == [("/usr/sbin/tailscaled", "--state=/var/lib/tailscale/tailscaled.state", "--socket=/var/run/tailscale/tailscaled.sock")]
+    clean = [a for a in executor.calls if a[:2] == ["sh", "-c"] and "devc-kept" in a[2] and "phase=1" not in a[2]]
+    assert len(clean) == 1 and clean[0][-1] == stage and "flock" in clean[0][2]
+    assert not any(f"{stage}.old" in " ".join(a) for a in executor.calls), "nothing names .old to delete it"
+    assert 'rm -rf "$T"' in clean[0][2] and 'rm -rf "$O"' not in clean[0][2] and 'rmdir "$O"' in clean[0][2]
+    daemon = [("/usr/sbin/tailscaled", "--state=/var/lib/tailscale/tailscaled.state", "--socket=/var/run/tailscale/tailscaled.sock")]
+    assert FakeNode.started == (daemon if restarted else [])
+
+
+def test_a_restore_that_fails_before_the_swap_names_nothing_kept(monkeypatch):
+    import devc_tasks.state as state_mod
+    import devc_tasks.tailscale as tailscale_mod
+
+    def put_fails(sc, path, data):
+        raise _lost()
+
+    monkeypatch.setattr(tailscale_mod, "Node", FakeNode)
+    monkeypatch.setattr(state_mod, "_put_archive", put_fails)
+    FakeNode.started = []
+    executor = SwapFails(after=_lost())
+    with pytest.raises(Exception, match="lost the connection") as e:
+        state_mod.restore(fake_sc(status="running", executor=executor), validate_archive(tar(*GOOD_TOP)), stop_daemon=True)
+    assert "kept" not in e.value.message and e.value.exit_code == 10
+    assert not [a for a in executor.calls if "phase=1" in " ".join(a)]
 
 
 def test_restore_and_reset_stop_the_daemon_under_ups_lock(monkeypatch):
@@ -645,13 +758,13 @@ def test_restore_and_reset_stop_the_daemon_under_ups_lock(monkeypatch):
 
             script = argv[2] if argv[:2] == ["sh", "-c"] else " ".join(argv)
             self.scripts.append(script)
-            out = "files\n" if "echo missing" in script else "devc-stopped\nremoved=3\n" if "-delete" in script else "devc-stopped\n" if "rmdir" in script else ""
+            out = "files\n" if "echo missing" in script else "devc-stopped\nremoved=3\n" if "-delete" in script else "devc-stopped\n" if "phase=1" in script else ""
             return ExecResult(0, out, "")
 
     rec = Recorder()
     result = state_mod.restore(fake_sc(status="running", executor=rec), validate_archive(tar(*GOOD_TOP)), stop_daemon=True)
     assert result.daemon_restarted and FakeNode.started
-    swap = [s for s in rec.scripts if "rmdir" in s]
+    swap = [s for s in rec.scripts if "phase=1" in s]
     assert len(swap) == 1 and swap[0].startswith(plan.SH_LIB) and tailscale_mod._LOCK in swap[0] and "stop_tailscaled ||" in swap[0]
     assert swap[0].index("flock") < swap[0].index("stop_tailscaled ||") < swap[0].index("rmdir")
 
