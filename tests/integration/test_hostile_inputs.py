@@ -17,6 +17,7 @@ from tests.conftest import logins
 from tests.integration.test_state import STATE_DIR, identity, owners_and_modes, sh, state
 from tests.integration.test_up import new_key, up
 from tests.support.archives import foreign_tar
+from tests.support.limits import memory_cap
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +51,8 @@ def test_key_files_that_hold_no_key(inv, containers, tmp_path, content, words):
     path = content if isinstance(content, str) else str(tmp_path / "key")
     if not isinstance(content, str):
         Path(path).write_bytes(content)
-    r = inv("tailscale.up", "--container", c.name, "--hostname", "nokey", "--authkey-file", path, "--json", timeout=60)
+    with memory_cap():  # the task's process inherits the cap: an endless read fails instead of eating the machine
+        r = inv("tailscale.up", "--container", c.name, "--hostname", "nokey", "--authkey-file", path, "--json", timeout=60)
     assert r.code == 2 and words in r.doc["error"]["message"], r
     assert "Traceback" not in r.stderr and "tskey-auth-a" not in r.stdout + r.stderr
     assert logins(containers.control) == []
