@@ -1132,13 +1132,21 @@ def _after_restore_warnings(status: Any) -> list[str]:
 
 
 def _restore_stopped(sc: StateContainer, archive: CheckedArchive, on_step: Callable[[str], None]) -> RestoreResult:
-    present = _listing(sc) or set()
+    listing = _listing(sc)
+    present = listing or set()
     on_step("copy the archive into the stopped container")
     # into the parent, the state directory itself included: the Engine sets the owner
     # and mode of an existing directory from the archive too, so it becomes root's 0700
     parent = STATE_DIR.rsplit("/", 1)[0] or "/"
-    _put_archive(sc, parent, archive.tar(prefix=ARCHIVE_TOP))
     warnings = []
+    try:
+        _put_archive(sc, parent, archive.tar(prefix=ARCHIVE_TOP))
+    except StateVolumeError:
+        if listing is None:
+            raise
+        # the parent may be read-only (a --read-only root filesystem) while the volume is not
+        _put_archive(sc, STATE_DIR, archive.tar())
+        warnings.append(f"{STATE_DIR} itself kept its owner and mode (its parent is read-only); what it holds is root's, 0600/0700")
     wanted = {m.path for m in archive.members}
     stale = sorted(p for p in present if p not in wanted and not any(w.startswith(p + "/") for w in wanted))
     if stale:

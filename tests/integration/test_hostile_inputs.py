@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import logins
-from tests.integration.test_state import STATE_DIR, identity, owners_and_modes, sh, state
+from tests.integration.test_state import STATE_DIR, identity, owners_and_modes, plain, sh, state
 from tests.integration.test_up import new_key, up
 from tests.support.archives import foreign_tar
 from tests.support.limits import memory_cap
@@ -153,6 +153,23 @@ def test_restored_modes_are_exactly_0600_and_0700(inv, containers, tmp_path):
     assert owners_and_modes(running) == ROOT_PRIVATE
     assert owners_and_modes(stopped) == ROOT_PRIVATE
     assert sh(running, f"cat {STATE_DIR}/tailscaled.state").encode() == STATE
+
+
+def test_restore_into_a_stopped_container_with_a_read_only_root(inv, containers, tmp_path):
+    """The Engine refuses to write into a read-only root filesystem outside volumes: the
+    archive then goes into the state volume itself, whose own mode stays (and is said so)."""
+    file = tmp_path / "odd.tar"
+    file.write_bytes(foreign_tar(ODD_MODES))
+    file.chmod(0o600)
+    vol = containers.volume()
+    c = plain(containers, read_only=True, volumes={vol: {"bind": STATE_DIR, "mode": "rw"}})
+    sh(c, f"chmod 755 {STATE_DIR}")
+    c.stop(timeout=1)
+    r = state(inv, c, "restore", str(file), "--json")
+    assert r.code == 0, r
+    assert any("kept its owner and mode" in w for w in r.doc["warnings"]), r.doc["warnings"]
+    c.start()
+    assert owners_and_modes(c) == (ROOT_PRIVATE - {f"{STATE_DIR} 0 0 700"}) | {f"{STATE_DIR} 0 0 755"}
 
 
 @pytest.mark.parametrize("mtime", ["inf", "nan", "1e400", "-1"])
