@@ -27,6 +27,13 @@ __all__ = [
     "StateVolumeError",
     "UnsafeArchive",
     "ChecksFailed",
+    "ApiError",
+    "ApiUnauthorized",
+    "ApiForbidden",
+    "ApiRejected",
+    "ApiNotFound",
+    "ApiUnreachable",
+    "ApiUnavailable",
     "EXIT_CODES",
 ]
 
@@ -162,6 +169,48 @@ class ChecksFailed(DevcError):
     kind, exit_code = "checks_failed", 40
 
 
+class ApiError(DevcError):
+    """The Tailscale API answered something with no class of its own."""
+
+    kind, exit_code = "api_error", 50
+
+
+class ApiUnauthorized(ApiError):
+    """401: the OAuth client id/secret or the API access token was refused."""
+
+    kind, exit_code = "api_unauthorized", 51
+
+
+class ApiForbidden(ApiError):
+    """403: the credential lacks a scope (the message names it)."""
+
+    kind, exit_code = "api_forbidden", 52
+
+
+class ApiRejected(ApiError):
+    """400: the API refused the request (e.g. tags the OAuth client may not use)."""
+
+    kind, exit_code = "api_rejected", 53
+
+
+class ApiNotFound(ApiError):
+    """404 on a tailnet path: no such tailnet for this credential."""
+
+    kind, exit_code = "api_tailnet_not_found", 54
+
+
+class ApiUnreachable(ApiError):
+    """The API did not answer within the connect/read timeouts (or refused the connection)."""
+
+    kind, exit_code = "api_unreachable", 55
+
+
+class ApiUnavailable(ApiError):
+    """429 or 5xx, still after the bounded retries."""
+
+    kind, exit_code = "api_unavailable", 56
+
+
 EXIT_CODES: dict[str, int] = {
     cls.kind: cls.exit_code
     for cls in (
@@ -184,5 +233,12 @@ EXIT_CODES: dict[str, int] = {
         StateVolumeError,
         UnsafeArchive,
         ChecksFailed,
+        ApiError,
+        ApiUnauthorized,
+        ApiForbidden,
+        ApiRejected,
+        ApiNotFound,
+        ApiUnreachable,
+        ApiUnavailable,
     )
 }

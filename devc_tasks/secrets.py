@@ -129,8 +129,11 @@ def resolve_key(
     host_env: Mapping[str, str],
     container_env: Mapping[str, str],
     stdin: IO[str] | None = None,
+    minter: tuple[str, Callable[[], str]] | None = None,
 ) -> KeySource:
-    """The design's order: --authkey-file (``-`` is stdin), host env, container env.
+    """The design's order: --authkey-file (``-`` is stdin), host env, a key minted through
+    the Tailscale API (``minter``: its description and the call; run only on ``load``),
+    container env.
 
     A ``--authkey-file`` value that is the key itself (``tskey-...``, no such
     file) is refused before anything is read, and is never echoed: not in the
@@ -165,10 +168,14 @@ def resolve_key(
                 ) from None
 
         return KeySource(where, read_file)
-    for env, env_where in ((host_env, "host"), (container_env, "container")):
-        value = env.get(ENV_AUTHKEY, "")
-        if value.strip():
-            return KeySource(f"{ENV_AUTHKEY} ({env_where})", Secret(value).reveal)
+    value = host_env.get(ENV_AUTHKEY, "")
+    if value.strip():
+        return KeySource(f"{ENV_AUTHKEY} (host)", Secret(value).reveal)
+    if minter is not None:
+        return KeySource(minter[0], minter[1])
+    value = container_env.get(ENV_AUTHKEY, "")
+    if value.strip():
+        return KeySource(f"{ENV_AUTHKEY} (container)", Secret(value).reveal)
     return KeySource(None)
 
 

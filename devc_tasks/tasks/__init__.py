@@ -8,11 +8,11 @@ nowhere else. Heavy modules (docker, rich, yaml) are imported inside task bodies
 
 from invoke import Collection
 
-from . import compose, doctor, node, state
+from . import api, compose, doctor, node, state
 from .common import DEFAULTS
 
 ns = Collection("tailscale")
-for _task in (*node.TASKS, *doctor.TASKS, *compose.TASKS):
+for _task in (*node.TASKS, *api.TASKS, *doctor.TASKS, *compose.TASKS):
     ns.add_task(_task)
 if state.TASKS:
     ns.add_collection(Collection("state", *state.TASKS))

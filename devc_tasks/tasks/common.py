@@ -21,7 +21,7 @@ SELECTOR_HELP = {
     "json": "Print exactly one JSON document on stdout (errors included).",
 }
 
-DEFAULTS = {"timeout": 60, "daemon_wait": 20}
+DEFAULTS = {"timeout": 60, "daemon_wait": 20, "ephemeral": False, "replace": False}
 
 
 def _help(**extra: str) -> dict[str, str]:

@@ -8,8 +8,9 @@ from typing import Any
 from invoke import task
 from invoke.exceptions import Exit
 
-from ..errors import DevcError, NotConnected, TailscaleNotInstalled
+from ..errors import DevcError, NotConnected, TailscaleNotInstalled, UsageError
 from ..plan import INSTALL_FIX
+from .api import API_HELP, config_tags, host_api, prepare_login
 from .common import _help, _output, _seconds, _selectors, _setting, boundary, parse_tags
 
 # --- up ----------------------------------------------------------------------
@@ -26,6 +27,10 @@ from .common import _help, _output, _seconds, _selectors, _setting, boundary, pa
         timeout="Seconds to wait for login and for Running (default 60).",
         require_key="Fail (instead of skipping) when no key is available and the node has no identity.",
         userspace="Run tailscaled with userspace networking (no TUN device needed).",
+        key_expiry="Seconds a key minted through the Tailscale API stays valid (default 600).",
+        ephemeral="Mint an ephemeral key (the node is removed when it goes offline).",
+        replace="Before logging in, delete this node's stale copies (offline, same name or name-N, same tags) so it gets the plain name.",
+        **API_HELP,
     )
 )
 def up(
@@ -38,6 +43,10 @@ def up(
     timeout=None,
     require_key=False,
     userspace=False,
+    key_expiry=None,
+    ephemeral=False,
+    replace=False,
+    oauth_secret_file=None,
     container=None,
     workspace=None,
     host=None,
@@ -56,12 +65,17 @@ def up(
 
         wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
         daemon_wait = _seconds(_setting(c, "daemon_wait", None), "daemon_wait")  # settings first: a bad one fails before any work
-        tags = parse_tags(advertise_tags)
+        tags = config_tags(c, advertise_tags)
+        if authkey_file == "-" and oauth_secret_file == "-":
+            raise UsageError("--authkey-file and --oauth-secret-file cannot both read stdin", fix="Give one of them a file.")
         target = resolve(_selectors(container, workspace, host, context, local))
         choice = wanted_hostname(target, hostname)
         for w in choice.warnings:
             out.warn(w)
-        key = resolve_key(authkey_file=authkey_file, host_env=os.environ, container_env=target.executor.env() if not local else {})
+        api = host_api(c, out, hostname=choice.name, tags=tags, container=target.label, oauth_secret_file=oauth_secret_file, timeout=wait,
+                       ephemeral=bool(_setting(c, "ephemeral", ephemeral or None)), key_expiry=key_expiry)
+        minter = (f"minted through the Tailscale API ({api.settings.describe()})", api.mint) if api is not None else None
+        key = resolve_key(authkey_file=authkey_file, host_env=os.environ, container_env=target.executor.env() if not local else {}, minter=minter)
         wish = UpWish(
             hostname=choice.name,
             ssh=ssh,
@@ -73,17 +87,27 @@ def up(
             have_key=key.available,
         )
         node = Node(target.executor, on_step=out.step)
-        with out.waiting(f"Connecting {target.label} as {choice.name} ..."):
-            result = node.up(wish, key.load, daemon_wait=daemon_wait)
+        try:
+            with out.waiting(f"Connecting {target.label} as {choice.name} ..."):
+                if api is not None:
+                    prepare_login(api, node, key, replace=bool(_setting(c, "replace", replace or None)))
+                result = node.up(wish, key.load, daemon_wait=daemon_wait)
+        finally:
+            if api is not None:
+                api.revoke()
         result.warnings[:0] = [w for w in (target_persistence_warning(target),) if w]
-        _report_up(out, target, result, key.source)
+        extra = None
+        if api is not None:
+            extra = {"api": {**api.report(), "device": api.confirm(result.probe.status.self.id if result.probe and result.probe.status else None)}}
+            api.close()
+        _report_up(out, target, result, key.source, extra)
 
 
 def _ssh_user(target: Any) -> str:
     return getattr(target.config, "remote_user", None) or "root"
 
 
-def _report_up(out: Any, target: Any, result: Any, key_source: str | None) -> None:
+def _report_up(out: Any, target: Any, result: Any, key_source: str | None, extra: dict[str, Any] | None = None) -> None:
     from ..ui import node_doc
 
     status = result.probe.status if result.probe else None
@@ -96,6 +120,7 @@ def _report_up(out: Any, target: Any, result: Any, key_source: str | None) -> No
         "steps": result.steps,
         "warnings": result.warnings,
         "node": node_doc(status),
+        **(extra or {}),
     }
     for w in result.warnings:
         out.warn(w)

@@ -1,0 +1,154 @@
+"""The Tailscale API on the host: what `up` needs from it, and the `prune` task."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from invoke import task
+
+from ..errors import DevcError, UsageError
+from .common import _help, _output, _seconds, _selectors, _setting, boundary, parse_tags
+
+API_HELP = {
+    "oauth_secret_file": "Read the OAuth client secret from this file ('-' for stdin). Default: TAILSCALE_OAUTH_CLIENT_SECRET on the host.",
+}
+
+
+def _section(c: Any) -> dict[str, Any]:
+    try:
+        return dict(c.config.get("tailscale", {}) or {})
+    except AttributeError:
+        return {}
+
+
+def config_tags(c: Any, given: str | None) -> tuple[str, ...]:
+    """--advertise-tags, else tailscale.tags (a list or a comma-separated string)."""
+    if given is not None:
+        return parse_tags(given)
+    raw = _section(c).get("tags")
+    if isinstance(raw, list | tuple):
+        raw = ",".join(str(t) for t in raw)
+    return parse_tags(raw or None)
+
+
+def _read_secret_file(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise UsageError(f"cannot read --oauth-secret-file {path}: {e.strerror}", fix="Give a readable file holding the client secret, or - for stdin.") from None
+
+
+def host_api(c: Any, out: Any, *, hostname: str, tags: tuple[str, ...], container: str, oauth_secret_file: str | None, timeout: float,
+             ephemeral: bool = False, key_expiry: Any = None) -> Any:
+    """A ``HostApi`` when the host has API credentials, else None (then nothing is asked)."""
+    from ..apirules import api_settings
+    from ..hostapi import DEFAULT_KEY_EXPIRY, HostApi
+
+    settings = api_settings(os.environ, _section(c), secret_file=oauth_secret_file, read_secret_file=_read_secret_file)
+    if not settings.available:
+        return None
+    expiry = _seconds(key_expiry if key_expiry is not None else _section(c).get("key_expiry") or DEFAULT_KEY_EXPIRY, "--key-expiry")
+    return HostApi(
+        settings=settings,
+        hostname=hostname,
+        tags=tags,
+        timeout=timeout,
+        ephemeral=ephemeral,
+        key_expiry=int(expiry),
+        container=container,
+        warn=out.warn,
+        step=out.step,
+    )
+
+
+def prepare_login(api: Any, node: Any, key: Any, *, replace: bool) -> None:
+    """Before anything changes in the container: when the node must log in, deal with its
+    stale copies and mint the key (if it comes from the API), so API errors stop `up` first."""
+    from ..hostapi import must_log_in
+
+    probe = node.probe()
+    if not must_log_in(probe):
+        return
+    if key.available:
+        api.before_login(self_node_id=probe.status.self.id if probe.status else None, replace=replace)
+    if key.source is not None and key.source.startswith("minted"):
+        key.load()
+
+
+@task(
+    auto_shortflags=False,
+    help=_help(
+        hostname="The node name whose stale copies to look for (default: the name `up` would use).",
+        advertise_tags="The tags this node gets (default: the node's own, else tailscale.tags).",
+        yes="Delete without asking.",
+        dry_run="Only list the stale copies.",
+        timeout="Seconds for each API request (default 60).",
+        **API_HELP,
+    ),
+)
+def prune(c, hostname=None, advertise_tags=None, yes=False, dry_run=False, timeout=None, oauth_secret_file=None, container=None, workspace=None, host=None, context=None, local=False, json=False):
+    """Delete the stale copies of this devcontainer's node (offline, same name or name-N, same tags) through the Tailscale API."""
+    out = _output(json)
+    with boundary(out):
+        from ..apirules import describe_device
+        from ..tailscale import Node
+        from ..target import resolve, wanted_hostname
+
+        wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
+        target = resolve(_selectors(container, workspace, host, context, local), optional=True)
+        name = wanted_hostname(target, hostname).name
+        self_id = None
+        node_tags: tuple[str, ...] | None = None
+        if target.executor is not None:
+            try:
+                probe = Node(target.executor).probe()
+                if probe.status is not None and probe.status.logged_in:
+                    self_id = probe.status.self.id
+                    if probe.prefs is not None:
+                        node_tags = tuple(probe.prefs.advertise_tags)
+            except DevcError:
+                pass
+        tags = parse_tags(advertise_tags) if advertise_tags is not None else (node_tags if node_tags is not None else config_tags(c, None))
+        api = host_api(c, out, hostname=name, tags=tags, container=name, oauth_secret_file=oauth_secret_file, timeout=wait)
+        if api is None:
+            raise UsageError(
+                "prune needs Tailscale API credentials on the host",
+                fix="Set TAILSCALE_OAUTH_CLIENT_ID and TAILSCALE_OAUTH_CLIENT_SECRET (scope devices:core), or TAILSCALE_API_KEY.",
+            )
+        try:
+            stale, kept = api.find_stale(self_node_id=self_id)
+            doc: dict[str, Any] = {
+                "ok": True,
+                "hostname": name,
+                "tags": list(tags),
+                "stale": [d.to_dict() for d in stale],
+                "kept": [{**d.to_dict(), "reason": why} for d, why in kept],
+                "deleted": [],
+            }
+            rows = [(describe_device(d), "stale copy") for d in stale] + [(describe_device(d), f"kept: {why}") for d, why in kept]
+            if stale and not dry_run:
+                if not yes:
+                    if not sys.stdin.isatty():
+                        listing = "; ".join(describe_device(d) for d in stale)
+                        raise UsageError(
+                            f"prune would delete {len(stale)} device(s): {listing}; it asks for confirmation, and this run is not interactive",
+                            fix="Pass --yes to delete them, or --dry-run to only list them.",
+                        )
+                    if not out.confirm(f"Delete {len(stale)} stale cop{'y' if len(stale) == 1 else 'ies'} of {name} from the tailnet?"):
+                        raise DevcError("not confirmed: nothing was deleted")
+                doc["deleted"] = [d.to_dict() for d in api.delete_devices(stale)]
+        finally:
+            api.close()
+        title = f"stale copies of {name}" + (" (deleted)" if doc["deleted"] else "")
+        if not rows:
+            out.emit(doc, out.lines(f"No device uses the name {name}: nothing to prune."))
+        else:
+            out.emit(doc, out.table(title, ["Device", "Verdict"], [list(r) for r in rows]))
+
+
+TASKS = (prune,)

@@ -1,0 +1,228 @@
+"""The Tailscale HTTP API client: OAuth token, keys, devices (one method per endpoint).
+
+Everything secret stays in this process: the client secret and the access token
+travel only in request headers/bodies to the API, are held in ``Secret``s, and
+never reach a message (``redact`` is applied to what the API says, too). Every
+request has a connect and a read timeout; 429 and 5xx are retried a bounded
+number of times by urllib3, honouring ``Retry-After`` up to a cap. ``requests``
+is imported on first use (fast start).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .apirules import SCOPE_DEVICES, SCOPE_KEYS, ApiSettings, Device
+from .errors import ApiError, ApiForbidden, ApiNotFound, ApiRejected, ApiUnauthorized, ApiUnavailable, ApiUnreachable, UsageError
+from .secrets import Secret, redact
+
+__all__ = ["TailscaleApi", "MintedKey", "RETRIES"]
+
+RETRIES = 3  # for 429 and 5xx
+_RETRY_STATUS = (429, 500, 502, 503, 504)
+_TOKEN_MARGIN = 60.0  # refresh an access token this long before it expires
+
+
+@dataclass(frozen=True)
+class MintedKey:
+    id: str
+    key: Secret
+    expires: str | None
+
+
+@dataclass
+class TailscaleApi:
+    """One credential, one tailnet. ``timeout`` bounds each request (connect and read)."""
+
+    settings: ApiSettings
+    timeout: float = 30.0
+    _session: Any = field(default=None, repr=False)
+    _token: Secret | None = field(default=None, repr=False)
+    _token_expires: float = 0.0
+    requests_made: int = 0
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _http(self) -> Any:
+        if self._session is None:
+            import requests
+            from requests.adapters import HTTPAdapter
+            from urllib3.util.retry import Retry
+
+            cap = max(1.0, min(30.0, self.timeout / 2))
+
+            class _BoundedRetry(Retry):  # type: ignore[misc]
+                """Retry-After honoured, but never longer than ``cap`` seconds."""
+
+                def get_retry_after(self, response: Any) -> float | None:
+                    after = super().get_retry_after(response)
+                    return None if after is None else min(after, cap)
+
+            retry = _BoundedRetry(
+                total=RETRIES + 1,
+                connect=1,
+                read=0,  # a POST that timed out may have been done: never resend it
+                status=RETRIES,
+                other=0,
+                backoff_factor=0.5,
+                status_forcelist=_RETRY_STATUS,
+                allowed_methods=None,  # every method: 429/5xx means the request was not done
+                respect_retry_after_header=True,
+                raise_on_status=False,
+            )
+            s = requests.Session()
+            s.trust_env = False  # no ~/.netrc: authentication is ours alone
+            s.mount("https://", HTTPAdapter(max_retries=retry))
+            s.mount("http://", HTTPAdapter(max_retries=retry))
+            s.headers["User-Agent"] = "devc-tasks"
+            self._session = s
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        self._token = None
+
+    def _timeouts(self) -> tuple[float, float]:
+        return (min(10.0, self.timeout), self.timeout)
+
+    def _send(self, method: str, url: str, **kw: Any) -> Any:
+        import requests
+
+        self.requests_made += 1
+        try:
+            return self._http().request(method, url, timeout=self._timeouts(), allow_redirects=False, **kw)
+        except requests.exceptions.Timeout:
+            raise ApiUnreachable(
+                f"the Tailscale API at {self.settings.base_url} did not answer within {self.timeout:g} s",
+                fix="Check the network (or TAILSCALE_BASE_URL), or raise --timeout.",
+            ) from None
+        except requests.exceptions.RetryError:
+            raise ApiUnavailable(f"the Tailscale API at {self.settings.base_url} kept failing after {RETRIES} retries", fix="Try again later.") from None
+        except requests.exceptions.RequestException as e:
+            raise ApiUnreachable(
+                f"cannot reach the Tailscale API at {self.settings.base_url}: {type(e).__name__}",
+                fix="Check the network, a proxy, or TAILSCALE_BASE_URL.",
+            ) from None
+
+    @staticmethod
+    def _message(response: Any) -> str:
+        try:
+            doc = response.json()
+            text = str(doc.get("message") or doc.get("error_description") or doc.get("error") or "") if isinstance(doc, dict) else ""
+        except ValueError:
+            text = ""
+        text = text or (response.text or "").strip()[:300]
+        return redact(text)
+
+    def _access_token(self) -> Secret:
+        """The API key itself, or an OAuth access token (fetched, kept in memory, renewed)."""
+        s = self.settings
+        if s.kind == "api-key":
+            assert s.api_key is not None
+            return s.api_key
+        if s.kind != "oauth":
+            raise UsageError("no Tailscale API credentials on this host")
+        if self._token is not None and time.monotonic() < self._token_expires - _TOKEN_MARGIN:
+            return self._token
+        assert s.client_secret is not None and s.client_id
+        r = self._send(
+            "POST",
+            f"{s.base_url}/api/v2/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": s.client_id, "client_secret": s.client_secret().reveal()},
+        )
+        if r.status_code in (400, 401):
+            raise ApiUnauthorized(
+                f"the Tailscale API refused the OAuth client {s.client_id} ({r.status_code}): {self._message(r)}",
+                fix="Check TAILSCALE_OAUTH_CLIENT_ID and the client secret (a revoked or mistyped client gives this); create a new OAuth client in the admin console if needed.",
+            )
+        self._raise_for(r, what="get an OAuth access token", scope=None)
+        try:
+            doc = r.json()
+            token = str(doc["access_token"])
+            ttl = float(doc.get("expires_in") or 3600)
+        except (ValueError, KeyError, TypeError):
+            raise ApiError("the Tailscale API's token answer has no access_token") from None
+        self._token = Secret(token)
+        self._token_expires = time.monotonic() + ttl
+        return self._token
+
+    def _raise_for(self, r: Any, *, what: str, scope: str | None) -> None:
+        code = r.status_code
+        if 200 <= code < 300:
+            return
+        msg = self._message(r)
+        if code == 401:
+            how = "the API access token (TAILSCALE_API_KEY)" if self.settings.kind == "api-key" else f"the access token of OAuth client {self.settings.client_id}"
+            raise ApiUnauthorized(f"the Tailscale API refused {how} to {what} (401): {msg}", fix="Check the credential: it may be expired, revoked or mistyped.")
+        if code == 403:
+            need = f"the scope `{scope}`" if scope else "a permission"
+            raise ApiForbidden(
+                f"the credential lacks {need} needed to {what} (403): {msg}",
+                fix=f"Edit the OAuth client (or create one) with the scope `{scope}` in the admin console (Settings > OAuth clients)." if scope else None,
+            )
+        if code == 400:
+            raise ApiRejected(
+                f"the Tailscale API refused to {what} (400): {msg}",
+                fix="Tags must be owned by the OAuth client's tags (tagOwners in the tailnet policy); use --advertise-tags with a tag the client may assign.",
+            )
+        if code == 404:
+            raise ApiNotFound(
+                f"the Tailscale API does not know the tailnet {self.settings.tailnet!r} (404 on {what}): {msg}",
+                fix="Set TAILSCALE_TAILNET to your organization name (Settings > General), or to - for the credential's own tailnet.",
+            )
+        if code == 429 or code >= 500:
+            raise ApiUnavailable(f"the Tailscale API answered {code} to {what}, still after {RETRIES} retries: {msg}", fix="Try again later.")
+        raise ApiError(f"the Tailscale API answered {code} to {what}: {msg}")
+
+    def _call(self, method: str, path: str, *, what: str, scope: str | None, ok_missing: bool = False, **kw: Any) -> Any:
+        token = self._access_token()
+        r = self._send(method, f"{self.settings.base_url}{path}", headers={"Authorization": f"Bearer {token.reveal()}"}, **kw)
+        if r.status_code == 401 and self.settings.kind == "oauth":  # the token may have expired early: one fresh token
+            self._token = None
+            token = self._access_token()
+            r = self._send(method, f"{self.settings.base_url}{path}", headers={"Authorization": f"Bearer {token.reveal()}"}, **kw)
+        if ok_missing and r.status_code == 404:
+            return None
+        self._raise_for(r, what=what, scope=scope)
+        if not r.content:
+            return {}
+        try:
+            return r.json()
+        except ValueError:
+            raise ApiError(f"the Tailscale API's answer to {what} is not JSON") from None
+
+    def _tailnet(self) -> str:
+        from urllib.parse import quote
+
+        return quote(self.settings.tailnet, safe="")
+
+    # -- endpoints ------------------------------------------------------------
+
+    def create_key(self, body: dict[str, Any]) -> MintedKey:
+        """``POST /api/v2/tailnet/{tailnet}/keys``; the key is returned once."""
+        doc = self._call("POST", f"/api/v2/tailnet/{self._tailnet()}/keys", json=body, what="create an auth key", scope=SCOPE_KEYS)
+        try:
+            return MintedKey(id=str(doc["id"]), key=Secret(str(doc["key"])), expires=doc.get("expires"))
+        except (KeyError, TypeError):
+            raise ApiError("the Tailscale API's answer to key creation has no key") from None
+
+    def delete_key(self, key_id: str) -> None:
+        """``DELETE /api/v2/tailnet/{tailnet}/keys/{id}``; a key already gone is fine."""
+        from urllib.parse import quote
+
+        self._call("DELETE", f"/api/v2/tailnet/{self._tailnet()}/keys/{quote(key_id, safe='')}", what="delete the auth key", scope=SCOPE_KEYS, ok_missing=True)
+
+    def devices(self) -> list[Device]:
+        """``GET /api/v2/tailnet/{tailnet}/devices``."""
+        doc = self._call("GET", f"/api/v2/tailnet/{self._tailnet()}/devices", what="list devices", scope=SCOPE_DEVICES)
+        return [Device.from_api(d) for d in (doc.get("devices") or [])]
+
+    def delete_device(self, device_id: str) -> None:
+        """``DELETE /api/v2/device/{id}`` (nodeId preferred); a device already gone is fine."""
+        from urllib.parse import quote
+
+        self._call("DELETE", f"/api/v2/device/{quote(device_id, safe='')}", what="delete a device", scope=SCOPE_DEVICES, ok_missing=True)
