@@ -93,8 +93,15 @@ class TailscaleApi:
         import requests
 
         self.requests_made += 1
+        from urllib3.exceptions import ReadTimeoutError
+
         try:
-            return self._http().request(method, url, timeout=self._timeouts(), allow_redirects=False, **kw)
+            try:
+                return self._http().request(method, url, timeout=self._timeouts(), allow_redirects=False, **kw)
+            except requests.exceptions.ConnectionError as e:  # read=0 retries: a read timeout comes wrapped
+                if isinstance(getattr(e.args[0] if e.args else None, "reason", None), ReadTimeoutError):
+                    raise requests.exceptions.ReadTimeout() from None
+                raise
         except requests.exceptions.Timeout:
             raise ApiUnreachable(
                 f"the Tailscale API at {self.settings.base_url} did not answer within {self.timeout:g} s",

@@ -231,3 +231,14 @@ def logins(control: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def tailscale_api(control_dir: Path) -> Iterator[Any]:
+    """The Tailscale API stand-in on 127.0.0.1, sharing ``control_dir`` with the tailscale stand-in."""
+    sys.path.insert(0, str(REPO / "tests" / "standin"))
+    from tests.standin.tailscale_api import serve
+
+    running = serve(str(control_dir))
+    yield running
+    running.stop()

@@ -732,6 +732,49 @@ class Registry:
             self.delete(node_id)
 
 
+    # ------------------------------------------------ auth keys minted by the API stand-in
+    # <dir>/keys/<sha256(key)[:12]>.json: {"id", "created", "expires", "reusable", "ephemeral",
+    # "preauthorized", "tags", "description", "revoked", "uses"}. Keys not found there keep
+    # the rules of the pasted test keys (by their text).
+
+    def _key_path(self, key_hash: str) -> str:
+        return os.path.join(self.path, "keys", f"{key_hash}.json")
+
+    def put_key(self, key_hash: str, rec: dict) -> None:
+        with self.locked():
+            os.makedirs(os.path.join(self.path, "keys"), exist_ok=True)
+            atomic_write(self._key_path(key_hash), json.dumps(rec, indent=2) + "\n", 0o644)
+
+    def all_keys(self) -> dict[str, dict]:
+        out = {}
+        d = os.path.join(self.path, "keys")
+        for n in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            if n.endswith(".json") and not n.startswith("."):
+                try:
+                    with open(os.path.join(d, n), encoding="utf-8") as f:
+                        out[n[:-5]] = json.load(f)
+                except (OSError, ValueError):
+                    pass
+        return out
+
+    def consume_key(self, key: str):
+        """(record, None) for a usable minted key (its use is counted), (None, error) for
+        one that is revoked, expired or used up, (None, None) for a key the API never made."""
+        with self.locked():
+            path = self._key_path(key_id(key))
+            try:
+                with open(path, encoding="utf-8") as f:
+                    rec = json.load(f)
+            except (OSError, ValueError):
+                return None, None
+            exp = parse_time(rec.get("expires"))
+            if rec.get("revoked") or (exp is not None and exp <= now_utc()) or (not rec.get("reusable") and rec.get("uses", 0) >= 1):
+                return None, f"invalid key: API key {rec.get('id')} not valid"
+            rec["uses"] = rec.get("uses", 0) + 1
+            atomic_write(path, json.dumps(rec, indent=2) + "\n", 0o644)
+            return rec, None
+
+
 def user_profiles() -> dict:
     return {
         USER_ID: {"ID": USER_ID, "LoginName": USER_LOGIN, "DisplayName": USER_DISPLAY},
