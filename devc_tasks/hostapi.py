@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .apirules import ApiSettings, Device, describe_device, key_description, key_request, stale_copies
-from .errors import ApiError, DevcError, UsageError
+from .errors import ApiError, ApiForbidden, DevcError, UsageError
 from .plan import Probe
 from .tsapi import MintedKey, TailscaleApi
 
@@ -76,7 +76,13 @@ class HostApi:
     def before_login(self, *, self_node_id: str | None, replace: bool) -> None:
         """Report (or, with ``replace``, delete) the stale copies of this node."""
         self.checked = True
-        stale, _kept = self.find_stale(self_node_id=self_node_id)
+        try:
+            stale, _kept = self.find_stale(self_node_id=self_node_id)
+        except ApiForbidden as e:
+            if replace:
+                raise
+            self.warn(f"not checking for stale copies of {self.hostname}: {e.message}")
+            return
         self.stale = stale
         if not stale:
             return
