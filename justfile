@@ -1,6 +1,6 @@
 # devc-tasks: `just --list` shows every recipe.
 
-# Tailscale in the devcontainer: just tailscale up|down|status|restart|logout|hostname|doctor|compose|state [args]
+# Tailscale in the devcontainer: just tailscale up|down|status|restart|logout|hostname|prune|doctor|compose|state [args]
 mod tailscale 'devc_tasks/tailscale.just'
 
 # Install the project and its test tools (editable)

@@ -53,7 +53,7 @@ class TailscaleApi:
 
             cap = max(1.0, min(30.0, self.timeout / 2))
 
-            class _BoundedRetry(Retry):  # type: ignore[misc]
+            class _BoundedRetry(Retry):
                 """Retry-After honoured, but never longer than ``cap`` seconds."""
 
                 def get_retry_after(self, response: Any) -> float | None:

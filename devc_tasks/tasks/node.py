@@ -11,7 +11,7 @@ from invoke.exceptions import Exit
 from ..errors import DevcError, NotConnected, TailscaleNotInstalled, UsageError
 from ..plan import INSTALL_FIX
 from .api import API_HELP, config_tags, host_api, prepare_login
-from .common import _help, _output, _seconds, _selectors, _setting, boundary, parse_tags
+from .common import _help, _output, _seconds, _selectors, _setting, boundary
 
 # --- up ----------------------------------------------------------------------
 

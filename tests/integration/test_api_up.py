@@ -219,3 +219,21 @@ def test_without_devices_scope_up_still_logs_in_and_says_why_it_could_not_look(i
     r = api_up(inv, c, env, "--hostname", "keysonly")
     assert r.code == 0, r
     assert "devices:core" in r.stderr
+
+
+def test_just_tailscale_prune(containers, tailscale_api, tmp_path):
+    import json
+    import os
+    import subprocess
+
+    module = subprocess.run(["devc-tasks", "--just-module"], capture_output=True, text=True, check=True).stdout.strip()
+    (tmp_path / "justfile").write_text(f"mod tailscale '{module}'\n")
+    env, _ = oauth_env(tailscale_api)
+    c = containers.start()
+    r = subprocess.run(
+        ["just", "tailscale", "prune", "--container", c.name, "--hostname", "nobody here", "--dry-run", "--json"],
+        cwd=tmp_path, env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["ok"] and doc["stale"] == [] and doc["hostname"] == "nobody-here"

@@ -15,7 +15,7 @@ from devc_tasks import ns
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 NODE_TASKS = ["up", "down", "status", "restart", "logout", "hostname"]
-JUST_RECIPES = [*NODE_TASKS, "doctor", "compose"]
+JUST_RECIPES = [*NODE_TASKS, "doctor", "compose", "prune"]
 
 
 def _tasks(collection, prefix=""):
