@@ -237,3 +237,43 @@ def test_just_tailscale_prune(containers, tailscale_api, tmp_path):
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["ok"] and doc["stale"] == [] and doc["hostname"] == "nobody-here"
+
+
+@pytest.mark.parametrize("how", ["file", "stdin"])
+def test_oauth_secret_file(inv, containers, tailscale_api, tmp_path, how):
+    env, secret = oauth_env(tailscale_api)
+    del env["TAILSCALE_OAUTH_CLIENT_SECRET"]
+    (tmp_path / "secret").write_text(secret + "\n")
+    arg, stdin = (str(tmp_path / "secret"), None) if how == "file" else ("-", secret + "\n")
+    c = containers.start()
+    r = api_up(inv, c, env, "--hostname", "fromfile", "--oauth-secret-file", arg, stdin=stdin)
+    assert r.code == 0, r
+    assert r.doc["key_source"] == f"minted through the Tailscale API (OAuth client {env['TAILSCALE_OAUTH_CLIENT_ID']} (--oauth-secret-file {arg}))"
+    assert secret not in r.stdout + r.stderr
+
+
+def test_config_tags_and_replace(inv, containers, tailscale_api, tmp_path):
+    env, _ = oauth_env(tailscale_api)
+    cfg = tmp_path / "invoke.yaml"
+    cfg.write_text("tailscale:\n  tags: [tag:devc]\n  replace: true\n  key_expiry: 300\n")
+    old = containers.start()
+    first = inv("-f", str(cfg), "tailscale.up", "--container", old.name, "--hostname", "cfgnode", "--json", env=env)
+    assert first.code == 0, first
+    old_id = first.doc["api"]["device"]["node_id"]
+    _lose_state(inv, containers, old)
+    new = containers.start()
+    r = inv("-f", str(cfg), "tailscale.up", "--container", new.name, "--hostname", "cfgnode", "--json", env=env)
+    assert r.code == 0, r
+    assert r.doc["node"]["dns_name"].startswith("cfgnode.") and [d["node_id"] for d in r.doc["api"]["deleted"]] == [old_id]
+    assert all(k["tags"] == ["tag:devc"] for k in tailscale_api.state.minted_keys().values())
+
+
+def test_api_access_token_mints_too(inv, containers, tailscale_api):
+    key = tailscale_api.state.add_api_key()
+    c = containers.start()
+    r = inv("tailscale.up", "--container", c.name, "--hostname", "withtoken", "--json", env={"TAILSCALE_API_KEY": key, "TAILSCALE_BASE_URL": tailscale_api.url})
+    assert r.code == 0, r
+    assert r.doc["key_source"] == "minted through the Tailscale API (API access token (TAILSCALE_API_KEY))"
+    assert key not in r.stdout + r.stderr
+    (rec,) = tailscale_api.state.minted_keys().values()
+    assert rec["revoked"] and rec["tags"] == []
