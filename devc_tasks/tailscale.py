@@ -341,7 +341,8 @@ def connect_warnings(probe: Probe, wish: UpWish) -> list[str]:
         out.append(
             f"the MagicDNS name is {st.self.magic_dns_name}, not {wish.hostname}: another node already holds "
             f"the name {wish.hostname!r} (often an old copy of this container whose state was lost). "
-            "Remove the stale node in the admin console, then run `tailscale.restart` or `up` again."
+            "Remove the stale node (`tailscale.prune --yes` with API credentials on the host, or the admin console), "
+            "then run `tailscale.restart` or `up` again."
         )
     if not st.tun:
         out.append("tailscaled runs in userspace-networking mode: other processes reach the tailnet only through its SOCKS5/HTTP proxy")
