@@ -277,3 +277,13 @@ def test_api_access_token_mints_too(inv, containers, tailscale_api):
     assert key not in r.stdout + r.stderr
     (rec,) = tailscale_api.state.minted_keys().values()
     assert rec["revoked"] and rec["tags"] == []
+
+
+def test_minted_key_is_deleted_when_the_login_step_fails(inv, containers, tailscale_api):
+    env, _ = oauth_env(tailscale_api)
+    c = containers.start(tun=False)
+    r = api_up(inv, c, env, "--hostname", "notun")
+    assert r.code == 20, r  # no TUN device
+    (rec,) = tailscale_api.state.minted_keys().values()
+    assert rec["revoked"] is True and rec["uses"] == 0
+    assert "deleted the auth key" in r.stderr
