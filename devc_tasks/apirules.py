@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import UsageError
+from .errors import ConfigError, UsageError
 from .secrets import Secret
 
 __all__ = [
@@ -89,7 +89,7 @@ def _check_config(section: Mapping[str, Any]) -> None:
         looks_secret = any(w in lowered for w in _SECRET_WORDS) or (isinstance(value, str) and value.strip().startswith("tskey-"))
         if looks_secret and value:
             target = ENV_API_KEY if "api" in lowered or (isinstance(value, str) and value.startswith("tskey-api-")) else ENV_CLIENT_SECRET
-            raise UsageError(
+            raise ConfigError(
                 f"a secret is in the configuration file (tailscale.{key}); config files get committed and copied around",
                 fix=f"Remove it from invoke.yaml and put it in the host environment ({target}), or in a file given with --oauth-secret-file PATH (or - for stdin).",
             )

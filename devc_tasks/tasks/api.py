@@ -9,7 +9,7 @@ from typing import Any
 from invoke import task
 
 from ..errors import DevcError, UsageError
-from .common import _help, _output, _seconds, _selectors, _setting, boundary, parse_tags
+from .common import _help, _output, _seconds, _selectors, _setting, boundary, config_section, parse_tags
 
 API_HELP = {
     "oauth_secret_file": "Read the OAuth client secret from this file ('-' for stdin). Default: TAILSCALE_OAUTH_CLIENT_SECRET on the host.",
@@ -17,10 +17,7 @@ API_HELP = {
 
 
 def _section(c: Any) -> dict[str, Any]:
-    try:
-        return dict(c.config.get("tailscale", {}) or {})
-    except AttributeError:
-        return {}
+    return dict(config_section(getattr(c, "config", None)))
 
 
 def config_tags(c: Any, given: str | None) -> tuple[str, ...]:

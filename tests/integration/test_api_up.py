@@ -166,7 +166,7 @@ def test_failed_key_delete_is_a_warning(inv, containers, tailscale_api):
         ("rate-limited", 56, "429"),
         ("server-error", 56, "502"),
         ("no-tags", 2, "only mint tagged auth keys"),
-        ("secret-in-config", 2, "a secret is in the configuration file"),
+        ("secret-in-config", 3, "a secret is in the configuration file"),
     ],
 )
 def test_api_errors_change_nothing_in_the_container(inv, containers, tailscale_api, tmp_path, case, code, match):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from devc_tasks.apirules import Device, api_settings, judge, key_description, key_request, name_matches, stale_copies
-from devc_tasks.errors import UsageError
+from devc_tasks.errors import ConfigError, UsageError
 from devc_tasks.secrets import redact
 
 
@@ -126,7 +126,7 @@ def test_api_settings_sources(env, config, kind, tailnet, base):
     ids=["secret-in-config", "api-key-in-config", "tskey-value-in-config", "secret-without-id", "id-without-secret", "bad-base-url"],
 )
 def test_api_settings_errors(env, config, match):
-    with pytest.raises(UsageError, match=match) as e:
+    with pytest.raises(ConfigError if config else UsageError, match=match) as e:
         api_settings(env, config)
     assert "tskey-client-x" not in str(e.value) and "tskey-api-x" not in str(e.value)
 
