@@ -98,6 +98,8 @@ class EngineFacts:
     url: str
     local: bool
     version: str | None
+    context: str | None = None
+    """The Docker context that named the engine, None for a URL (--host, DOCKER_HOST, the default socket)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,7 +184,8 @@ def check_engine(facts: Facts) -> Check:
     if e is None:
         return Check(name="engine", status=SKIP, seen="not opened")
     where = "local" if e.local else "remote"
-    return Check(name="engine", status=PASS, seen=f"Docker {e.version or '(version unknown)'}, {where}, at {e.url}")
+    at = f'context "{e.context}" at {e.url}' if e.context else f"at {e.url}"
+    return Check(name="engine", status=PASS, seen=f"Docker {e.version or '(version unknown)'}, {where}, {at}")
 
 
 def check_config(facts: Facts) -> Check:
@@ -564,7 +567,7 @@ def gather(
                 version = str(eng.sdk_call("docker version", engine.client.version).get("Version") or "") or None
             except DevcError:
                 pass
-            facts["engine"] = EngineFacts(url=engine.url, local=engine.local, version=version)
+            facts["engine"] = EngineFacts(url=engine.url, local=engine.local, version=version, context=engine.context)
             found, facts["container"], facts["container_error"] = _find(engine, sel, workspace, config, environ)
             if found is not None:
                 executor = eng.executor_for(engine, found)

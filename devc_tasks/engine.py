@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from .endpoint import ContextStore, Endpoint, TLSFiles, choose_endpoint, config_dir, is_local_url
 from .errors import (
     AmbiguousContainer,
     ContainerNotFound,
@@ -239,6 +240,12 @@ class Engine:
     client: Any
     url: str
     local: bool
+    context: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The engine as the docker CLI names it: ``context "NAME" (URL)``, or the URL."""
+        return Endpoint(url=self.url, context=self.context).label
 
     def host_name(self) -> tuple[str, str]:
         """The machine that runs the Engine, and where that came from.
@@ -249,66 +256,130 @@ class Engine:
         if self.local:
             return socket.gethostname(), "this machine"
         info = sdk_call("docker info", self.client.info)
-        return str(info.get("Name") or "remote"), f"engine at {self.url}"
+        return str(info.get("Name") or "remote"), f"engine at {self.label}"
 
 
-def is_local_url(url: str) -> bool:
-    """A unix socket or named pipe is this machine; tcp:// and ssh:// are another."""
-    return url == "" or url.startswith(("unix://", "npipe://", "/"))
+SSH_TRANSPORTS = ("auto", "paramiko", "ssh")
 
 
-def _engine_fix(url: str) -> str:
+def ssh_transport(environ: Mapping[str, str], paramiko_installed: bool) -> str:
+    """``paramiko`` or ``ssh`` (the system client): ``DEVC_SSH_TRANSPORT``, else paramiko when installed.
+
+    A plain install has no paramiko; the system ssh client then serves, as it
+    does for the docker CLI.
+    """
+    wanted = (environ.get("DEVC_SSH_TRANSPORT") or "auto").strip().lower()
+    if wanted not in SSH_TRANSPORTS:
+        raise UsageError(f"DEVC_SSH_TRANSPORT={wanted!r} is not a transport", fix="Use paramiko, ssh (the system ssh client) or auto.")
+    if wanted == "auto":
+        return "paramiko" if paramiko_installed else "ssh"
+    return wanted
+
+
+def _paramiko_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("paramiko") is not None
+
+
+def _engine_fix(label: str) -> str:
     return (
-        f"Is the Docker engine at {url or 'the default socket'} running and yours to use? "
+        f"Is the Docker engine at {label} running and yours to use? "
         "Check `docker version`; pick another engine with --host URL or --context NAME."
     )
 
 
-def open_engine(*, host: str | None = None, context: str | None = None, environ: Mapping[str, str] = os.environ) -> Engine:
-    """Connect to the Engine named by --host, --context, DOCKER_HOST/DOCKER_CONTEXT, or the default."""
-    if host and context:
-        raise UsageError("--host and --context name two engines; give one of them")
+def _tls_fix(endpoint: Endpoint) -> str:
+    where = f"the TLS files of context {endpoint.context!r} (`docker context inspect {endpoint.context}`)" if endpoint.context else "DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem)"
+    return (
+        f"The TLS handshake with {endpoint.url} failed: check {where}: ca.pem must be the CA that signed the engine's certificate, "
+        "and cert.pem/key.pem a client certificate that engine's CA signed; with DOCKER_TLS_VERIFY=1 all three are needed."
+    )
+
+
+def _tls_config(files: TLSFiles) -> Any:
+    import docker.tls
+
+    cert = (files.cert, files.key) if files.cert and files.key else None
+    return docker.tls.TLSConfig(client_cert=cert, ca_cert=files.ca, verify=files.verify)
+
+
+def _engine_ca_wins(api: Any) -> None:
+    """Verify the engine against its own CA whatever REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE say.
+
+    requests replaces a session's ``verify`` by those variables on every
+    request (docker/docker-py#2433): a TLS engine with its own CA then fails
+    with "self-signed certificate in certificate chain" where the docker CLI
+    works. Proxies and the rest of the environment still apply.
+    """
+    merge = api.merge_environment_settings
+
+    def merge_keeping_verify(url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        settings = merge(url, proxies, stream, verify, cert)
+        if verify is None and (isinstance(api.verify, str) or api.verify is False):
+            settings["verify"] = api.verify
+        return settings
+
+    api.merge_environment_settings = merge_keeping_verify
+
+
+def _client(endpoint: Endpoint, environ: Mapping[str, str]) -> Any:
+    """A connected ``docker.DockerClient`` for the endpoint; SDK errors pass through."""
     import docker
+
+    if endpoint.url.startswith("ssh://"):
+        if ssh_transport(environ, _paramiko_installed()) == "ssh":
+            from .sshconn import system_ssh_client
+
+            return system_ssh_client(endpoint.url, timeout=60)
+        return docker.DockerClient(base_url=endpoint.url, use_ssh_client=False)
+    kwargs: dict[str, Any] = {"base_url": endpoint.url}
+    if endpoint.tls is not None:
+        kwargs["tls"] = _tls_config(endpoint.tls)
+    client = docker.DockerClient(**kwargs)
+    _engine_ca_wins(client.api)
+    return client
+
+
+def open_engine(*, host: str | None = None, context: str | None = None, environ: Mapping[str, str] = os.environ) -> Engine:
+    """Connect to the Engine named by --host, --context, DOCKER_HOST/DOCKER_CONTEXT, the current context, or the default."""
+    endpoint = choose_endpoint(host=host, context=context, environ=environ, contexts=ContextStore(config_dir(environ)))
     import docker.errors
     import requests.exceptions
 
-    kwargs: dict[str, Any] = {}
-    if host:
-        url = host
-        kwargs["base_url"] = host
-    else:
-        name = context or (None if environ.get("DOCKER_HOST") else environ.get("DOCKER_CONTEXT"))
-        if name and name != "default":
-            ctx = docker.ContextAPI.get_context(name)
-            if ctx is None:
-                known = ", ".join(sorted(c.Name for c in docker.ContextAPI.contexts())) or "none"
-                raise UsageError(
-                    f"unknown Docker context {name!r}",
-                    fix=f"Known contexts: {known}. See `docker context ls`.",
-                )
-            url = ctx.Host or ""
-            kwargs["base_url"] = ctx.Host
-            if ctx.TLSConfig:
-                kwargs["tls"] = ctx.TLSConfig
-        else:
-            url = environ.get("DOCKER_HOST", "")
+    label = endpoint.label
     try:
-        if "base_url" in kwargs:
-            client = docker.DockerClient(**kwargs)
-        else:
-            client = docker.from_env(environment=dict(environ))
+        client = _client(endpoint, environ)
         client.ping()
-    except docker.errors.DockerException as e:
+    except UsageError:
+        raise
+    except docker.errors.TLSParameterError as e:
+        raise EngineUnreachable(f"cannot use the TLS files for the Docker engine at {label}: {e}", fix=_tls_fix(endpoint)) from None
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
         text = str(e)
-        fix = _engine_fix(url)
+        fix = _engine_fix(label)
         if "paramiko" in text:
-            fix = "ssh:// engines need paramiko: pip install 'devc-tasks[ssh]'"
-        raise EngineUnreachable(f"cannot reach the Docker engine at {url or 'the default socket'}: {text}", fix=fix) from None
-    except (requests.exceptions.RequestException, OSError) as e:
-        raise EngineUnreachable(f"cannot reach the Docker engine at {url or 'the default socket'}: {e}", fix=_engine_fix(url)) from None
+            fix = "ssh:// engines through paramiko need it: pip install 'devc-tasks[ssh]', or use the system ssh client: DEVC_SSH_TRANSPORT=ssh"
+        elif _is_tls_failure(e):
+            fix = _tls_fix(endpoint)
+        raise EngineUnreachable(f"cannot reach the Docker engine at {label}: {text}", fix=fix) from None
     except ValueError as e:  # a malformed URL (e.g. an unclosed IPv6 bracket)
-        raise UsageError(f"not a Docker engine URL: {url!r} ({e})", fix="Give unix:///path, tcp://HOST:PORT or ssh://USER@HOST.") from None
-    return Engine(client=client, url=url or "unix:///var/run/docker.sock", local=is_local_url(url))
+        raise UsageError(f"not a Docker engine URL: {endpoint.url!r} ({e})", fix="Give unix:///path, tcp://HOST:PORT or ssh://USER@HOST.") from None
+    except Exception as e:
+        if type(e).__module__.startswith("paramiko"):  # host key unknown, authentication failed, ...
+            raise EngineUnreachable(
+                f"cannot reach the Docker engine at {label} over ssh (paramiko): {type(e).__name__}: {e}",
+                fix="Check that `ssh` to that host works without a prompt (its host key in ~/.ssh/known_hosts, your key or agent), "
+                "or use the system ssh client: DEVC_SSH_TRANSPORT=ssh.",
+            ) from None
+        raise
+    return Engine(client=client, url=endpoint.url, local=endpoint.local, context=endpoint.context)
+
+
+def _is_tls_failure(e: BaseException) -> bool:
+    """An SSL error anywhere in the chain (requests wraps it several times)."""
+    text = str(e)
+    return "SSL" in text or "certificate" in text.lower() or "TLSV1_ALERT" in text
 
 
 # --- finding the container -------------------------------------------------
@@ -414,7 +485,7 @@ def find_container(
         try:
             c = sdk_call(f"docker inspect {container}", lambda: client.containers.get(container))
         except ContainerNotFound:
-            raise ContainerNotFound(f"no container named {container!r} on {engine.url}", fix="See `docker ps -a` for names and ids.") from None
+            raise ContainerNotFound(f"no container named {container!r} on {engine.label}", fix="See `docker ps -a` for names and ids.") from None
         info = _info(c)
         chosen = choose_container([info], f"--container {container}", allow_stopped=allow_stopped)
         assert chosen is not None
@@ -446,7 +517,7 @@ def find_container(
             fix=_NAME_HINT,
         )
     raise ContainerNotFound(
-        f"no container on {engine.url} matches:\n" + "\n".join(f"  {s}" for s in searched),
+        f"no container on {engine.label} matches:\n" + "\n".join(f"  {s}" for s in searched),
         fix="Start the devcontainer (`devcontainer up --workspace-folder .`) or " + _NAME_HINT[0].lower() + _NAME_HINT[1:],
     )
 

@@ -107,6 +107,7 @@ CASES: list[tuple[str, dict[str, Any], str, str, str, str | None]] = [
     # engine
     ("engine-pass", {}, "engine", PASS, "Docker 20.10.24, local, at unix:///var/run/docker.sock", None),
     ("engine-remote", {"engine": EngineFacts(url="tcp://10.0.0.5:2376", local=False, version="27.1")}, "engine", PASS, "remote, at tcp://10.0.0.5:2376", None),
+    ("engine-context", {"engine": EngineFacts(url="tcp://10.0.0.5:2376", local=False, version="27.1", context="box")}, "engine", PASS, 'remote, context "box" at tcp://10.0.0.5:2376', None),
     ("engine-down", {"engine": None, "engine_error": EngineUnreachable("cannot reach the Docker engine at tcp://127.0.0.1:1", fix="Check `docker version`"), "container": None, "state_mount": None, "probe": None}, "engine", FAIL, "cannot reach", "docker version"),
     ("engine-local", {"local": True, "engine": None, "container": None, "state_mount": None}, "engine", SKIP, "--local", None),
     # devcontainer.json

@@ -1,0 +1,171 @@
+"""Which Docker Engine to use, decided as the docker CLI decides it.
+
+The docker CLI picks an engine in this order: ``--host``, ``--context``,
+``DOCKER_HOST``, ``DOCKER_CONTEXT``, the ``currentContext`` of the Docker
+config file, the default socket; the ``default`` context is whatever
+``DOCKER_HOST`` (or the default socket) says, with TLS from
+``DOCKER_TLS_VERIFY``/``DOCKER_TLS``/``DOCKER_CERT_PATH``. We decide it
+ourselves (not through ``docker.from_env``/``ContextAPI``) for three reasons:
+the name of the engine must be known to say which one failed; the SDK's
+``ContextAPI`` finds no context when the config folder has no ``config.json``
+(the docker CLI does); and the SDK silently falls back to the default socket
+for an unknown context name.
+
+``choose_endpoint`` is pure: the context store is passed in. ``ContextStore``
+reads the Docker config folder (``config.json`` and ``contexts/meta/*/meta.json``,
+TLS material under ``contexts/tls/<id>/docker/``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from .errors import UsageError
+
+__all__ = ["ContextMeta", "ContextStore", "Endpoint", "TLSFiles", "choose_endpoint", "config_dir", "default_tls", "is_local_url"]
+
+DEFAULT_URL = "unix:///var/run/docker.sock"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TLSFiles:
+    """The TLS material of an engine: files that exist, and whether the engine's certificate is verified."""
+
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    verify: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContextMeta:
+    name: str
+    host: str
+    tls: TLSFiles | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Endpoint:
+    """The engine to talk to, and how the user named it."""
+
+    url: str
+    context: str | None = None
+    tls: TLSFiles | None = None
+
+    @property
+    def label(self) -> str:
+        """The engine as the docker CLI names it: ``context "NAME" (URL)`` or the URL."""
+        if self.context:
+            return f'context "{self.context}" ({self.url})'
+        return self.url
+
+    @property
+    def local(self) -> bool:
+        return is_local_url(self.url)
+
+
+def is_local_url(url: str) -> bool:
+    """A unix socket or named pipe is this machine; tcp:// and ssh:// are another."""
+    return url == "" or url.startswith(("unix://", "npipe://", "/"))
+
+
+class Contexts(Protocol):
+    def current(self) -> str | None: ...
+
+    def get(self, name: str) -> ContextMeta | None: ...
+
+    def names(self) -> list[str]: ...
+
+
+def _truthy(value: str | None) -> bool:
+    """The docker CLI's test for DOCKER_TLS and DOCKER_TLS_VERIFY: set and not empty."""
+    return bool(value)
+
+
+def default_tls(environ: Mapping[str, str], exists: object = os.path.exists) -> TLSFiles | None:
+    """TLS of the default context: ``DOCKER_TLS_VERIFY`` (verify) or ``DOCKER_TLS`` (encrypt only),
+    files from ``DOCKER_CERT_PATH`` (else ``~/.docker``), each used only when it exists, as the CLI does."""
+    verify = _truthy(environ.get("DOCKER_TLS_VERIFY"))
+    if not verify and not _truthy(environ.get("DOCKER_TLS")):
+        return None
+    folder = environ.get("DOCKER_CERT_PATH") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".docker")
+
+    def pick(name: str) -> str | None:
+        path = os.path.join(folder, name)
+        return path if exists(path) else None  # type: ignore[operator]
+
+    return TLSFiles(ca=pick("ca.pem"), cert=pick("cert.pem"), key=pick("key.pem"), verify=verify)
+
+
+def choose_endpoint(*, host: str | None, context: str | None, environ: Mapping[str, str], contexts: Contexts, exists: object = os.path.exists) -> Endpoint:
+    """The engine the docker CLI would use with these flags and this environment."""
+    if host and context:
+        raise UsageError("--host and --context name two engines; give one of them")
+    if host:
+        return Endpoint(url=host, tls=default_tls(environ, exists) if host.startswith("tcp://") else None)
+    name = context
+    if not name and not environ.get("DOCKER_HOST"):
+        name = environ.get("DOCKER_CONTEXT") or contexts.current()
+    if name and name != "default":
+        meta = contexts.get(name)
+        if meta is None:
+            known = ", ".join(["default", *sorted(contexts.names())])
+            raise UsageError(f"unknown Docker context {name!r}", fix=f"Known contexts: {known}. See `docker context ls`.")
+        return Endpoint(url=meta.host or DEFAULT_URL, context=name, tls=meta.tls if meta.host.startswith("tcp://") else None)
+    url = environ.get("DOCKER_HOST") or DEFAULT_URL
+    return Endpoint(url=url, context="default" if name == "default" else None, tls=default_tls(environ, exists) if url.startswith("tcp://") else None)
+
+
+def config_dir(environ: Mapping[str, str]) -> Path:
+    """The Docker config folder: ``DOCKER_CONFIG``, else ``~/.docker``."""
+    given = environ.get("DOCKER_CONFIG")
+    if given:
+        return Path(given).expanduser()
+    return Path(environ.get("HOME") or os.path.expanduser("~")) / ".docker"
+
+
+@dataclass(frozen=True)
+class ContextStore:
+    """The docker CLI's context store in a config folder (``docker context create`` writes it)."""
+
+    folder: Path
+
+    def current(self) -> str | None:
+        try:
+            doc = json.loads((self.folder / "config.json").read_text())
+        except (OSError, ValueError):
+            return None
+        name = doc.get("currentContext") if isinstance(doc, dict) else None
+        return str(name) if name else None
+
+    def _read(self, meta_file: Path) -> ContextMeta | None:
+        try:
+            doc = json.loads(meta_file.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(doc, dict) or not doc.get("Name"):
+            return None
+        docker = ((doc.get("Endpoints") or {}).get("docker")) or {}
+        tls_dir = self.folder / "contexts" / "tls" / meta_file.parent.name / "docker"
+        files = {n: str(tls_dir / f"{n}.pem") for n in ("ca", "cert", "key") if (tls_dir / f"{n}.pem").is_file()}
+        tls = TLSFiles(**files, verify=not docker.get("SkipTLSVerify", False)) if files or docker.get("SkipTLSVerify") else None
+        return ContextMeta(name=str(doc["Name"]), host=str(docker.get("Host") or ""), tls=tls)
+
+    def get(self, name: str) -> ContextMeta | None:
+        digest = hashlib.sha256(name.encode()).hexdigest()
+        meta = self._read(self.folder / "contexts" / "meta" / digest / "meta.json")
+        return meta if meta is not None and meta.name == name else None
+
+    def names(self) -> list[str]:
+        out = []
+        for meta_file in sorted((self.folder / "contexts" / "meta").glob("*/meta.json")):
+            meta = self._read(meta_file)
+            if meta is not None:
+                out.append(meta.name)
+        return out

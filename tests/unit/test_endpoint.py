@@ -1,0 +1,153 @@
+"""Which engine, named how: the docker CLI's order of --host, --context, DOCKER_HOST,
+DOCKER_CONTEXT, the current context and the default socket; the context store on disk."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field
+
+import pytest
+
+from devc_tasks.endpoint import ContextMeta, ContextStore, Endpoint, TLSFiles, choose_endpoint, config_dir, default_tls
+from devc_tasks.engine import ssh_transport
+from devc_tasks.errors import UsageError
+
+pytestmark = pytest.mark.unit
+
+SOCK = "unix:///var/run/docker.sock"
+
+
+@dataclass
+class FakeStore:
+    now: str | None = None
+    metas: dict[str, ContextMeta] = field(default_factory=dict)
+
+    def current(self):
+        return self.now
+
+    def get(self, name):
+        return self.metas.get(name)
+
+    def names(self):
+        return list(self.metas)
+
+
+REMOTE = ContextMeta(name="box", host="tcp://10.0.0.5:2376", tls=TLSFiles(ca="/c/ca.pem", cert="/c/cert.pem", key="/c/key.pem"))
+SSH = ContextMeta(name="build", host="ssh://me@build")
+
+
+@pytest.mark.parametrize(
+    "host, context, environ, store, expected",
+    [
+        (None, None, {}, FakeStore(), Endpoint(url=SOCK)),
+        ("tcp://1.2.3.4:2375", None, {"DOCKER_CONTEXT": "box"}, FakeStore("box", {"box": REMOTE}), Endpoint(url="tcp://1.2.3.4:2375")),
+        (None, "box", {"DOCKER_HOST": "tcp://9.9.9.9:2375"}, FakeStore(None, {"box": REMOTE}), Endpoint(url=REMOTE.host, context="box", tls=REMOTE.tls)),
+        (None, None, {"DOCKER_HOST": "tcp://9.9.9.9:2375", "DOCKER_CONTEXT": "box"}, FakeStore("box", {"box": REMOTE}), Endpoint(url="tcp://9.9.9.9:2375")),
+        (None, None, {"DOCKER_CONTEXT": "build"}, FakeStore("box", {"box": REMOTE, "build": SSH}), Endpoint(url=SSH.host, context="build")),
+        (None, None, {}, FakeStore("box", {"box": REMOTE}), Endpoint(url=REMOTE.host, context="box", tls=REMOTE.tls)),
+        (None, "default", {"DOCKER_HOST": "unix:///run/x.sock"}, FakeStore("box", {"box": REMOTE}), Endpoint(url="unix:///run/x.sock", context="default")),
+        (None, None, {"DOCKER_CONTEXT": "default"}, FakeStore("box", {"box": REMOTE}), Endpoint(url=SOCK, context="default")),
+    ],
+    ids=["nothing-default-socket", "host-beats-all", "context-flag-beats-docker-host", "docker-host-beats-docker-context",
+         "docker-context-beats-current", "current-context", "default-context-is-docker-host", "default-context-by-env"],
+)
+def test_choose_endpoint(host, context, environ, store, expected):
+    assert choose_endpoint(host=host, context=context, environ=environ, contexts=store, exists=lambda p: False) == expected
+
+
+@pytest.mark.parametrize(
+    "host, context, environ, words",
+    [
+        ("tcp://x:1", "box", {}, ["--host and --context"]),
+        (None, "nope", {}, ["unknown Docker context 'nope'", "default, box"]),
+        (None, None, {"DOCKER_CONTEXT": "nope"}, ["unknown Docker context 'nope'"]),
+    ],
+    ids=["both", "unknown-flag", "unknown-env-no-silent-fallback"],
+)
+def test_choose_endpoint_errors(host, context, environ, words):
+    with pytest.raises(UsageError) as e:
+        choose_endpoint(host=host, context=context, environ=environ, contexts=FakeStore(None, {"box": REMOTE}))
+    for w in words:
+        assert w in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "endpoint, label, local",
+    [
+        (Endpoint(url=SOCK), SOCK, True),
+        (Endpoint(url="tcp://10.0.0.5:2376", context="box"), 'context "box" (tcp://10.0.0.5:2376)', False),
+        (Endpoint(url="ssh://me@build"), "ssh://me@build", False),
+    ],
+    ids=["socket", "context", "ssh-url"],
+)
+def test_label_names_the_engine_as_the_cli_does(endpoint, label, local):
+    assert endpoint.label == label and endpoint.local is local
+
+
+@pytest.mark.parametrize(
+    "environ, present, expected",
+    [
+        ({}, {"/c/ca.pem"}, None),
+        ({"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/c"}, {"/c/ca.pem", "/c/cert.pem", "/c/key.pem"}, TLSFiles(ca="/c/ca.pem", cert="/c/cert.pem", key="/c/key.pem")),
+        ({"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/c"}, {"/c/ca.pem"}, TLSFiles(ca="/c/ca.pem")),
+        ({"DOCKER_TLS_VERIFY": "", "DOCKER_CERT_PATH": "/c"}, {"/c/ca.pem"}, None),
+        ({"DOCKER_TLS": "1", "DOCKER_CERT_PATH": "/c"}, set(), TLSFiles(verify=False)),
+        ({"DOCKER_TLS_VERIFY": "1", "HOME": "/h"}, {"/h/.docker/ca.pem"}, TLSFiles(ca="/h/.docker/ca.pem")),
+    ],
+    ids=["no-tls", "verify-all-files", "missing-client-files-dropped", "empty-verify-is-off", "tls-without-verify", "cert-path-defaults-to-home"],
+)
+def test_default_tls(environ, present, expected):
+    assert default_tls(environ, exists=lambda p: p in present) == expected
+
+
+def test_tls_only_for_tcp():
+    env = {"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/c"}
+    assert choose_endpoint(host="ssh://me@box", context=None, environ=env, contexts=FakeStore(), exists=lambda p: True).tls is None
+    assert choose_endpoint(host="tcp://box:2376", context=None, environ=env, contexts=FakeStore(), exists=lambda p: True).tls == TLSFiles(
+        ca="/c/ca.pem", cert="/c/cert.pem", key="/c/key.pem"
+    )
+
+
+@pytest.mark.parametrize(
+    "environ, installed, expected",
+    [({}, True, "paramiko"), ({}, False, "ssh"), ({"DEVC_SSH_TRANSPORT": "ssh"}, True, "ssh"), ({"DEVC_SSH_TRANSPORT": "paramiko"}, False, "paramiko")],
+    ids=["auto-paramiko", "plain-install-system-ssh", "forced-ssh", "forced-paramiko"],
+)
+def test_ssh_transport(environ, installed, expected):
+    assert ssh_transport(environ, installed) == expected
+
+
+def test_ssh_transport_rejects_unknown():
+    with pytest.raises(UsageError, match="DEVC_SSH_TRANSPORT"):
+        ssh_transport({"DEVC_SSH_TRANSPORT": "telnet"}, True)
+
+
+def test_config_dir():
+    assert str(config_dir({"DOCKER_CONFIG": "/x/cfg", "HOME": "/h"})) == "/x/cfg"
+    assert str(config_dir({"HOME": "/h"})) == "/h/.docker"
+
+
+def test_store_reads_what_docker_context_create_writes_even_without_config_json(tmp_path):
+    """`docker context create` with TLS material; no config.json in the folder (issue 14 item 7)."""
+    from tests.support.certs import make_certs
+
+    make_certs(tmp_path)
+    cfg = tmp_path / "cfg"
+    env = {"DOCKER_CONFIG": str(cfg), "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    tls = f"host=tcp://127.0.0.1:2376,ca={tmp_path}/ca.pem,cert={tmp_path}/cert.pem,key={tmp_path}/key.pem"
+    r = subprocess.run(["docker", "context", "create", "tlsbox", "--docker", tls], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    subprocess.run(["docker", "context", "create", "plain", "--docker", "host=ssh://me@box"], env=env, check=True, capture_output=True)
+    (cfg / "config.json").unlink(missing_ok=True)
+    store = ContextStore(cfg)
+    assert sorted(store.names()) == ["plain", "tlsbox"]
+    meta = store.get("tlsbox")
+    assert meta is not None and meta.host == "tcp://127.0.0.1:2376"
+    assert meta.tls is not None and meta.tls.verify and meta.tls.ca and meta.tls.ca.endswith("/docker/ca.pem")
+    assert open(meta.tls.cert).read() == (tmp_path / "cert.pem").read_text()
+    assert store.get("plain") == ContextMeta(name="plain", host="ssh://me@box")
+    assert store.current() is None
+    (cfg / "config.json").write_text(json.dumps({"currentContext": "plain"}))
+    assert store.current() == "plain"
+    assert store.get("nope") is None
