@@ -277,15 +277,24 @@ def ssh_transport(environ: Mapping[str, str], paramiko_installed: bool) -> str:
 
 
 def _paramiko_installed() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("paramiko") is not None
+    try:
+        import paramiko  # noqa: F401  (only on the ssh:// path, where it would be loaded anyway)
+    except ImportError:
+        return False
+    return True
 
 
 def _engine_fix(label: str) -> str:
     return (
         f"Is the Docker engine at {label} running and yours to use? "
         "Check `docker version`; pick another engine with --host URL or --context NAME."
+    )
+
+
+def _ssh_fix(url: str) -> str:
+    return (
+        f"Check that `docker -H {url} version` works from here without a prompt: it uses the same ssh "
+        "(~/.ssh/config, your key or ssh agent, the engine's host key in ~/.ssh/known_hosts), and the docker CLI on the far side."
     )
 
 
@@ -333,11 +342,15 @@ def _client(endpoint: Endpoint, environ: Mapping[str, str]) -> Any:
 
             return system_ssh_client(endpoint.url, timeout=60)
         return docker.DockerClient(base_url=endpoint.url, use_ssh_client=False)
+    from docker.constants import MINIMUM_DOCKER_API_VERSION
+
     kwargs: dict[str, Any] = {"base_url": endpoint.url}
     if endpoint.tls is not None:
         kwargs["tls"] = _tls_config(endpoint.tls)
-    client = docker.DockerClient(**kwargs)
+    # a pinned version contacts nothing: the CA fix must be in place before the first request
+    client = docker.DockerClient(**kwargs, version=MINIMUM_DOCKER_API_VERSION)
     _engine_ca_wins(client.api)
+    client.api._version = client.api._retrieve_server_version()
     return client
 
 
@@ -360,6 +373,8 @@ def open_engine(*, host: str | None = None, context: str | None = None, environ:
         fix = _engine_fix(label)
         if "paramiko" in text:
             fix = "ssh:// engines through paramiko need it: pip install 'devc-tasks[ssh]', or use the system ssh client: DEVC_SSH_TRANSPORT=ssh"
+        elif endpoint.url.startswith("ssh://"):
+            fix = _ssh_fix(endpoint.url)
         elif _is_tls_failure(e):
             fix = _tls_fix(endpoint)
         raise EngineUnreachable(f"cannot reach the Docker engine at {label}: {text}", fix=fix) from None
@@ -369,8 +384,7 @@ def open_engine(*, host: str | None = None, context: str | None = None, environ:
         if type(e).__module__.startswith("paramiko"):  # host key unknown, authentication failed, ...
             raise EngineUnreachable(
                 f"cannot reach the Docker engine at {label} over ssh (paramiko): {type(e).__name__}: {e}",
-                fix="Check that `ssh` to that host works without a prompt (its host key in ~/.ssh/known_hosts, your key or agent), "
-                "or use the system ssh client: DEVC_SSH_TRANSPORT=ssh.",
+                fix=_ssh_fix(endpoint.url) + " paramiko reads only part of ~/.ssh/config; the system ssh client reads all of it: DEVC_SSH_TRANSPORT=ssh.",
             ) from None
         raise
     return Engine(client=client, url=endpoint.url, local=endpoint.local, context=endpoint.context)
