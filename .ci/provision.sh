@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Provision what the test suite needs on a fresh Debian 12 machine (run as root):
 # the Docker Engine (Debian's docker.io), Compose v2, the devcontainer CLI,
-# debootstrap, and this project with its test extra. Idempotent: a second run
+# debootstrap, OpenSSH server, Podman, and this project with its test extra. Idempotent: a second run
 # reuses what is there. Starting the engine is separate: .ci/start-docker.sh.
 set -euo pipefail
 log() { printf '[provision %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -9,6 +9,15 @@ log() { printf '[provision %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 need_apt=()
 command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
+# other engines the tests start themselves: an OpenSSH server in front of the
+# engine (ssh://), rootful Podman (with catatonit for --init), openssl for TLS
+# certificates, and the ssh client
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v podman >/dev/null 2>&1 || need_apt+=(podman)
+command -v catatonit >/dev/null 2>&1 || need_apt+=(catatonit)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v unshare >/dev/null 2>&1 || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   apt-get update -qq
@@ -35,6 +44,19 @@ SRC
   mkdir -p /usr/local/lib/docker/cli-plugins
   ln -sf /usr/libexec/docker/cli-plugins/docker-compose /usr/local/lib/docker/cli-plugins/docker-compose
   rm -rf "$tmp"
+fi
+
+# Podman 4.3 as root refuses every container ("error setting rlimit type 7")
+# while its default ulimits ask for more open files than the machine allows.
+conf=/etc/containers/containers.conf
+if ! grep -qs '^default_ulimits *= *\[\]' "$conf"; then
+  log "podman: default_ulimits = [] in $conf"
+  mkdir -p /etc/containers
+  if grep -qs '^\[containers\]' "$conf"; then
+    sed -i '/^\[containers\]/a default_ulimits = []' "$conf"
+  else
+    printf '[containers]\ndefault_ulimits = []\n' >> "$conf"
+  fi
 fi
 
 if ! command -v devcontainer >/dev/null 2>&1; then

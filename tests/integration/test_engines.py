@@ -296,6 +296,15 @@ def test_tls_wrong_ca_and_missing_client_cert(tls_engine, tmp_path, images):
         assert "TLS handshake" in err["fix"] and "DOCKER_CERT_PATH" in err["fix"] and "Traceback" not in r.stderr
 
 
+def test_tls_with_host_flag_and_tls_variables(tls_engine, engine_containers):
+    """`--host tcp://…` takes DOCKER_TLS_VERIFY/DOCKER_CERT_PATH as the docker CLI's -H does."""
+    engine, client = tls_engine
+    c = engine_containers(client).start()
+    way = Way("tls-host", client, "", ["--host", engine.url], {**BUNDLES, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(engine.certs.folder), "DOCKER_HOST": None})
+    r = way.inv("tailscale.status", "--container", c.name, "--json")
+    assert r.code == 5 and r.doc["daemon_running"] is False, r  # reached it; tailscaled not started yet
+
+
 def test_tls_engine_ca_wins_over_the_ca_bundle_variables(tls_engine):
     """With REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE set, the docker CLI trusts DOCKER_CERT_PATH/ca.pem: so must we."""
     engine, _ = tls_engine
@@ -333,22 +342,49 @@ def test_podman_full_cycle(podman_way, engine_containers, tmp_path):
     full_cycle(podman_way, engine_containers(podman_way.client), tmp_path)
 
 
-def test_podman_devcontainer_cli_discovery(podman_engine, images, control_dir, tmp_path):
-    """`devcontainer up --docker-path podman` for an image-based devcontainer; found by its labels."""
+@pytest.mark.parametrize("kind", ["image", "compose"])
+def test_podman_devcontainer_cli_discovery(podman_engine, images, control_dir, tmp_path, kind):
+    """`devcontainer up --docker-path podman` (compose through Compose v2 on Podman's socket); found by its labels."""
     engine, client = podman_engine
-    ws = tmp_path / f"podman-ws-{RUN_ID}"
+    ws = tmp_path / f"podws{kind}{RUN_ID}"
     (ws / ".devcontainer").mkdir(parents=True)
     run_args = ["--network=none", "--device=/dev/net/tun", "--cap-add=NET_ADMIN", "--cap-add=NET_RAW", f"--label={TEST_LABEL}={RUN_ID}", f"--volume={control_dir}:/srv/tailscale-control"]
-    (ws / ".devcontainer" / "devcontainer.json").write_text(json.dumps({"name": "Pod Project", "image": images[0], "runArgs": run_args}))
-    up = subprocess.run(["devcontainer", "up", "--workspace-folder", str(ws), "--docker-path", "podman"], capture_output=True, text=True, timeout=300)
+    if kind == "image":
+        config: dict[str, Any] = {"name": "Pod Project", "image": images[0], "runArgs": run_args}
+    else:
+        config = {"name": "Pod Project", "dockerComposeFile": ["compose.yml"], "service": "dev", "workspaceFolder": "/"}
+        (ws / ".devcontainer" / "compose.yml").write_text(
+            f"""services:
+  dev:
+    image: {images[0]}
+    command: ["sleep", "infinity"]
+    network_mode: none
+    init: true
+    devices: ["/dev/net/tun:/dev/net/tun"]
+    cap_add: [NET_ADMIN, NET_RAW]
+    labels: {{"{TEST_LABEL}": "{RUN_ID}"}}
+    volumes: ["tailscale-state:/var/lib/tailscale", "{control_dir}:/srv/tailscale-control"]
+volumes:
+  tailscale-state: {{labels: {{"{TEST_LABEL}": "{RUN_ID}"}}}}
+"""
+        )
+    (ws / ".devcontainer" / "devcontainer.json").write_text(json.dumps(config))
+    compose_v2 = "/usr/libexec/docker/cli-plugins/docker-compose"  # Podman 4.3 has no `podman compose`
+    env = {**os.environ, "DOCKER_HOST": engine.url}  # compose talks to Podman's socket
+    up = subprocess.run(
+        ["devcontainer", "up", "--workspace-folder", str(ws), "--docker-path", "podman", "--docker-compose-path", compose_v2],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
     try:
         assert up.returncode == 0, up.stderr[-3000:]
         cid = json.loads(up.stdout.strip().splitlines()[-1])["containerId"]
         way = Way("podman-cli", client, "", ["--host", engine.url], {"DOCKER_HOST": None, "DOCKER_CONTEXT": None})
-        r = way.inv("tailscale.up", "--json", cwd=ws, env={"TAILSCALE_AUTHKEY": new_key()})
+        r = way.inv("tailscale.up", "--json", cwd=ws / ".devcontainer", env={"TAILSCALE_AUTHKEY": new_key()})
         assert r.code == 0, r
         assert r.doc["node"]["hostname"].startswith("pod-project-devc-") and r.doc["container"] == client.containers.get(cid).name, r
         st = way.inv("tailscale.status", "--json", cwd=ws)
         assert st.code == 0 and st.doc["backend_state"] == "Running", st
     finally:
+        if kind == "compose":
+            subprocess.run([compose_v2, "--project-name", f"{ws.name}_devcontainer", "-f", str(ws / ".devcontainer" / "compose.yml"), "down", "-v"], env=env, capture_output=True)
         subprocess.run(["podman", "rm", "-f", "--filter", f"label=devcontainer.local_folder={ws}"], capture_output=True)
