@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from typing import Any
 import pytest
 
 from devc_tasks.hostname import short_host
-from tests.conftest import REPO, RUN_ID, TEST_LABEL, Containers, TaskRun, logins
+from tests.conftest import REPO, RUN_ID, TEST_LABEL, Containers, TaskRun, _engine_required, logins
 from tests.integration.test_up import new_key
 from tests.support.certs import make_certs
 from tests.support.engines import free_port, podman_service, sshd, tls_dockerd, with_home_ssh
@@ -84,6 +85,15 @@ def cycle_times(request):
     _report_times(request)
 
 
+def _need(*tools: str) -> None:
+    """Outside CI a missing server program skips with one reason; in CI it fails (.ci/provision.sh installs them)."""
+    missing = [t for t in tools if shutil.which(t) is None and not os.path.exists(t)]
+    if missing:
+        if _engine_required():
+            pytest.fail(f"{', '.join(missing)} required here (CI) but not installed; .ci/provision.sh installs them")
+        pytest.skip(f"{', '.join(missing)} not installed; run .ci/provision.sh")
+
+
 def _client(url: str) -> Any:
     import docker
 
@@ -95,6 +105,7 @@ def _client(url: str) -> Any:
 
 @pytest.fixture(scope="session")
 def tls_engine(tmp_path_factory, images):
+    _need("dockerd", "openssl")
     with tls_dockerd(tmp_path_factory.mktemp(f"tls-{RUN_ID}"), images[0]) as engine:
         client = _client(f"unix://{engine.sock}")
         yield engine, client
@@ -103,12 +114,14 @@ def tls_engine(tmp_path_factory, images):
 
 @pytest.fixture(scope="session")
 def ssh_engine(tmp_path_factory, docker_client):
+    _need("/usr/sbin/sshd", "ssh", "ssh-keygen", "unshare")
     with sshd(tmp_path_factory.mktemp(f"sshd-{RUN_ID}")) as engine:
         yield engine
 
 
 @pytest.fixture(scope="session")
 def podman_engine(tmp_path_factory, images):
+    _need("podman", "catatonit")
     with podman_service(Path(f"/run/devc-podman-{RUN_ID}"), images[0]) as engine:
         client = _client(engine.url)
         yield engine, client
