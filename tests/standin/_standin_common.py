@@ -727,6 +727,15 @@ class Registry:
             self.put(rec)
             return rec
 
+    def ssh_allowed(self) -> bool:
+        """The tailnet policy grants Tailscale SSH (the SSH capability in the netmap) unless
+        ``<dir>/policy.json`` says ``{"ssh": false}``."""
+        try:
+            with open(os.path.join(self.path, "policy.json"), encoding="utf-8") as f:
+                return json.load(f).get("ssh", True) is not False
+        except (OSError, ValueError, AttributeError):
+            return True
+
     def remove(self, node_id: str) -> None:
         with self.locked():
             self.delete(node_id)
