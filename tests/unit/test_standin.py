@@ -417,6 +417,7 @@ def state_doc(node) -> dict:
 
 def test_state_file_layout_fresh_login_logout(net):
     a = net.node("a")
+    a.status()  # the daemon answers once its store is loaded
     assert Path(a.state).read_text() == "{}"  # a fresh start writes {}
     a.up()
     doc = state_doc(a)
