@@ -26,6 +26,7 @@ from typing import Any
 
 from .errors import DevcError, UsageError
 from .hostname import HostnameChoice
+from .identity import BROKEN_STATE_FIX
 from .plan import CAP_NET_ADMIN, CAP_NET_RAW, INSTALL_FIX, SOCKET, STATE_DIR, Probe, collision
 from .secrets import redact
 from .state import StateMount, persistence_problem
@@ -61,6 +62,7 @@ TITLES: dict[str, str] = {
     "daemon": "daemon",
     "socket": "socket",
     "backend_state": "backend state",
+    "ssh": "Tailscale SSH",
     "hostname": "hostname",
     "dns_name": "DNS name",
     "auth_key": "auth key",
@@ -311,7 +313,7 @@ def check_tailscale(facts: Facts) -> Check:
     assert p is not None
     if p.tailscale is None:
         return Check(name="tailscale", status=FAIL, seen="not installed (not on PATH)", fix=INSTALL_FIX)
-    return Check(name="tailscale", status=PASS, seen=f"{p.tailscale} (version {p.version or 'unknown'})")
+    return Check(name="tailscale", status=PASS, seen=f"{p.tailscale} (version {p.version or 'unknown'}, as the CLI reports)")
 
 
 def check_tailscaled(facts: Facts) -> Check:
@@ -323,8 +325,8 @@ def check_tailscaled(facts: Facts) -> Check:
     if p.tailscaled is None and p.daemon_pid is None:
         return Check(name="tailscaled", status=FAIL, seen="not installed (not on PATH, nor in /usr/sbin, /usr/local/sbin, /usr/bin)", fix=INSTALL_FIX)
     where = p.tailscaled or f"running as pid {p.daemon_pid}"
-    if p.status is not None and p.status.version:
-        where += f" (version {p.status.version.split('-', 1)[0]}, as the running daemon reports)"
+    if p.daemon_version:
+        where += f" (version {p.daemon_version}, as the running daemon reports)"
     return Check(name="tailscaled", status=PASS, seen=where)
 
 
@@ -407,6 +409,15 @@ def check_backend_state(facts: Facts) -> Check:
                 fix="See `tailscale status` in the container for details.",
             )
         return Check(name="backend_state", status=PASS, seen="Running")
+    if st.connecting:
+        return Check(
+            name="backend_state",
+            status=WARN,
+            seen=f"connecting ({st.backend_state} with a node key): the daemon waits for control's first network map",
+            fix="Wait a moment; `inv tailscale.up` waits for it and never logs in again.",
+        )
+    if p.state_broken:
+        return Check(name="backend_state", status=FAIL, seen="NoState: the state file is not valid JSON (tailscaled runs from memory)", fix=BROKEN_STATE_FIX)
     what, fix = _STATE_ADVICE.get(st.backend_state, (f"unexpected state {st.backend_state}", "Check `tailscale status` in the container."))
     return Check(name="backend_state", status=WARN, seen=f"{st.backend_state}: {what}", fix=fix)
 
@@ -469,13 +480,38 @@ def check_dns_name(facts: Facts) -> Check:
     )
 
 
+SSH_POLICY_HEALTH = "Tailscale SSH enabled, but"
+
+
+def check_ssh(facts: Facts) -> Check:
+    """`up` turns Tailscale SSH on by default; a tailnet policy that does not grant it makes
+    every later `up`/`set` on the node fail ("not enabled on Tailnet")."""
+    gap = _daemon_gap(facts)
+    p = facts.probe
+    if gap or p is None or p.status is None:
+        return Check(name="ssh", status=SKIP, seen=gap or "tailscaled does not answer")
+    if p.prefs is None or not p.prefs.run_ssh:
+        return Check(name="ssh", status=PASS, seen="off (--no-ssh)")
+    said = [h for h in p.status.health if SSH_POLICY_HEALTH in h]
+    if said:
+        from .tailscale import SSH_REFUSED_FIX
+
+        return Check(
+            name="ssh",
+            status=WARN,
+            seen="on, but the tailnet policy does not allow it on this node: " + redact(said[0]) + " (`up` and `set` then fail with \"not enabled on Tailnet\")",
+            fix=SSH_REFUSED_FIX,
+        )
+    return Check(name="ssh", status=PASS, seen="on")
+
+
 def check_auth_key(facts: Facts) -> Check:
     if facts.key_error is not None:
         return Check(name="auth_key", status=FAIL, seen=facts.key_error.message, fix=facts.key_error.fix)
     if facts.key_source:
         return Check(name="auth_key", status=PASS, seen=f"from {facts.key_source}")
     p = facts.probe
-    if p is not None and (p.has_state or (p.status is not None and p.status.logged_in)):
+    if p is not None and p.has_identity:
         return Check(name="auth_key", status=PASS, seen="none, and none needed: the node has an identity (up reconnects without a key)")
     where = "here (TAILSCALE_AUTHKEY)" if facts.local else "on the host" if facts.container is None else "on the host or in the container"
     return Check(
@@ -500,6 +536,7 @@ CHECKS = (
     check_daemon,
     check_socket,
     check_backend_state,
+    check_ssh,
     check_hostname,
     check_dns_name,
     check_auth_key,

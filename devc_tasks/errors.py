@@ -23,6 +23,7 @@ __all__ = [
     "TimedOut",
     "KeyRequired",
     "TailscaleFailed",
+    "SshRefused",
     "NotConnected",
     "StateVolumeError",
     "UnsafeArchive",
@@ -145,6 +146,12 @@ class TailscaleFailed(DevcError):
     kind, exit_code = "tailscale_failed", 26
 
 
+class SshRefused(DevcError):
+    """Tailscale SSH was asked for, and the tailnet policy does not grant it to the node."""
+
+    kind, exit_code = "ssh_refused", 27
+
+
 class NotConnected(DevcError):
     """``status``: the node is not Running (stopped, logged out, daemon down)."""
 
@@ -229,6 +236,7 @@ EXIT_CODES: dict[str, int] = {
         TimedOut,
         KeyRequired,
         TailscaleFailed,
+        SshRefused,
         NotConnected,
         StateVolumeError,
         UnsafeArchive,

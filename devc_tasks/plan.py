@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .errors import DaemonFailed, DevcError, KeyRequired, LoginRejected, TailscaleFailed, TailscaleNotInstalled, TunMissing
-from .status import Prefs, Status, parse_prefs, parse_status
+from .errors import DaemonFailed, DevcError, KeyRequired, LoginRejected, StateVolumeError, TailscaleFailed, TailscaleNotInstalled, TunMissing
+from .identity import BROKEN_STATE_FIX, StateIdentity, state_identity
+from .status import Prefs, Status, parse_prefs, parse_status, prefs_to_flags, short_version
 
 __all__ = [
     "SOCKET",
@@ -37,6 +38,7 @@ __all__ = [
     "parse_probe",
     "tailscaled_argv",
     "up_argv",
+    "bare_up_argv",
     "set_argv",
     "settings_diff",
     "tun_fix",
@@ -112,8 +114,23 @@ if [ -n "$ts" ] && [ -S "$S" ]; then
     echo
   fi
 fi
-# the version is in the status; ask the CLI only when the daemon did not answer
-if [ -n "$ts" ] && [ "$rc" != 0 ]; then echo "--- version"; bounded 5 "$ts" version 2>/dev/null | head -n 1; fi
+# the CLI's own version (the daemon's is in the status; they can differ)
+if [ -n "$ts" ]; then echo "--- version"; bounded 5 "$ts" version 2>/dev/null | head -n 1; fi
+# the state file with every value blanked (values hold private keys and never leave the
+# container), and the two values that decide whether it holds an identity, decoded
+if [ -s %(state)s ]; then
+  echo "--- state"
+  sed -e 's/"\([^"]*\)":[[:space:]]*"[^"]*"/"\1": ""/g' -e 's/":[[:space:]]*"[^"]*$/": "/' %(state)s
+  echo
+  if command -v base64 >/dev/null 2>&1; then
+    echo "--- state_current"
+    sed -n 's/.*"_current-profile":[[:space:]]*"\([^"]*\)".*/\1/p' %(state)s | base64 -d 2>/dev/null
+    echo
+    echo "--- state_profiles"
+    sed -n 's/.*"_profiles":[[:space:]]*"\([^"]*\)".*/\1/p' %(state)s | base64 -d 2>/dev/null
+    echo
+  fi
+fi
 echo "--- end"
 """ % {"state": STATE_FILE}
 
@@ -137,10 +154,12 @@ class Probe:
     tailscaled: str | None
     daemon_pid: int | None
     socket: bool
-    has_state: bool  # the state file exists and is not empty
+    has_state: bool  # the state file exists and is not empty (not yet an identity: see `identity`)
+    state_identity: StateIdentity = "absent"  # what the state file's content says
     capeff: int | None
     uid: int | None
-    version: str | None
+    version: str | None  # the CLI's short version
+    daemon_version: str | None  # the running daemon's short version, when it answered
     status: Status | None  # None when the daemon did not answer
     status_error: str | None  # what the CLI said when it did not
     prefs: Prefs | None
@@ -148,6 +167,21 @@ class Probe:
     @property
     def answering(self) -> bool:
         return self.status is not None
+
+    @property
+    def has_identity(self) -> bool:
+        """The node has an identity: from the daemon when it answers (HaveNodeKey, not
+        logged out), else from the state file's content."""
+        if self.status is not None:
+            return self.status.logged_in or self.status.have_node_key
+        return self.state_identity == "identity"
+
+    @property
+    def state_broken(self) -> bool:
+        """The state file is not valid JSON: tailscaled runs from memory and stays in NoState."""
+        if self.status is not None and self.status.have_node_key:
+            return False
+        return self.state_identity == "broken"
 
     def has_cap(self, bit: int) -> bool | None:
         return None if self.capeff is None else bool(self.capeff >> bit & 1)
@@ -177,6 +211,9 @@ def parse_probe(text: str) -> Probe:
     elif status_lines:
         status_error = "\n".join(status_lines).strip() or None
     prefs_json = _json_object(sections.get("prefs", []))
+    state_text = "\n".join(sections["state"]) if values.get("state") == "1" and "state" in sections else None
+    state_current = "\n".join(sections["state_current"]) if "state_current" in sections else None
+    state_profiles = "\n".join(sections["state_profiles"]) if "state_profiles" in sections else None
     prefs = parse_prefs(prefs_json) if status is not None and prefs_json is not None else None
 
     def opt(key: str) -> str | None:
@@ -195,10 +232,11 @@ def parse_probe(text: str) -> Probe:
         daemon_pid=num("daemon_pid"),
         socket=values.get("socket") == "1",
         has_state=values.get("state") == "1",
+        state_identity=state_identity(state_text, state_current, state_profiles) if values.get("state") == "1" else "absent",
         capeff=num("capeff", 16),
         uid=num("uid"),
-        version=(status.version.split("-", 1)[0] if status is not None and status.version else None)
-        or next((line.strip() for line in sections.get("version", []) if line.strip()), None),
+        version=next((short_version(line) for line in sections.get("version", []) if line.strip()), None),
+        daemon_version=short_version(status.version) if status is not None and status.version else None,
         status=status,
         status_error=status_error,
         prefs=prefs,
@@ -314,10 +352,22 @@ def _timeout(seconds: float) -> str:
     return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
 
 
-def up_argv(cli: str, wish: UpWish, *, with_key: bool) -> tuple[str, ...]:
-    """Every managed setting is mentioned explicitly, so `up` never trips over
-    "requires mentioning all non-default flags" for settings we own; the key,
-    when there is one, is read from stdin."""
+MANAGED_FLAGS = ("hostname", "ssh", "accept-routes", "advertise-tags")
+
+
+def _keep_flag(name: str, value: str | bool) -> str:
+    if value is True:
+        return f"--{name}"
+    if value is False:
+        return f"--{name}=false"
+    return f"--{name}={value}"
+
+
+def up_argv(cli: str, wish: UpWish, *, with_key: bool, prefs: Prefs | None = None) -> tuple[str, ...]:
+    """Any flag makes `tailscale up` check every pref flag (``checkForAccidentalSettingReverts``),
+    so the managed settings are mentioned explicitly and every other non-default setting
+    the node has (``prefs``, as `debug prefs` shows it) is repeated as it is; the key, when
+    there is one, is read from stdin."""
     argv = [
         cli,
         f"--socket={SOCKET}",
@@ -326,11 +376,21 @@ def up_argv(cli: str, wish: UpWish, *, with_key: bool) -> tuple[str, ...]:
         _flag("ssh", wish.ssh),
         _flag("accept-routes", wish.accept_routes),
         f"--advertise-tags={','.join(wish.advertise_tags)}",
-        f"--timeout={_timeout(wish.timeout)}",
     ]
+    if prefs is not None and not prefs.logged_out:
+        argv += [_keep_flag(k, v) for k, v in sorted(prefs_to_flags(prefs).items()) if k not in MANAGED_FLAGS]
+    argv.append(f"--timeout={_timeout(wish.timeout)}")
     if with_key:
         argv.append("--auth-key=file:/dev/stdin")
     return tuple(argv)
+
+
+def bare_up_argv(cli: str) -> tuple[str, ...]:
+    """`tailscale up` with no flag at all: on a logged-in node it is a "simple up" that
+    only sets WantRunning and never trips over the non-default-flags rule. It blocks until
+    Running; the exec's own deadline bounds it (a flag such as --timeout would end the
+    "simple up")."""
+    return (cli, f"--socket={SOCKET}", "up")
 
 
 def settings_diff(prefs: Prefs | None, status: Status, wish: UpWish) -> dict[str, str]:
@@ -350,7 +410,10 @@ def settings_diff(prefs: Prefs | None, status: Status, wish: UpWish) -> dict[str
 
 
 def set_argv(cli: str, flags: dict[str, str]) -> tuple[str, ...]:
-    return (cli, f"--socket={SOCKET}", "set", *flags.values())
+    """`tailscale set` has no non-default-flags rule. Turning SSH off is what the user
+    asked for: accept the lose-ssh risk so the CLI never stops to ask."""
+    extra = ("--accept-risk=lose-ssh",) if "ssh" in flags else ()
+    return (cli, f"--socket={SOCKET}", "set", *flags.values(), *extra)
 
 
 def tun_fix() -> str:
@@ -371,10 +434,12 @@ def next_step(probe: Probe, wish: UpWish) -> Step:
     if probe.tailscale is None:
         return Fail(TailscaleNotInstalled("the `tailscale` CLI is not installed in the container", fix=INSTALL_FIX))
     status = probe.status
+    if probe.state_broken:
+        return Fail(StateVolumeError("the state file is not valid JSON: tailscaled cannot read the node's identity", fix=BROKEN_STATE_FIX))
     if status is None:
         # The daemon is down (or not answering). Only start it when there is
-        # something to connect: a key, or an identity on the state volume.
-        if not wish.have_key and not probe.has_state:
+        # something to connect: a key, or an identity in the state file.
+        if not wish.have_key and not probe.has_identity:
             return _no_key(wish)
         if probe.tailscaled is None and probe.daemon_pid is None:
             return Fail(TailscaleNotInstalled("`tailscaled` is not installed in the container", fix=INSTALL_FIX))
@@ -392,19 +457,23 @@ def next_step(probe: Probe, wish: UpWish) -> Step:
     if state == "Running":
         diff = settings_diff(probe.prefs, status, wish)
         if "advertise-tags" in diff:
-            # `tailscale set` has no --advertise-tags: `up` with every managed flag mentioned
-            return Connect(up_argv(probe.tailscale, wish, with_key=False))
+            # `tailscale set` has no --advertise-tags: `up` with every managed flag and
+            # every other non-default setting mentioned
+            return Connect(up_argv(probe.tailscale, wish, with_key=False, prefs=probe.prefs))
         if diff:
             return ApplySettings(set_argv(probe.tailscale, diff), tuple(diff))
         return Done()
-    if state == "Starting":
+    if state == "Starting" or status.connecting:
+        # NoState with a node key: the daemon just started and waits for its first
+        # network map; it logs in by itself with the stored key
         return WaitRunning()
     if state == "Stopped" and status.logged_in:
-        return Connect(up_argv(probe.tailscale, wish, with_key=False))
+        # a bare `up` brings it back; settings are changed with `set` once it runs
+        return Connect(bare_up_argv(probe.tailscale))
     if state in ("NeedsLogin", "Stopped", "NoState"):
         if not wish.have_key:
             return _no_key(wish)
-        return Login(up_argv(probe.tailscale, wish, with_key=True))
+        return Login(up_argv(probe.tailscale, wish, with_key=True, prefs=probe.prefs))
     if state == "NeedsMachineAuth":
         return Fail(LoginRejected("the node is logged in but waits for approval by a tailnet admin", fix="Approve the machine in the Tailscale admin console, then run up again."))
     return Fail(TailscaleFailed(f"tailscaled reports backend state {state!r}", fix="Check `tailscale status` in the container."))

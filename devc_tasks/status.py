@@ -9,12 +9,13 @@ naming the field.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import TailscaleFailed
 
-__all__ = ["BACKEND_STATES", "Prefs", "SelfStatus", "Status", "parse_prefs", "parse_status"]
+__all__ = ["BACKEND_STATES", "Prefs", "SelfStatus", "Status", "parse_prefs", "parse_status", "prefs_to_flags", "short_version"]
 
 BACKEND_STATES = ("NoState", "InUseOtherUser", "NeedsLogin", "NeedsMachineAuth", "Stopped", "Starting", "Running")
 _ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -67,15 +68,29 @@ class Status:
     health: tuple[str, ...]
     magic_dns_suffix: str
     tailnet: str | None
-    peers: int | None  # None when asked with --peers=false
+    peers: int | None  # None when the document has no "Peer" key; null (zero peers) is 0
 
     @property
     def running(self) -> bool:
         return self.backend_state == "Running"
 
     @property
+    def connecting(self) -> bool:
+        """Right after tailscaled starts, a node with a key on disk reports NoState with
+        HaveNodeKey until control sends the first network map: it has an identity and
+        connects by itself. Never a reason to log in again."""
+        return self.backend_state in ("NoState", "Starting") and self.have_node_key
+
+    @property
+    def state_label(self) -> str:
+        """What a person reads: "connecting" for the window above, else the backend state."""
+        return "connecting" if self.backend_state == "NoState" and self.have_node_key else self.backend_state
+
+    @property
     def logged_in(self) -> bool:
         """The node has an identity the control server knows (it can come up without a key)."""
+        if self.backend_state == "NoState":
+            return self.have_node_key
         return self.backend_state in ("Running", "Stopped", "Starting", "NeedsMachineAuth") and bool(self.self.id or self.have_node_key)
 
 
@@ -111,13 +126,14 @@ def parse_status(text: str) -> Status:
         health=_strings(doc, "Health", "status"),
         magic_dns_suffix=_field(doc, "MagicDNSSuffix", str, "status", default=""),
         tailnet=(_field(tailnet, "Name", str, "CurrentTailnet") if tailnet else None),
-        peers=len(peers) if isinstance(peers, dict) else None,
+        peers=len(peers) if isinstance(peers, dict) else (0 if "Peer" in doc else None),
     )
 
 
 @dataclass(frozen=True, kw_only=True)
 class Prefs:
-    """The settings ``up``/``set`` manage, as ``tailscale debug prefs`` names them."""
+    """The node's settings as ``tailscale debug prefs`` names them: the four devc-tasks
+    manages and every other one `tailscale up` checks (``prefsToFlags``)."""
 
     hostname: str = ""
     run_ssh: bool = False
@@ -125,6 +141,80 @@ class Prefs:
     advertise_tags: tuple[str, ...] = ()
     want_running: bool = False
     logged_out: bool = False
+    control_url: str = ""
+    corp_dns: bool = True
+    shields_up: bool = False
+    advertise_routes: tuple[str, ...] = ()
+    exit_node_ip: str = ""
+    exit_node_allow_lan_access: bool = False
+    operator_user: str = ""
+    no_snat: bool = False
+    no_stateful_filtering: str = "true"  # an opt.Bool: "true", "false" or ""
+    netfilter_mode: int = 2
+    run_web_client: bool = False
+
+
+_EXIT_ROUTES = ("0.0.0.0/0", "::/0")
+_NETFILTER = {0: "off", 1: "nodivert", 2: "on"}
+DEFAULT_CONTROL_URLS = ("", "https://controlplane.tailscale.com", "https://login.tailscale.com")
+
+
+def prefs_to_flags(p: Prefs) -> dict[str, str | bool]:
+    """The `tailscale up` flag values that reproduce the prefs (cmd/tailscale/cli/up.go
+    ``prefsToFlags``, Linux), for the flags whose value differs from `up`'s default.
+    Together with the flags a tool sets itself, these are what `up` must mention to pass
+    ``checkForAccidentalSettingReverts``."""
+    routes = p.advertise_routes
+    values: dict[str, str | bool] = {
+        "accept-dns": p.corp_dns,
+        "accept-routes": p.route_all,
+        "advertise-exit-node": all(r in routes for r in _EXIT_ROUTES),
+        "advertise-routes": ",".join(r for r in routes if r not in _EXIT_ROUTES),
+        "advertise-tags": ",".join(p.advertise_tags),
+        "exit-node": p.exit_node_ip,
+        "exit-node-allow-lan-access": p.exit_node_allow_lan_access,
+        "hostname": p.hostname,
+        "login-server": p.control_url,
+        "netfilter-mode": _NETFILTER.get(p.netfilter_mode, "on"),
+        "operator": p.operator_user,
+        "shields-up": p.shields_up,
+        "snat-subnet-routes": not p.no_snat,
+        "ssh": p.run_ssh,
+        "stateful-filtering": p.no_stateful_filtering == "false",
+        "webclient": p.run_web_client,
+    }
+    defaults: dict[str, str | bool] = {
+        "accept-dns": True,
+        "accept-routes": False,
+        "advertise-exit-node": False,
+        "advertise-routes": "",
+        "advertise-tags": "",
+        "exit-node": "",
+        "exit-node-allow-lan-access": False,
+        "hostname": "",
+        "login-server": "https://controlplane.tailscale.com",
+        "netfilter-mode": "on",
+        "operator": "",
+        "shields-up": False,
+        "snat-subnet-routes": True,
+        "ssh": False,
+        "stateful-filtering": False,
+        "webclient": False,
+    }
+    out = {k: v for k, v in values.items() if v != defaults[k]}
+    if p.control_url in DEFAULT_CONTROL_URLS or p.control_url.rstrip("/") in DEFAULT_CONTROL_URLS:
+        out.pop("login-server", None)
+    return out
+
+
+_SHORT_VERSION = re.compile(r"\d+\.\d+\.\d+(?:-dev\d{8})?")
+
+
+def short_version(long: str) -> str:
+    """``1.86.2-t5a2b8c1f0`` gives ``1.86.2``; a development build keeps its date:
+    ``1.87.0-dev20250810-t2cd5fa3f7`` gives ``1.87.0-dev20250810``."""
+    m = _SHORT_VERSION.match(long.strip())
+    return m.group(0) if m else long.strip().split("-", 1)[0]
 
 
 def parse_prefs(text: str) -> Prefs:
@@ -141,4 +231,15 @@ def parse_prefs(text: str) -> Prefs:
         advertise_tags=_strings(doc, "AdvertiseTags", "prefs"),
         want_running=bool(_field(doc, "WantRunning", bool, "prefs", default=False)),
         logged_out=bool(_field(doc, "LoggedOut", bool, "prefs", default=False)),
+        control_url=_field(doc, "ControlURL", str, "prefs", default=""),
+        corp_dns=bool(_field(doc, "CorpDNS", bool, "prefs", default=True)),
+        shields_up=bool(_field(doc, "ShieldsUp", bool, "prefs", default=False)),
+        advertise_routes=_strings(doc, "AdvertiseRoutes", "prefs"),
+        exit_node_ip=_field(doc, "ExitNodeIP", str, "prefs", default=""),
+        exit_node_allow_lan_access=bool(_field(doc, "ExitNodeAllowLANAccess", bool, "prefs", default=False)),
+        operator_user=_field(doc, "OperatorUser", str, "prefs", default=""),
+        no_snat=bool(_field(doc, "NoSNAT", bool, "prefs", default=False)),
+        no_stateful_filtering=str(_field(doc, "NoStatefulFiltering", (str, bool), "prefs", default="true")).lower(),
+        netfilter_mode=int(_field(doc, "NetfilterMode", int, "prefs", default=2)),
+        run_web_client=bool(_field(doc, "RunWebClient", bool, "prefs", default=False)),
     )

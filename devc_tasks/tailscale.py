@@ -17,7 +17,9 @@ from . import plan
 from .engine import ExecResult, Executor
 from .errors import (
     DaemonFailed,
+    DevcError,
     LoginRejected,
+    SshRefused,
     TailscaleFailed,
     TailscaleNotInstalled,
     TimedOut,
@@ -26,7 +28,46 @@ from .errors import (
 from .plan import Probe, UpWish
 from .secrets import Secret, redact
 
-__all__ = ["Node", "UpResult"]
+__all__ = ["Node", "UpResult", "classify_tailscale_error", "is_tun_error", "SSH_REFUSED_FIX"]
+
+SSH_REFUSED_FIX = (
+    "Run it with --no-ssh (the node then has no Tailscale SSH server), or let the tailnet policy grant "
+    "Tailscale SSH to this node (https://tailscale.com/s/ssh), then run it again."
+)
+APPROVAL_FIX = "Approve the machine in the Tailscale admin console (https://login.tailscale.com/admin/machines), then run up again; or use a pre-approved auth key."
+
+
+def is_tun_error(log: str) -> bool:
+    """tailscaled's TUN failures: a missing device comes wrapped by CreateTUN, a permission
+    error (no NET_ADMIN, device cgroup) comes bare: ``tstun.New("tailscale0"): operation not permitted``."""
+    return "CreateTUN" in log or "/dev/net/tun" in log or ("tstun.New(" in log and "operation not permitted" in log)
+
+
+def classify_tailscale_error(text: str, *, what: str) -> DevcError | None:
+    """The failure class of what `tailscale up`/`set` printed, by what the message says
+    (already redacted). None: no class of its own."""
+    flat = " ".join(text.split())  # tailscale wraps some messages over several lines
+    low = flat.lower()
+    if "unable to enable local tailscale ssh server" in low:
+        return SshRefused(f"`tailscale {what}` refused Tailscale SSH: the tailnet policy does not allow it on this node: {text}", fix=SSH_REFUSED_FIX)
+    if "aborted, no changes made" in low:
+        return TailscaleFailed(
+            f"`tailscale {what}` asked for a confirmation and aborted: {text}",
+            fix="It runs inside an SSH session over Tailscale; devc-tasks clears SSH_CLIENT for the commands it runs, so run it through devc-tasks, or add --accept-risk=lose-ssh.",
+        )
+    if "backend error" in low or "invalid key" in low:
+        said = flat.split("backend error:", 1)[-1].strip() if "backend error:" in flat else flat
+        if "invalid key" in low or "not valid" in low or "expired" in low:
+            return LoginRejected(f"the control server rejected the auth key: {said}", fix="Create a new auth key in the Tailscale admin console and try again.")
+        if "429" in flat or "rate limit" in low or "too many" in low:
+            return LoginRejected(f"the control server is rate-limiting logins: {said}", fix="Wait a few minutes, then run up again.")
+        return LoginRejected(f"the control server refused the login: {said}", fix="Read the control server's reason above; check the key's tailnet, tags and the tailnet policy.")
+    if "requires mentioning all non-default flags" in flat:
+        return TailscaleFailed(
+            f"tailscale up refused: the node has settings devc-tasks does not manage: {text}",
+            fix="Run `tailscale up --reset` in the container, or undo those settings with `tailscale set`.",
+        )
+    return None
 
 # Exit codes of our own scripts (not tailscale's); 124 is coreutils `timeout`'s.
 _KILLED_BY_TIMEOUT = 124
@@ -34,6 +75,7 @@ _LOCK_BUSY = 75
 _DAEMON_DIED = 76
 _DAEMON_SLOW = 77
 _FOREIGN_DAEMON = 78
+_NEEDS_APPROVAL = 79
 
 # Every script starts with plan.SH_LIB (ts_pids, bounded, $S) and, when it
 # changes something, takes the lock; the lock dies with the script, and the
@@ -54,11 +96,25 @@ if [ "$DEVC_KEY_ON_STDIN" = 1 ] && bounded 10 "$1" --socket="$S" status --json -
   exit 0
 fi
 if [ "$DEVC_KEY_ON_STDIN" = 1 ]; then
-  head -n 1 | bounded "$DEVC_BOUND" "$@"
+  # `up` waits on, silently for us, while the node needs an admin's approval: watch the
+  # backend state beside it and stop at once when it says NeedsMachineAuth
+  exec 3<&0
+  head -n 1 <&3 | bounded "$DEVC_BOUND" "$@" &
+  up=$!
+  exec 3<&-
+  while kill -0 "$up" 2>/dev/null; do
+    if bounded 5 "$1" --socket="$S" status --json --peers=false 2>/dev/null | grep -q '"BackendState": "NeedsMachineAuth"'; then
+      kill "$up" 2>/dev/null
+      wait "$up"
+      exit %(approval)d
+    fi
+    sleep 0.2
+  done
+  wait "$up"
 else
   bounded "$DEVC_BOUND" "$@" </dev/null
 fi
-"""
+""" % {"approval": _NEEDS_APPROVAL}
 
 # Starts tailscaled detached unless it runs, then waits (wall clock) for it to answer.
 _START_DAEMON = plan.SH_LIB + _LOCK + r"""
@@ -136,8 +192,10 @@ class Node:
 
     def _sh(self, script: str, args: Sequence[str], *, env: dict[str, str], stdin: bytes | None = None, timeout: float) -> ExecResult:
         """Run a script with positional args; settings travel as leading `VAR=value` words
-        of `env`, never secrets."""
-        assignments = [f"{k}={v}" for k, v in env.items()]
+        of `env`, never secrets. SSH_CLIENT is cleared: inside an SSH session over Tailscale
+        (or a container started with it) the CLI would stop `down` and SSH changes to ask
+        for a confirmation that nobody can give."""
+        assignments = ["SSH_CLIENT=", *(f"{k}={v}" for k, v in env.items())]
         argv = ["env", *assignments, "sh", "-c", script, "devc-tasks", *args]
         return self.executor.run(argv, stdin=stdin, timeout=timeout)
 
@@ -204,7 +262,7 @@ class Node:
             return
         log = self._clean(r.stderr)
         if r.exit_code == _DAEMON_DIED:
-            if "CreateTUN" in log or "/dev/net/tun" in log:
+            if is_tun_error(log):
                 raise TunMissing(f"tailscaled exited: it cannot create its TUN device. Its last log lines:\n{log}", fix=plan.tun_fix())
             raise DaemonFailed(f"tailscaled exited right after it started. Its last log lines ({plan.DAEMON_LOG}):\n{log}")
         if r.exit_code == _DAEMON_SLOW:
@@ -231,6 +289,8 @@ class Node:
         flat = " ".join(text.split())  # tailscale wraps some messages over several lines
         if r.exit_code == _LOCK_BUSY:
             raise TimedOut(f"another `up` kept {plan.LOCK_FILE} for {wish.timeout:g} s", fix="Wait for it to finish, then retry.")
+        if r.exit_code == _NEEDS_APPROVAL:
+            raise LoginRejected("the node logged in but waits for approval by a tailnet admin (NeedsMachineAuth)", fix=APPROVAL_FIX)
         if r.exit_code == _KILLED_BY_TIMEOUT:
             raise TimedOut(f"`tailscale up` did not return within {bound} s and was stopped", fix="Check `tailscale status` in the container, or raise --timeout.")
         if "timeout waiting for Tailscale service to enter a Running state" in flat:
@@ -238,13 +298,9 @@ class Node:
                 f"the node did not reach Running within {wish.timeout:g} s (tailscale up --timeout): {text}",
                 fix="Check that the key is valid and not used up, that the control server is reachable, or raise --timeout.",
             )
-        if "invalid key" in flat or "expired" in flat or "backend error" in flat:
-            raise LoginRejected(f"the control server rejected the auth key: {text}", fix="Create a new auth key in the Tailscale admin console and try again.")
-        if "requires mentioning all non-default flags" in flat:
-            raise TailscaleFailed(
-                f"tailscale up refused: the node has settings devc-tasks does not manage: {text}",
-                fix="Run `tailscale up --reset` in the container, or undo those settings with `tailscale set`.",
-            )
+        known = classify_tailscale_error(text, what="up")
+        if known is not None:
+            raise known
         raise TailscaleFailed(f"`tailscale up` failed (exit {r.exit_code}): {text}")
 
     def wait_running(self, cli: str, timeout: float) -> None:
@@ -266,6 +322,10 @@ class Node:
         if r.exit_code == _KILLED_BY_TIMEOUT:
             raise TimedOut(f"`tailscale {what}` did not return within {seconds} s and was stopped", fix="Check tailscaled in the container (`tailscale status`).")
         if r.exit_code != 0:
+            text = self._clean("\n".join(t for t in (r.stderr, r.stdout) if t.strip()))
+            known = classify_tailscale_error(text, what=what)
+            if known is not None:
+                raise known
             raise TailscaleFailed(f"`tailscale {what}` failed: {self._clean(r.stderr or r.stdout)}")
         return r
 
@@ -281,7 +341,8 @@ class Node:
         if before.status is None:
             return before, ["tailscaled is not running: nothing to stop"]
         if before.status.backend_state != "Stopped" or not logout:
-            r = self._simple(before, "down", what="down")
+            # the user asked for it: never stop at the lose-ssh confirmation
+            r = self._simple(before, "down", "--accept-risk=lose-ssh", what="down")
             done.append("already stopped" if "already stopped" in r.stderr else "stopped")
         if logout:
             self._simple(before, "logout", what="logout")

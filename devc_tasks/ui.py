@@ -27,6 +27,7 @@ def node_doc(status: Status | None) -> dict[str, Any]:
     return {
         "daemon_running": True,
         "backend_state": status.backend_state,
+        "connecting": status.connecting,
         "hostname": me.host_name,
         "dns_name": me.magic_dns_name or None,
         "ips": list(status.tailscale_ips or me.tailscale_ips),

@@ -9,6 +9,7 @@ from invoke import task
 from invoke.exceptions import Exit
 
 from ..errors import DevcError, NotConnected, TailscaleNotInstalled, UsageError
+from ..identity import BROKEN_STATE_FIX
 from ..plan import INSTALL_FIX
 from .api import API_HELP, config_tags, host_api, prepare_login
 from .common import _help, _output, _seconds, _selectors, _setting, boundary
@@ -191,7 +192,7 @@ def _status_rows(target_label: str, probe: Any) -> list[tuple[str, str]]:
     me = st.self
     return [
         ("Container", target_label),
-        ("State", st.backend_state),
+        ("State", st.state_label),
         ("Hostname", me.host_name),
         ("MagicDNS", me.magic_dns_name or "-"),
         ("IPs", ", ".join(st.tailscale_ips or me.tailscale_ips) or "-"),
@@ -213,6 +214,13 @@ def _status_error(probe: Any) -> DevcError | None:
         return TailscaleNotInstalled("the `tailscale` CLI is not installed in the container", fix=INSTALL_FIX)
     if probe.status is None:
         return NotConnected("not connected: tailscaled is not running", fix="Run `up` to start it and connect.")
+    if probe.status.connecting:
+        return NotConnected(
+            f"connecting: the node has its identity and waits for control's first network map (backend state {probe.status.backend_state})",
+            fix="Wait a moment and check again; `up` waits for it (no key needed).",
+        )
+    if probe.state_broken:
+        return NotConnected("not connected: the state file is not valid JSON", fix=BROKEN_STATE_FIX)
     if not probe.status.running:
         return NotConnected(f"not connected: the backend state is {probe.status.backend_state}", fix="Run `up` to connect.")
     return None

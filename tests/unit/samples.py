@@ -8,12 +8,13 @@ from typing import Any
 ZERO = "0001-01-01T00:00:00Z"
 
 
-def status_doc(state: str = "Running", *, hostname: str = "web-devc-laptop", dns: str | None = None, tun: bool = True, node_id: str = "nAbC123XyZ11CNTRL") -> dict[str, Any]:
+def status_doc(state: str = "Running", *, hostname: str = "web-devc-laptop", dns: str | None = None, tun: bool = True, node_id: str = "nAbC123XyZ11CNTRL", node_key: bool | None = None, health: list[str] | None = None, version: str = "1.86.2-t1234abcd") -> dict[str, Any]:
+    """``node_key``: HaveNodeKey for NoState (right after a daemon start with an identity)."""
     logged_in = state in ("Running", "Stopped", "Starting", "NeedsMachineAuth")
     if dns is None:
         dns = f"{hostname}.tail1234.ts.net." if logged_in else ""
     doc: dict[str, Any] = {
-        "Version": "1.86.2-t1234abcd",
+        "Version": version,
         "TUN": tun,
         "BackendState": state,
         "AuthURL": "",
@@ -34,7 +35,7 @@ def status_doc(state: str = "Running", *, hostname: str = "web-devc-laptop", dns
             "LastSeen": ZERO,
             "SomethingNew": {"x": 1},
         },
-        "Health": [],
+        "Health": health or [],
         "MagicDNSSuffix": "tail1234.ts.net" if logged_in else "",
         "CurrentTailnet": {"Name": "user@example.com", "MagicDNSSuffix": "tail1234.ts.net", "MagicDNSEnabled": True} if logged_in else None,
         "CertDomains": None,
@@ -42,7 +43,7 @@ def status_doc(state: str = "Running", *, hostname: str = "web-devc-laptop", dns
         "User": None,
         "ClientVersion": None,
     }
-    if logged_in:
+    if logged_in or node_key:
         doc = {**{k: doc[k] for k in ("Version", "TUN", "BackendState")}, "HaveNodeKey": True, **{k: v for k, v in doc.items() if k not in ("Version", "TUN", "BackendState")}}
     return doc
 
@@ -51,7 +52,8 @@ def status_json(*args: Any, **kwargs: Any) -> str:
     return json.dumps(status_doc(*args, **kwargs), indent=2)
 
 
-def prefs_json(*, hostname: str = "web-devc-laptop", ssh: bool = True, routes: bool = False, tags: list[str] | None = None, want_running: bool = True) -> str:
+def prefs_json(*, hostname: str = "web-devc-laptop", ssh: bool = True, routes: bool = False, tags: list[str] | None = None, want_running: bool = True, **extra: Any) -> str:
+    """``extra``: other prefs as `debug prefs` names them (``CorpDNS=False``, ...)."""
     return json.dumps(
         {
             "ControlURL": "https://controlplane.tailscale.com",
@@ -68,12 +70,27 @@ def prefs_json(*, hostname: str = "web-devc-laptop", ssh: bool = True, routes: b
             "AdvertiseRoutes": None,
             "NoSNAT": False,
             "NetfilterMode": 2,
+            **extra,
         },
         indent="\t",
     )
 
 
-def probe_text(*, uid: int = 0, tun: bool = True, ts: bool = True, tsd: bool = True, pid: int | None = None, socket: bool = False, state_file: bool = False, status: str | None = None, prefs: str | None = None, status_rc: int = 0) -> str:
+STATE_FILES: dict[str, list[str]] = {
+    # what the probe sends for each kind of state file: the file with values blanked, and
+    # the decoded _current-profile and _profiles
+    "identity": ["--- state", '{\n  "_machinekey": "",\n  "_current-profile": "",\n  "_profiles": "",\n  "profile-a1b2": ""\n}', "",
+                 "--- state_current", "a1b2", "--- state_profiles", '{"a1b2": {"ID": "a1b2", "Key": "profile-a1b2"}}', ""],
+    "fresh": ["--- state", "{}", "", "--- state_current", "", "--- state_profiles", "", ""],
+    "logged-out": ["--- state", '{\n  "_machinekey": "",\n  "_current-profile": "",\n  "_profiles": ""\n}', "",
+                   "--- state_current", "a1b2", "--- state_profiles", "{}", ""],
+    "broken": ["--- state", "{not json", "", "--- state_current", "", "--- state_profiles", "", ""],
+}
+
+
+def probe_text(*, uid: int = 0, tun: bool = True, ts: bool = True, tsd: bool = True, pid: int | None = None, socket: bool = False, state_file: bool | str = False, status: str | None = None, prefs: str | None = None, status_rc: int = 0, version: str = "1.86.2") -> str:
+    """``state_file``: False (none), True (an identity), or a key of ``STATE_FILES``."""
+    kind = "identity" if state_file is True else state_file or None
     lines = [
         "devc-probe=1",
         f"tun={int(tun)}",
@@ -81,7 +98,9 @@ def probe_text(*, uid: int = 0, tun: bool = True, ts: bool = True, tsd: bool = T
         f"tailscaled={'/usr/local/sbin/tailscaled' if tsd else ''}",
         f"daemon_pid={pid or ''}",
         f"socket={int(socket)}",
-        f"state={int(state_file)}",
+        f"state={int(kind is not None)}",
+    ]
+    lines += [
         "capeff=00000000a80435fb",
         f"uid={uid}",
     ]
@@ -89,7 +108,9 @@ def probe_text(*, uid: int = 0, tun: bool = True, ts: bool = True, tsd: bool = T
         lines += [f"status_rc={status_rc}", "--- status", status]
         if prefs is not None:
             lines += ["--- prefs", prefs, ""]
-    else:
-        lines += ["--- version", "1.86.2"]
+    if ts:
+        lines += ["--- version", version]
+    if kind is not None:
+        lines += STATE_FILES[str(kind)]
     lines.append("--- end")
     return "\n".join(lines) + "\n"

@@ -54,11 +54,11 @@ def mounted(*mounts: dict[str, Any], volumes: dict[str, dict[str, Any]] | None =
     return inspect_state_mount(attrs, lambda name: (volumes or {}).get(name))
 
 
-def probe(*, capeff: int | None = DEFAULT_PLUS_ADMIN, state: str | None = "Running", hostname: str = "web-devc-laptop", dns: str | None = None, health: list[str] | None = None, **kw: Any):
+def probe(*, capeff: int | None = DEFAULT_PLUS_ADMIN, state: str | None = "Running", hostname: str = "web-devc-laptop", dns: str | None = None, health: list[str] | None = None, node_key: bool | None = None, daemon_version: str = "1.86.2-t1234abcd", ssh: bool = True, **kw: Any):
     if state is not None:
         kw.setdefault("pid", 42)
         kw.setdefault("socket", True)
-        text = status_json(state, hostname=hostname, dns=dns)
+        text = status_json(state, hostname=hostname, dns=dns, node_key=node_key, version=daemon_version)
         if health:
             import json
 
@@ -66,7 +66,7 @@ def probe(*, capeff: int | None = DEFAULT_PLUS_ADMIN, state: str | None = "Runni
             doc["Health"] = health
             text = json.dumps(doc)
         kw.setdefault("status", text)
-        kw.setdefault("prefs", prefs_json(hostname=hostname))
+        kw.setdefault("prefs", prefs_json(hostname=hostname, ssh=ssh))
         kw.setdefault("state_file", True)
     return dataclasses.replace(parse_probe(probe_text(**kw)), capeff=capeff)
 
@@ -151,8 +151,11 @@ CASES: list[tuple[str, dict[str, Any], str, str, str, str | None]] = [
     ("state-no-container", {"container": None, "container_error": NOT_FOUND, "state_mount": None}, "state_volume", SKIP, "no container", None),
     ("state-local", {"local": True, "state_mount": None}, "state_volume", SKIP, "--local", None),
     # binaries
-    ("tailscale-pass", {}, "tailscale", PASS, "/usr/local/bin/tailscale (version 1.86.2)", None),
+    ("tailscale-pass", {}, "tailscale", PASS, "/usr/local/bin/tailscale (version 1.86.2, as the CLI reports)", None),
     ("tailscaled-version", {}, "tailscaled", PASS, "/usr/local/sbin/tailscaled (version 1.86.2, as the running daemon reports)", None),
+    # the CLI and the daemon can differ (an image updated under a running daemon); a dev build keeps its date
+    ("versions-apart", {"probe": probe(daemon_version="1.87.0-dev20250810-t2cd5fa3f7", version="1.86.2")}, "tailscaled", PASS, "(version 1.87.0-dev20250810, as the running daemon reports)", None),
+    ("versions-apart-cli", {"probe": probe(daemon_version="1.87.0-dev20250810-t2cd5fa3f7", version="1.86.2")}, "tailscale", PASS, "(version 1.86.2, as the CLI reports)", None),
     ("tailscale-missing", {"probe": probe(ts=False, tsd=False, state=None)}, "tailscale", FAIL, "not installed", "Install Tailscale"),
     ("tailscaled-pass", {}, "tailscaled", PASS, "/usr/local/sbin/tailscaled", None),
     ("tailscaled-missing", {"probe": probe(tsd=False, state=None)}, "tailscaled", FAIL, "not installed", "Install Tailscale"),
@@ -170,6 +173,18 @@ CASES: list[tuple[str, dict[str, Any], str, str, str, str | None]] = [
     ("backend-needs-login", {"probe": probe(state="NeedsLogin")}, "backend_state", WARN, "NeedsLogin", "auth key"),
     ("backend-machine-auth", {"probe": probe(state="NeedsMachineAuth")}, "backend_state", WARN, "approval", "admin console"),
     ("backend-daemon-down", {"probe": probe(state=None)}, "backend_state", SKIP, "does not answer", None),
+    ("backend-connecting", {"probe": probe(state="NoState", node_key=True)}, "backend_state", WARN, "connecting (NoState with a node key)", "never logs in again"),
+    ("backend-broken-state", {"probe": probe(state="NoState", state_file="broken", health=["state store unreadable"])}, "backend_state", FAIL, "not valid JSON", "state.restore"),
+    ("key-none-connecting", {"key_source": None, "probe": probe(state="NoState", node_key=True)}, "auth_key", PASS, "none needed", None),
+    ("key-none-fresh-state-file", {"key_source": None, "probe": probe(state=None, state_file="fresh")}, "auth_key", WARN, "opt-in", "TAILSCALE_AUTHKEY"),
+    ("key-none-logged-out-file", {"key_source": None, "probe": probe(state=None, state_file="logged-out")}, "auth_key", WARN, "opt-in", "TAILSCALE_AUTHKEY"),
+    ("key-none-identity-file", {"key_source": None, "probe": probe(state=None, state_file="identity")}, "auth_key", PASS, "none needed", None),
+    # Tailscale SSH and the tailnet policy
+    ("ssh-pass", {}, "ssh", PASS, "on", None),
+    ("ssh-off", {"probe": probe(ssh=False)}, "ssh", PASS, "off", None),
+    ("ssh-policy", {"probe": probe(health=["Tailscale SSH enabled, but access controls don't allow anyone to access this device. Update your tailnet's ACLs at https://tailscale.com/s/ssh-policy"])},
+     "ssh", WARN, "the tailnet policy does not allow it", "--no-ssh"),
+    ("ssh-daemon-down", {"probe": probe(state=None)}, "ssh", SKIP, "does not answer", None),
     # hostname and DNS name
     ("hostname-pass", {}, "hostname", PASS, "web-devc-laptop (wanted, from derived)", None),
     ("hostname-differs", {"probe": probe(hostname="old-name")}, "hostname", WARN, "wanted web-devc-laptop (from derived), the node is old-name", "tailscale set"),

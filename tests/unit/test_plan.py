@@ -3,7 +3,7 @@
 import pytest
 
 from devc_tasks import plan
-from devc_tasks.errors import DaemonFailed, KeyRequired, LoginRejected, TailscaleFailed, TailscaleNotInstalled, TunMissing
+from devc_tasks.errors import DaemonFailed, KeyRequired, LoginRejected, StateVolumeError, TailscaleFailed, TailscaleNotInstalled, TunMissing
 from devc_tasks.plan import UpWish, next_step, parse_probe
 from devc_tasks.tailscale import connect_warnings
 from tests.unit.samples import prefs_json, probe_text, status_json
@@ -49,7 +49,7 @@ CASES = [
     ("running-same", running(), {}, plan.Done, None),
     ("running-same-key-ignored", running(), dict(have_key=True), plan.Done, None),
     ("running-other-hostname", running(hostname="old-name"), {}, plan.ApplySettings, (CLI, SOCK, "set", f"--hostname={NAME}")),
-    ("running-ssh-off-wanted", running(), dict(ssh=False), plan.ApplySettings, (CLI, SOCK, "set", "--ssh=false")),
+    ("running-ssh-off-wanted", running(), dict(ssh=False), plan.ApplySettings, (CLI, SOCK, "set", "--ssh=false", "--accept-risk=lose-ssh")),
     ("running-routes", running(), dict(accept_routes=True), plan.ApplySettings, (CLI, SOCK, "set", "--accept-routes")),
     # `tailscale set` has no --advertise-tags: a tag change goes through `up` with every flag mentioned
     ("running-tags", running(), dict(advertise_tags=("tag:dev",)), plan.Connect,
@@ -57,10 +57,31 @@ CASES = [
     ("down-not-root", dict(uid=1000, **DOWN), dict(have_key=True), plan.Fail, DaemonFailed),
     ("running-not-root-is-fine", dict(uid=1000, **running()), {}, plan.Done, None),
     ("running-prefs-unknown", dict(pid=42, socket=True, status=status_json("Running")), {}, plan.Done, None),
+    # a logged-in node comes back with a bare `up` (a "simple up": no non-default-flags check);
+    # the settings follow with `set` once it runs
     ("stopped-with-identity", dict(pid=42, socket=True, status=status_json("Stopped"), prefs=prefs_json(want_running=False)), {},
-     plan.Connect, (CLI, SOCK, "up", *UP_FLAGS)),
+     plan.Connect, (CLI, SOCK, "up")),
     ("stopped-other-hostname-still-up", dict(pid=42, socket=True, status=status_json("Stopped", hostname="old")), dict(hostname="new"),
-     plan.Connect, (CLI, SOCK, "up", "--hostname=new", *UP_FLAGS[1:])),
+     plan.Connect, (CLI, SOCK, "up")),
+    ("stopped-user-set-accept-dns", dict(pid=42, socket=True, status=status_json("Stopped"), prefs=prefs_json(want_running=False, CorpDNS=False)), {},
+     plan.Connect, (CLI, SOCK, "up")),
+    # a tag change must go through `up`: every non-default setting is mentioned as it is
+    ("running-tags-user-settings", running(CorpDNS=False, ShieldsUp=True, AdvertiseRoutes=["10.0.0.0/24"], OperatorUser="vscode"),
+     dict(advertise_tags=("tag:dev",)), plan.Connect,
+     (CLI, SOCK, "up", *UP_FLAGS[:3], "--advertise-tags=tag:dev", "--accept-dns=false", "--advertise-routes=10.0.0.0/24",
+      "--operator=vscode", "--shields-up", UP_FLAGS[4])),
+    # NoState with a node key right after the daemon started: connecting, never a new login
+    ("nostate-node-key-key-available", dict(pid=42, socket=True, status=status_json("NoState", node_key=True)), dict(have_key=True), plan.WaitRunning, None),
+    ("nostate-node-key-no-key", dict(pid=42, socket=True, status=status_json("NoState", node_key=True)), dict(require_key=True), plan.WaitRunning, None),
+    ("nostate-fresh-key", dict(pid=42, socket=True, status=status_json("NoState")), dict(have_key=True), plan.Login,
+     (CLI, SOCK, "up", *UP_FLAGS, "--auth-key=file:/dev/stdin")),
+    # the state file's content, not its size, says whether there is an identity
+    ("down-fresh-state-file-no-key", dict(state_file="fresh", **DOWN), {}, plan.Skip, None),
+    ("down-logged-out-state-file-no-key", dict(state_file="logged-out", **DOWN), dict(require_key=True), plan.Fail, KeyRequired),
+    ("down-identity-state-file-no-key", dict(state_file="identity", **DOWN), {}, plan.StartDaemon, None),
+    ("down-broken-state-file", dict(state_file="broken", **DOWN), dict(have_key=True), plan.Fail, StateVolumeError),
+    ("running-broken-state-file", dict(pid=42, socket=True, status=status_json("NoState", health=["state store unreadable"]), state_file="broken"),
+     dict(have_key=True), plan.Fail, StateVolumeError),
     ("starting", dict(pid=42, socket=True, status=status_json("Starting")), {}, plan.WaitRunning, None),
     ("machine-auth", dict(pid=42, socket=True, status=status_json("NeedsMachineAuth")), dict(have_key=True), plan.Fail, LoginRejected),
     ("in-use-other-user", dict(pid=42, socket=True, status=status_json("InUseOtherUser")), dict(have_key=True), plan.Fail, TailscaleFailed),
@@ -153,3 +174,28 @@ def test_connect_warnings(request, dns, tun, expect):
     assert len(warnings) == len(expect)
     for w, e in zip(warnings, expect, strict=True):
         assert e in w
+
+
+@pytest.mark.parametrize(
+    "line, cli, daemon",
+    [
+        ("1.86.2", "1.86.2", "1.86.2"),
+        ("1.87.0-dev20250810", "1.87.0-dev20250810", "1.87.0-dev20250810"),
+    ],
+    ids=["release", "dev-build"],
+)
+def test_probe_versions_cli_and_daemon_apart(line, cli, daemon):
+    p = parse_probe(probe_text(pid=42, socket=True, status=status_json("Running", version=f"{daemon}-t2cd5fa3f7"), prefs=prefs_json(), version=line))
+    assert (p.version, p.daemon_version) == (cli, daemon)
+    p = parse_probe(probe_text(pid=42, socket=True, status=status_json("Running", version="1.80.0-tabc"), prefs=prefs_json(), version=line))
+    assert (p.version, p.daemon_version) == (cli, "1.80.0")
+
+
+@pytest.mark.parametrize(
+    "kind, identity",
+    [("fresh", False), ("logged-out", False), ("identity", True), ("broken", False)],
+)
+def test_probe_identity_from_the_state_file(kind, identity):
+    p = parse_probe(probe_text(state_file=kind, **DOWN))
+    assert p.has_identity is identity
+    assert p.state_broken is (kind == "broken")

@@ -35,7 +35,7 @@ def test_running_fields_and_trailing_dot():
     assert st.self.dns_label == "web-devc-laptop-1"
     assert st.tailscale_ips == ("100.101.102.103", "fd7a:115c:a1e0::1")
     assert st.tailnet == "user@example.com"
-    assert st.peers is None  # --peers=false leaves Peer null
+    assert st.peers == 0  # zero peers is null
     assert st.self.key_expiry is None
     assert st.have_node_key
 
