@@ -45,6 +45,7 @@ from .errors import (
     UnsafeArchive,
     UsageError,
 )
+from .identity import StateIdentity, state_identity_of_bytes
 from .plan import STATE_DIR, STATE_FILE
 
 __all__ = [
@@ -341,8 +342,16 @@ class CheckedArchive:
         return tuple(m for m in self.members if not m.is_dir)
 
     @property
+    def state_identity(self) -> StateIdentity:
+        """What the archive's state file holds, from its content: a ``{}`` written by a
+        fresh daemon, or a file a logout left behind, is no identity."""
+        if not any(m.path == STATE_FILE_NAME and not m.is_dir for m in self.members):
+            return "absent"
+        return state_identity_of_bytes(self.contents.get(STATE_FILE_NAME, b""))
+
+    @property
     def has_identity(self) -> bool:
-        return any(m.path == STATE_FILE_NAME and not m.is_dir and m.size > 0 for m in self.members)
+        return self.state_identity == "identity"
 
     def tar(self, prefix: str = "") -> bytes:
         """A clean tar of the members (parents first), under ``prefix/`` when given."""
@@ -519,8 +528,13 @@ def validate_archive(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_membe
     )
     if not checked.has_identity:
         where = f"{ARCHIVE_TOP}/{STATE_FILE_NAME}" if top_dir else STATE_FILE_NAME
+        held = {
+            "absent": f"it holds no non-empty {where}",
+            "broken": f"its {where} is not valid JSON",
+            "none": f"its {where} has no logged-in profile (a fresh daemon's `{{}}`, or what a logout leaves)",
+        }[checked.state_identity]
         raise UnsafeArchive(
-            f"refusing the archive: it holds no non-empty {where}, so it is no node identity; nothing was changed",
+            f"refusing the archive: {held}, so it is no node identity; nothing was changed",
             fix="Is this a backup made by `inv tailscale.state.backup`? To start over with a new identity use `inv tailscale.state.reset`.",
         )
     return checked
@@ -602,6 +616,28 @@ def _put_archive(sc: StateContainer, path: str, data: bytes) -> None:
     sdk_call(f"docker cp - {sc.name}:{path}", call)
 
 
+def _state_file_identity(sc: StateContainer) -> StateIdentity:
+    """What the state file holds, read through the archive API (works on a stopped
+    container); its content stays in this process."""
+    got = _get_archive(sc, STATE_FILE)
+    if got is None:
+        return "absent"
+    chunks, _ = got
+    try:
+        with tarfile.open(fileobj=io.BufferedReader(_ChunkReader(chunks)), mode="r|") as tf:
+            for info in tf:
+                if info.isreg() and info.size <= DEFAULT_MAX_SIZE:
+                    f = tf.extractfile(info)
+                    return state_identity_of_bytes(f.read() if f is not None else b"")
+    except (tarfile.TarError, OSError, ValueError):
+        return "broken"
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return "absent"
+
+
 def _state_file_size(sc: StateContainer) -> int | None:
     """Size of the state file from the archive API's stat header (its data is never read); None when there is none."""
     got = _get_archive(sc, STATE_FILE)
@@ -678,6 +714,7 @@ class StateReport:
     mount: StateMount
     has_identity: bool
     state_file_size: int | None
+    state_broken: bool = False  # the state file is not valid JSON
     status: Any | None  # status.Status when the daemon answers
     daemon_running: bool | None  # None: container stopped, or the probe failed
     probe_error: str | None = None
@@ -690,6 +727,8 @@ class StateReport:
 def show(sc: StateContainer) -> StateReport:
     mount = state_mount_of(sc.client, sc.attrs)
     size = _state_file_size(sc)
+    file_identity = _state_file_identity(sc) if size else "absent"
+    has_identity = file_identity == "identity"
     status = None
     daemon: bool | None = None
     probe_error = None
@@ -703,13 +742,17 @@ def show(sc: StateContainer) -> StateReport:
         else:
             status = probe.status
             daemon = probe.daemon_pid is not None or probe.status is not None
+            if probe.status is not None:
+                # the daemon knows best (it may hold an identity it has not written yet)
+                has_identity = probe.has_identity
     return StateReport(
         container=sc.name,
         container_id=sc.id,
         container_status=sc.status,
         mount=mount,
-        has_identity=bool(size),
+        has_identity=has_identity,
         state_file_size=size,
+        state_broken=file_identity == "broken",
         status=status,
         daemon_running=daemon,
         probe_error=probe_error,
@@ -813,7 +856,7 @@ def backup(sc: StateContainer, path: Path, *, force: bool = False) -> BackupResu
         warnings.append(f"restore would refuse this backup as it is: {e.message.replace('; nothing was changed', '')}")
         files, has_identity = _scan_backup(path, warnings)
         return BackupResult(path=path, size=size, files=files, has_identity=has_identity, warnings=tuple(warnings), restorable=False)
-    return BackupResult(path=path, size=size, files=len(checked.files), has_identity=True)
+    return BackupResult(path=path, size=size, files=len(checked.files), has_identity=checked.has_identity)
 
 
 def _scan_backup(path: Path, warnings: list[str]) -> tuple[int, bool]:
@@ -824,7 +867,9 @@ def _scan_backup(path: Path, warnings: list[str]) -> tuple[int, bool]:
             for i in tf:
                 if i.isreg():
                     files += 1
-                    has_identity = has_identity or (i.size > 0 and i.name.split("/")[-1] == STATE_FILE_NAME and i.name.count("/") == 1)
+                    if i.name.split("/")[-1] == STATE_FILE_NAME and i.name.count("/") == 1 and 0 < i.size <= DEFAULT_MAX_SIZE:
+                        f = tf.extractfile(i)
+                        has_identity = has_identity or (f is not None and state_identity_of_bytes(f.read()) == "identity")
     except (tarfile.TarError, EOFError, OSError, ValueError) as e:
         warnings.append(f"{path} cannot be read back as a tar archive: {e}")
     return files, has_identity
@@ -1224,7 +1269,11 @@ def reset(
     probe = node.probe()
     steps: list[str] = []
     saved = None
-    if backup_to is not None and present:
+    # the daemon's word when it answers, else the state file's content
+    has_identity = probe.has_identity
+    if present and not has_identity:
+        steps.append("no node identity to back up (the state file holds none)")
+    if backup_to is not None and present and has_identity:
         on_step(f"back up to {backup_to}")
         saved = backup(sc, backup_to, force=force)
         if not saved.restorable:
@@ -1242,7 +1291,7 @@ def reset(
         node.logout()
         logged_out = True
         steps.append("logged out")
-    elif logout and probe.status is None and present:
+    elif logout and probe.status is None and present and has_identity:
         warnings.append(
             "tailscaled was not running, so the node could not log out: it stays listed on the tailnet. "
             "Remove it in the Tailscale admin console (or restore the backup, run `up`, then reset again)."

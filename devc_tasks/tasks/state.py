@@ -59,6 +59,7 @@ def show(c, container=None, workspace=None, host=None, context=None, json=False)
             "state_dir": STATE_DIR,
             "mount": m.to_dict(),
             "has_identity": report.has_identity,
+            "state_broken": report.state_broken,
             "state_file_size": report.state_file_size,
             "daemon_running": report.daemon_running,
             "node_id": (report.status.self.id or None) if report.status else None,
@@ -77,7 +78,10 @@ def show(c, container=None, workspace=None, host=None, context=None, json=False)
             rows.append(("Driver", m.driver))
         if m.created:
             rows.append(("Created", m.created))
-        rows.append(("Identity", f"yes ({report.state_file_size} bytes of tailscaled.state)" if report.has_identity else "none"))
+        if report.state_broken:
+            rows.append(("Identity", "broken: tailscaled.state is not valid JSON (restore a backup, or state.reset)"))
+        else:
+            rows.append(("Identity", f"yes ({report.state_file_size} bytes of tailscaled.state)" if report.has_identity else "none"))
         if report.container_status != "running":
             rows.append(("Daemon", "container stopped"))
         elif report.status is not None:

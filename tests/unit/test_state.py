@@ -27,7 +27,12 @@ from tests.support.archives import foreign_tar
 pytestmark = pytest.mark.unit
 
 HEX = "0123456789abcdef" * 4
-STATE = b'{"NodeID": "n1", "NodePrivateKey": "privkey:abc"}\n'
+# a state file with an identity, in tailscaled's layout (ipn/store: base64 values)
+STATE = (
+    b'{\n  "_current-profile": "YTFiMg==",\n  "_machinekey": "cHJpdmtleTphYmM=",\n'
+    b'  "_profiles": "eyJhMWIyIjogeyJJRCI6ICJhMWIyIiwgIktleSI6ICJwcm9maWxlLWExYjIifX0=",\n  "profile-a1b2": "e30="\n}'
+)
+FRESH = b"{}"  # what a fresh tailscaled writes: no identity
 
 
 # --- which mount holds the state directory -----------------------------------
@@ -277,8 +282,11 @@ def test_refuses(entries, max_size, member, words):
         (tar(("tailscale", "d", None)), "no non-empty tailscale/tailscaled.state"),
         (tar(("tailscale/tailscaled.state", "f", b"")), "no non-empty"),
         (tar(("other/tailscaled.state", "f", STATE)), "no non-empty tailscaled.state"),
+        (tar(("tailscale/tailscaled.state", "f", FRESH)), "no logged-in profile"),
+        (tar(("tailscale/tailscaled.state", "f", b'{"_current-profile": "YTFiMg==", "_profiles": "e30="}')), "no logged-in profile"),
+        (tar(("tailscale/tailscaled.state", "f", b"{not json")), "not valid JSON"),
     ],
-    ids=["empty-file", "not-tar", "cut-in-header", "cut-in-data", "cut-at-header", "no-state-file", "empty-state-file", "wrong-top-dir"],
+    ids=["empty-file", "not-tar", "cut-in-header", "cut-in-data", "cut-at-header", "no-state-file", "empty-state-file", "wrong-top-dir", "fresh-daemon", "after-logout", "invalid-json"],
 )
 def test_refuses_unusable(data, words):
     with pytest.raises(UnsafeArchive, match="refusing the archive") as e:
@@ -544,22 +552,23 @@ def fake_sc(archives=None, status="exited", executor=None):
     return StateContainer(client=FakeClient(archives), id="c" * 64, name="web-1", attrs={"State": {"Status": status}}, executor=executor)
 
 
-def test_show_takes_the_size_from_the_stat_header_and_reads_no_data():
+@pytest.mark.parametrize(
+    "content, identity, broken",
+    [(STATE, True, False), (FRESH, False, False), (b'{"_current-profile": "YTFiMg==", "_profiles": "e30="}', False, False), (b"{not json", False, True)],
+    ids=["identity", "fresh-daemon", "after-logout", "invalid-json"],
+)
+def test_show_decides_the_identity_from_the_state_files_content(content, identity, broken):
+    """A stopped container: no daemon to ask, so the file's content decides (not its size)."""
     from devc_tasks.state import STATE_FILE, show
 
-    read = []
+    class Archives(dict):
+        def __getitem__(self, path):
+            return (iter([tar(("tailscaled.state", "f", content))]), {"name": "tailscaled.state", "size": len(content)})
 
-    def chunks():
-        read.append(True)
-        yield b"x" * 1234
-
-    gen = chunks()
-    report = show(fake_sc({STATE_FILE: (gen, {"name": "tailscaled.state", "size": 1234})}))
-    assert report.state_file_size == 1234 and report.has_identity
-    assert read == []
-    import inspect
-
-    assert inspect.getgeneratorstate(gen) == inspect.GEN_CLOSED
+    archives = Archives({STATE_FILE: None})
+    report = show(fake_sc(archives))
+    assert report.state_file_size == len(content)
+    assert (report.has_identity, report.state_broken) == (identity, broken)
 
 
 def test_open_state_uses_the_executors_inspect_document():
@@ -632,7 +641,7 @@ class FakeNode:
     def probe(self):
         from types import SimpleNamespace
 
-        return SimpleNamespace(daemon_pid=42, status=None, tailscaled="/usr/sbin/tailscaled", tailscale="/usr/bin/tailscale")
+        return SimpleNamespace(daemon_pid=42, status=None, tailscaled="/usr/sbin/tailscaled", tailscale="/usr/bin/tailscale", has_identity=True)
 
     def stop_daemon(self):
         pass
