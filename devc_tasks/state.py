@@ -1271,12 +1271,14 @@ def reset(
     saved = None
     # the daemon's word when it answers, else the state file's content
     has_identity = probe.has_identity
-    if present and not has_identity:
-        steps.append("no node identity to back up (the state file holds none)")
-    if backup_to is not None and present and has_identity:
+    warnings: list[str] = []
+    if backup_to is not None and present:
         on_step(f"back up to {backup_to}")
         saved = backup(sc, backup_to, force=force)
-        if not saved.restorable:
+        if not has_identity:
+            # nothing a restore could bring back: the backup is a courtesy, not a condition
+            warnings.append("the state directory held no node identity (a fresh daemon's `{}`, or what a logout leaves)")
+        elif not saved.restorable:
             raise StateVolumeError(
                 f"not resetting {sc.name}: the backup just written to {saved.path} could not be restored "
                 f"({'; '.join(saved.warnings)}); nothing was deleted",
@@ -1285,7 +1287,7 @@ def reset(
         steps.append(f"backed up to {saved.path}")
     node_id = probe.status.self.id if probe.status is not None else None
     logged_out = False
-    warnings: list[str] = []
+
     if logout and probe.status is not None and probe.status.logged_in:
         on_step("log out")
         node.logout()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -50,9 +51,17 @@ def sh(c, script: str) -> str:
     return r.output.decode()
 
 
+def profile(data: bytes | str) -> dict:
+    """The current profile's entry of a state file in tailscaled's layout (base64 values)."""
+    doc = json.loads(data)
+    cur = base64.b64decode(doc["_current-profile"]).decode()
+    return json.loads(base64.b64decode(doc[f"profile-{cur}"]))
+
+
 def identity(c) -> dict:
-    doc = json.loads(sh(c, f"cat {STATE_DIR}/tailscaled.state"))
-    return {"NodeID": doc["NodeID"], "NodePrivateKey": doc["NodePrivateKey"], "MachinePrivateKey": doc["MachinePrivateKey"]}
+    text = sh(c, f"cat {STATE_DIR}/tailscaled.state")
+    entry = profile(text)
+    return {"NodeID": entry["NodeID"], "NodePrivateKey": entry["NodePrivateKey"], "MachineKey": json.loads(text)["_machinekey"]}
 
 
 def fingerprint(c) -> str:
@@ -156,7 +165,7 @@ def test_reset_asks_first_then_backs_up_and_logs_out(inv, containers, tmp_path):
     assert saved.parent == tmp_path and mode(saved) == 0o600
     assert sh(c, f"ls -A {STATE_DIR}; pgrep -x tailscaled") == ""
     with tarfile.open(saved) as tf:
-        assert json.loads(tf.extractfile("tailscale/tailscaled.state").read())["NodeID"] == node_id  # taken before the logout
+        assert profile(tf.extractfile("tailscale/tailscaled.state").read())["NodeID"] == node_id  # taken before the logout
 
 
 def test_stopped_container_show_backup_and_restore(inv, containers, tmp_path):
@@ -204,7 +213,11 @@ def tar_of(*entries) -> bytes:
     return buf.getvalue()
 
 
-STATE = b'{"NodeID": "nEvil", "NodePrivateKey": "privkey:0", "MachinePrivateKey": "privkey:0", "LoggedIn": true}\n'
+# a state file with an identity, in tailscaled's layout: profile a1b2 is current, listed, and present
+STATE = (
+    b'{\n  "_current-profile": "YTFiMg==",\n  "_machinekey": "cHJpdmtleTphYmM=",\n'
+    b'  "_profiles": "eyJhMWIyIjogeyJJRCI6ICJhMWIyIiwgIktleSI6ICJwcm9maWxlLWExYjIifX0=",\n  "profile-a1b2": "e30="\n}'
+)
 BAD = {
     "absolute": ([("tailscale/tailscaled.state", "f", STATE), ("/etc/cron.d/evil", "f", b"* * * * * root id\n")], "/etc/cron.d/evil", ()),
     "dotdot": ([("tailscale/tailscaled.state", "f", STATE), ("tailscale/../../../etc/evil", "f", b"x")], "tailscale/../../../etc/evil", ()),
@@ -327,7 +340,8 @@ def test_restore_and_reset_wait_for_ups_lock(inv, containers, tmp_path):
 
 def test_reset_refuses_when_its_backup_could_not_be_restored(inv, containers, tmp_path):
     c = containers.start()
-    sh(c, f"mkdir -p {STATE_DIR} && echo '{{}}' > {STATE_DIR}/tailscaled.state && ln -s /etc/passwd {STATE_DIR}/link")
+    c.put_archive("/var/lib", tar_of(("tailscale/tailscaled.state", "f", STATE)))  # an identity worth keeping
+    sh(c, f"ln -s /etc/passwd {STATE_DIR}/link")
     now = fingerprint(c)
     r = state(inv, c, "reset", "--yes", "--output", str(tmp_path), "--json")
     assert r.code == 30 and "nothing was deleted" in r.doc["error"]["message"] and "symbolic link" in r.doc["error"]["message"], r
