@@ -1172,7 +1172,8 @@ def _after_restore_warnings(status: Any) -> list[str]:
             )
         ]
     if status.backend_state in _SETTLING:
-        return [f"the node is still {status.backend_state}; check `inv tailscale.status` in a moment"]
+        what = "connecting (the daemon waits for control's first network map)" if status.connecting else status.backend_state
+        return [f"the node is still {what}; check `inv tailscale.status` in a moment (no key needed)"]
     return []
 
 
