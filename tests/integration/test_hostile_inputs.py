@@ -7,21 +7,21 @@ code, and never loses the node's identity."""
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import logins
-from tests.integration.test_state import STATE_DIR, identity, owners_and_modes, plain, sh, state
+from tests.integration.test_state import STATE as IDENTITY_STATE
+from tests.integration.test_state import STATE_DIR, identity, owners_and_modes, plain, profile, sh, state
 from tests.integration.test_up import new_key, up
 from tests.support.archives import foreign_tar
 from tests.support.limits import memory_cap
 
 pytestmark = pytest.mark.integration
 
-STATE = b'{"NodeID": "nOld", "NodePrivateKey": "privkey:0", "MachinePrivateKey": "privkey:0", "LoggedIn": true}\n'
+STATE = IDENTITY_STATE  # a state file with an identity, in tailscaled's layout
 
 
 # --- the key -------------------------------------------------------------------------
@@ -240,7 +240,7 @@ def test_a_swap_that_cannot_put_the_old_state_back_keeps_it(inv, containers, tmp
     old = message.split("kept in ", 1)[1].split(" ", 1)[0]
     assert old.endswith(".old")
     # the previous identity is all there, where the message says
-    assert json.loads(sh(c, f"cat {old}/tailscaled.state"))["NodeID"] == before["NodeID"]
+    assert profile(sh(c, f"cat {old}/tailscaled.state"))["NodeID"] == before["NodeID"]
     assert sh(c, f"ls -A {STATE_DIR}").split() == [old.rsplit("/", 1)[1]]  # the staged copy is gone
     assert sh(c, "for d in /proc/[0-9]*; do cat $d/comm 2>/dev/null; done | grep -cx tailscaled").strip() == "0"
     # the fix the message gives works: move it back, then `up` brings the same node back without a key
