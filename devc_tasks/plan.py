@@ -53,12 +53,24 @@ LOCK_FILE = "/run/devc-tasks-tailscale.lock"
 CAP_NET_ADMIN = 12
 CAP_NET_RAW = 13
 
-# Shell functions every in-container script starts with. POSIX sh only; no
-# procps needed (tailscaled is found by scanning /proc), `timeout` used when
-# the image has it.
+# Shell functions every in-container script starts with. POSIX sh only, and only
+# what a BusyBox userland (Alpine) has too: /bin/sh may be BusyBox ash, no procps
+# (tailscaled is found by scanning /proc). `timeout` differs between userlands:
+# coreutils (GNU or uutils) runs `timeout SECS PROG` and exits 124 on expiry;
+# BusyBox >= 1.30 takes the same form but execs PROG, which then dies of SIGTERM
+# (143: mapped to 124 here); BusyBox < 1.30 takes `timeout -t SECS PROG`. The form
+# is detected once per script; without a working one, commands are bounded by the
+# host's exec deadline only.
 SH_LIB = r"""
 S=%(socket)s
 to=$(command -v timeout 2>/dev/null)
+tf=
+if [ -n "$to" ]; then
+  case "$("$to" --version 2>/dev/null | head -n 1)" in
+    *coreutils*) tf=gnu ;;
+    *) if "$to" 5 true 2>/dev/null; then tf=bb; elif "$to" -t 5 true 2>/dev/null; then tf=bbt; fi ;;
+  esac
+fi
 # pids of live tailscaled processes (zombies excluded)
 ts_pids() {
   for d in /proc/[0-9]*; do
@@ -67,8 +79,17 @@ ts_pids() {
     echo "${d#/proc/}"
   done
 }
-# a tailscale CLI call, bounded by $1 seconds when `timeout` exists
-bounded() { n=$1; shift; ${to:+$to "$n"} "$@"; }
+# a command bounded by $1 seconds when the image has a `timeout`; 124 when it ran out
+bounded() {
+  n=$1; shift
+  case $tf in
+    gnu) "$to" "$n" "$@" ;;
+    bb|bbt)
+      if [ "$tf" = bb ]; then "$to" "$n" "$@"; else "$to" -t "$n" "$@"; fi
+      rc=$?; [ "$rc" = 143 ] && return 124; return "$rc" ;;
+    *) "$@" ;;
+  esac
+}
 # stop every tailscaled: SIGTERM, SIGKILL after 10 s; fails if one survives
 stop_tailscaled() {
   pids=$(ts_pids)

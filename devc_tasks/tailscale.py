@@ -37,11 +37,21 @@ _FOREIGN_DAEMON = 78
 
 # Every script starts with plan.SH_LIB (ts_pids, bounded, $S) and, when it
 # changes something, takes the lock; the lock dies with the script, and the
-# script is bounded, so a lost host connection cannot leave it held.
+# script is bounded, so a lost host connection cannot leave it held. Only
+# `flock -n FD` is used: it is what util-linux, BusyBox (`-sxun` only, no `-w`)
+# and toybox share; the wait is a loop of non-blocking tries bounded by
+# $DEVC_LOCK_WAIT. A failure other than "held by another" (flock prints why)
+# is reported as it is, never as a busy lock.
 _LOCK = r"""
 if command -v flock >/dev/null 2>&1; then
   exec 9>%(lock)s
-  flock -w "$DEVC_LOCK_WAIT" 9 || { echo "devc-tasks: another command still holds %(lock)s" >&2; exit %(busy)d; }
+  lock_end=$(( $(date +%%s) + ${DEVC_LOCK_WAIT:-30} ))
+  while :; do
+    lock_err=$(flock -n 9 2>&1) && break
+    if [ -n "$lock_err" ]; then echo "devc-tasks: flock failed: $lock_err" >&2; exit 1; fi
+    [ "$(date +%%s)" -lt "$lock_end" ] || { echo "devc-tasks: another command still holds %(lock)s" >&2; exit %(busy)d; }
+    sleep 0.2 2>/dev/null || sleep 1
+  done
 fi
 """ % {"lock": plan.LOCK_FILE, "busy": _LOCK_BUSY}
 
