@@ -43,6 +43,9 @@ __all__ = [
     "collision",
     "INSTALL_FIX",
     "SH_LIB",
+    "DryRun",
+    "PlannedStep",
+    "dry_run",
 ]
 
 SOCKET = "/var/run/tailscale/tailscaled.sock"
@@ -453,3 +456,68 @@ def collision(status: Status, wanted: str) -> str | None:
     ``name``). Labels are case-insensitive; the control server lowercases them."""
     label = status.self.dns_label
     return label if label and label.lower() != wanted.lower() else None
+
+
+# --- dry run ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlannedStep:
+    """One step `up` would take, with the exact command line it would run."""
+
+    action: str
+    argv: tuple[str, ...]
+    note: str | None = None  # how it runs (detached, key on stdin, polled)
+    when: str | None = None  # None: for certain; else the condition, known only after an earlier step
+
+
+@dataclass(frozen=True, kw_only=True)
+class DryRun:
+    outcome: str  # "would-connect", "already-connected", "skipped"
+    steps: tuple[PlannedStep, ...] = ()
+    reason: str | None = None  # why skipped
+
+    @property
+    def uses_key(self) -> bool:
+        """A login is planned (certain or conditional): the key would be read."""
+        return any("--auth-key=file:/dev/stdin" in s.argv for s in self.steps)
+
+
+def _planned(step: Step, probe: Probe, wish: UpWish, when: str | None = None) -> PlannedStep:
+    cli = probe.tailscale or "tailscale"
+    if isinstance(step, StartDaemon):
+        return PlannedStep(action=step.describe(), argv=step.argv, note=f"detached, log in {DAEMON_LOG}; then wait for its socket", when=when)
+    if isinstance(step, Login):
+        return PlannedStep(action=step.describe(), argv=step.argv, note="the key is written to its stdin, never on a command line", when=when)
+    if isinstance(step, (Connect, ApplySettings)):
+        return PlannedStep(action=step.describe(), argv=step.argv, when=when)
+    if isinstance(step, WaitRunning):
+        argv = (cli, f"--socket={SOCKET}", "status", "--json", "--peers=false")
+        return PlannedStep(action=step.describe(), argv=argv, note=f"repeated until Running, at most {wish.timeout:g} s", when=when)
+    raise AssertionError(step)  # pragma: no cover - Done/Skip/Fail are outcomes, not steps
+
+
+def dry_run(probe: Probe, wish: UpWish) -> DryRun:
+    """The steps `up` would take from this probe, changing nothing.
+
+    The first step is certain; after a daemon start the next one depends on what
+    the new daemon reports, so those steps carry the condition. A plan that would
+    fail raises the error `up` would raise.
+    """
+    step = next_step(probe, wish)
+    if isinstance(step, Fail):
+        raise step.error
+    if isinstance(step, Skip):
+        return DryRun(outcome="skipped", reason=step.reason)
+    if isinstance(step, Done):
+        return DryRun(outcome="already-connected")
+    steps = [_planned(step, probe, wish)]
+    if isinstance(step, StartDaemon):
+        cli = probe.tailscale or "tailscale"
+        if probe.has_state:
+            steps.append(_planned(Connect(up_argv(cli, wish, with_key=False)), probe, wish, when="if the node comes back Stopped (a node that was Running resumes by itself)"))
+            if wish.have_key:
+                steps.append(_planned(Login(up_argv(cli, wish, with_key=True)), probe, wish, when="if the node's identity was logged out or expired"))
+        else:
+            steps.append(_planned(Login(up_argv(cli, wish, with_key=True)), probe, wish))
+    return DryRun(outcome="would-connect", steps=tuple(steps))
