@@ -64,3 +64,25 @@ def test_a_plan_that_would_fail_raises_what_up_would(probe, want, error):
 def test_the_first_step_is_the_one_up_takes():
     probe, w = parse_probe(probe_text(**DOWN)), wish(have_key=True)
     assert dry_run(probe, w).steps[0].argv == plan.next_step(probe, w).argv  # type: ignore[attr-defined]
+
+
+def test_just_plan_is_up_dry_run(tmp_path):
+    """`just tailscale plan ARGS` runs `tailscale.up --dry-run ARGS`."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    module = Path(subprocess.run(["devc-tasks", "--just-module"], capture_output=True, text=True, check=True).stdout.strip())
+    (tmp_path / "justfile").write_text(f"mod tailscale '{module}'\n")
+    echo = tmp_path / "echo-args"
+    echo.write_text("#!/bin/sh\nfor a in \"$@\"; do printf '<%s>\\n' \"$a\"; done\n")
+    echo.chmod(0o755)
+    r = subprocess.run(
+        ["just", "tailscale", "plan", "--hostname", "my box", "--json"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent), "DEVC_TASKS": str(echo)},
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["<tailscale.up>", "<--dry-run>", "<--hostname>", "<my box>", "<--json>"]
