@@ -184,7 +184,7 @@ class DockerExecutor:
         except OSError as e:
             raise EngineUnreachable(f"lost the connection to the Docker engine during `{argv[0]}`: {e}") from None
         finally:
-            sock.close()
+            _close_exec_socket(sock, raw)
         code = None
         for _ in range(50):
             info = sdk_call("docker exec", lambda: api.exec_inspect(exec_id))
@@ -202,6 +202,17 @@ class DockerExecutor:
 
     def env(self) -> Mapping[str, str]:
         return parse_env((self.inspect().get("Config") or {}).get("Env"))
+
+
+def _close_exec_socket(sock: Any, raw: Any) -> None:
+    """Close the exec's connection now: closing only the SDK's socket wrapper leaves the
+    descriptor open until the garbage collector finds the HTTP response holding it."""
+    for closable in (getattr(sock, "_response", None), sock, raw):
+        try:
+            if closable is not None:
+                closable.close()
+        except (OSError, ValueError):  # already closed through another of them
+            pass
 
 
 def _frames(sock: Any, arm: Callable[[], None] = lambda: None) -> Iterator[tuple[int, bytes]]:

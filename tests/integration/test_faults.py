@@ -1,0 +1,192 @@
+"""Faults: each one recovers or fails cleanly (a documented exit code, a message, no
+traceback), and a node's identity survives it.
+
+Not covered here: "the Engine restarted between two commands" would restart the
+Docker engine every other test on this machine shares (see the README's list)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import pytest
+
+from devc_tasks.engine import DockerExecutor
+from devc_tasks.plan import UpWish
+from devc_tasks.secrets import Secret
+from devc_tasks.tailscale import Node
+from tests.conftest import logins
+from tests.integration.test_up import new_key, up
+
+pytestmark = pytest.mark.integration
+
+STATE = "/var/lib/tailscale/tailscaled.state"
+KILL_DAEMON = 'for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = tailscaled ] && kill -9 ${d#/proc/}; done; true'
+
+
+def sh(c, script: str) -> tuple[int, str]:
+    r = c.exec_run(["sh", "-c", script])
+    return r.exit_code, r.output.decode()
+
+
+def node_id(c) -> str | None:
+    code, out = sh(c, f"cat {STATE}")
+    return json.loads(out).get("NodeID") if code == 0 and out.strip() else None
+
+
+def daemons(c) -> int:
+    return int(sh(c, 'n=0; for d in /proc/[0-9]*; do [ "$(cat $d/comm 2>/dev/null)" = tailscaled ] && n=$((n+1)); done; echo $n')[1])
+
+
+def clean(r) -> None:
+    """A failure as the README promises: one JSON document with the error, no traceback."""
+    assert r.code != 0 and r.doc["ok"] is False and r.doc["error"]["message"], r
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+def wait_for(predicate, what: str, bound: float = 60) -> None:
+    end = time.monotonic() + bound
+    while not predicate():
+        assert time.monotonic() < end, f"never saw {what}"
+        time.sleep(0.1)
+
+
+def test_daemon_killed_between_ups_steps_recovers(containers, docker_client):
+    """tailscaled dies after `up` started it and before the login: `up` starts it again."""
+    c = containers.start()
+    killed = []
+
+    def on_step(text: str) -> None:
+        if text == "log in with the auth key" and not killed:
+            killed.append(sh(c, KILL_DAEMON))
+            wait_for(lambda: daemons(c) == 0, "tailscaled gone")
+
+    node = Node(DockerExecutor(client=docker_client, container_id=c.id), on_step=on_step)
+    key = Secret(new_key())
+    result = node.up(UpWish(hostname="between", have_key=True), lambda: key)
+    assert killed and result.outcome == "connected" and result.probe.status.backend_state == "Running"
+    assert daemons(c) == 1 and len(logins(containers.control)) == 1
+
+
+def test_daemon_killed_during_the_wait_for_its_socket_fails_cleanly(inv, containers):
+    c = containers.start(env={"TS_STANDIN_START_DELAY": "5"})
+    assert up(inv, c, "--hostname", "waiter", key=new_key()).code == 0
+    ident = node_id(c)
+    sh(c, KILL_DAEMON)
+    box: dict = {}
+    t = threading.Thread(target=lambda: box.setdefault("r", up(inv, c, "--hostname", "waiter")))
+    t.start()
+    wait_for(lambda: daemons(c) == 1, "tailscaled started again")
+    sh(c, KILL_DAEMON)
+    t.join(120)
+    r = box["r"]
+    clean(r)
+    assert r.code == 22 and "tailscaled exited" in r.doc["error"]["message"], r
+    assert node_id(c) == ident
+    again = up(inv, c, "--hostname", "waiter")
+    assert again.code == 0 and again.doc["node"]["node_id"] == ident, again
+
+
+def test_daemon_that_exits_right_after_start_is_reported_with_its_log(inv, containers):
+    c = containers.start()
+    assert up(inv, c, "--hostname", "crashy", key=new_key()).code == 0
+    ident = node_id(c)
+    code, _ = sh(
+        c,
+        KILL_DAEMON + "; mv /usr/local/sbin/tailscaled /usr/local/sbin/tailscaled.real; "
+        "printf '#!/bin/sh\\necho \"fatal: boom at start\" >&2\\nexit 1\\n' > /usr/local/sbin/tailscaled; chmod 755 /usr/local/sbin/tailscaled",
+    )
+    assert code == 0
+    r = up(inv, c, "--hostname", "crashy")
+    clean(r)
+    assert r.code == 22 and "boom at start" in r.doc["error"]["message"], r
+    assert node_id(c) == ident
+    sh(c, "mv /usr/local/sbin/tailscaled.real /usr/local/sbin/tailscaled")
+    again = up(inv, c, "--hostname", "crashy")
+    assert again.code == 0 and again.doc["node"]["node_id"] == ident, again
+
+
+@pytest.mark.parametrize("how", ["stopped", "removed"])
+def test_container_gone_during_up_fails_cleanly(inv, containers, how):
+    c = containers.start(env={"TS_STANDIN_SLOW_SECONDS": "30"})
+    box: dict = {}
+    t = threading.Thread(target=lambda: box.setdefault("r", up(inv, c, "--hostname", "vanish", key=new_key("slow"))))
+    t.start()
+    wait_for(lambda: sh(c, "for d in /proc/[0-9]*; do tr '\\0' ' ' < $d/cmdline; echo; done | grep -q ' up --hostname=vanish'")[0] == 0, "the login")
+    if how == "stopped":
+        c.stop(timeout=1)
+    else:
+        c.remove(force=True)
+    t.join(120)
+    r = box["r"]
+    clean(r)
+    assert r.code in (11, 13), r  # container not found / not running
+
+
+def test_hanging_login_without_timeout_ends_at_the_default(inv, containers):
+    c = containers.start()
+    r = up(inv, c, "--hostname", "hang", key=new_key("hang"), timeout=300)
+    clean(r)
+    assert r.code == 24 and "within 60 s" in r.doc["error"]["message"], r
+    ok = up(inv, c, "--hostname", "hang", key=new_key())
+    assert ok.code == 0, ok
+    assert len(logins(containers.control)) == 1
+
+
+def test_restart_when_the_daemon_is_already_dead(inv, containers):
+    c = containers.start()
+    first = up(inv, c, "--hostname", "phoenix", key=new_key())
+    assert first.code == 0
+    sh(c, KILL_DAEMON)
+    r = inv("tailscale.restart", "--container", c.name, "--json")
+    assert r.code == 0, r
+    assert r.doc["node"]["node_id"] == first.doc["node"]["node_id"] and r.doc["node"]["backend_state"] == "Running"
+    assert daemons(c) == 1 and len(logins(containers.control)) == 1
+
+
+def test_down_and_logout_when_already_done_exit_0(inv, containers):
+    c = containers.start()
+    assert up(inv, c, "--hostname", "twice", key=new_key()).code == 0
+    for _ in range(2):
+        r = inv("tailscale.down", "--container", c.name, "--json")
+        assert r.code == 0 and r.doc["node"]["backend_state"] == "Stopped", r
+    for _ in range(2):
+        r = inv("tailscale.logout", "--container", c.name, "--json")
+        assert r.code == 0 and r.doc["node"]["backend_state"] == "NeedsLogin", r
+    sh(c, KILL_DAEMON)
+    r = inv("tailscale.down", "--container", c.name, "--json")
+    assert r.code == 0, r
+    r = inv("tailscale.logout", "--container", c.name, "--json")
+    assert r.code == 0, r
+
+
+def test_status_200_times_leaves_nothing_behind(containers, docker_client):
+    c = containers.start()
+    count = "ls -d /proc/[0-9]* | wc -l; ls /proc/[0-9]*/fd 2>/dev/null | wc -l"
+    node = Node(DockerExecutor(client=docker_client, container_id=c.id))
+    node.probe()
+    before = sh(c, count)[1]
+    docker_client.api.close()  # the connection pool's idle sockets are not the execs'
+    host_fds = len(os.listdir("/proc/self/fd"))
+    for _ in range(200):
+        node.probe()
+    after = sh(c, count)[1]
+    assert after == before  # no exec process, no open file left in the container
+    docker_client.api.close()
+    assert len(os.listdir("/proc/self/fd")) == host_fds  # nor an exec's socket here
+
+
+def test_status_leaves_nothing_behind_on_busybox(containers, docker_client, busybox_image):
+    """BusyBox's timeout leaves a watcher for up to a second after its command: wait for it."""
+    c = containers.start(image=busybox_image)
+    count = "ls -d /proc/[0-9]* | wc -l; ls /proc/[0-9]*/fd 2>/dev/null | wc -l"
+    node = Node(DockerExecutor(client=docker_client, container_id=c.id))
+    node.probe()
+    time.sleep(1.5)
+    before = sh(c, count)[1]
+    for _ in range(30):
+        node.probe()
+    wait_for(lambda: sh(c, count)[1] == before, "the process and fd counts back where they were", bound=10)
+
