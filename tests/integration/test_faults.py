@@ -162,17 +162,35 @@ def test_down_and_logout_when_already_done_exit_0(inv, containers):
     assert r.code == 0, r
 
 
+COUNT = r"""
+import os
+me = str(os.getpid())
+for pid in sorted(p for p in os.listdir("/proc") if p.isdigit() and p != me):
+    try:
+        cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode().strip()
+        print(pid, len(os.listdir(f"/proc/{pid}/fd")), cmd)
+    except OSError:
+        pass
+"""
+
+
+def census(c) -> str:
+    """Every process in the container but the counting one, with its open descriptors."""
+    r = c.exec_run(["python3", "-c", COUNT])
+    assert r.exit_code == 0, r.output
+    return r.output.decode()
+
+
 def test_status_200_times_leaves_nothing_behind(containers, docker_client):
     c = containers.start()
-    count = "ls -d /proc/[0-9]* | wc -l; ls /proc/[0-9]*/fd 2>/dev/null | wc -l"
     node = Node(DockerExecutor(client=docker_client, container_id=c.id))
     node.probe()
-    before = sh(c, count)[1]
+    before = census(c)
     docker_client.api.close()  # the connection pool's idle sockets are not the execs'
     host_fds = len(os.listdir("/proc/self/fd"))
     for _ in range(200):
         node.probe()
-    after = sh(c, count)[1]
+    after = census(c)
     assert after == before  # no exec process, no open file left in the container
     docker_client.api.close()
     assert len(os.listdir("/proc/self/fd")) == host_fds  # nor an exec's socket here
@@ -181,12 +199,11 @@ def test_status_200_times_leaves_nothing_behind(containers, docker_client):
 def test_status_leaves_nothing_behind_on_busybox(containers, docker_client, busybox_image):
     """BusyBox's timeout leaves a watcher for up to a second after its command: wait for it."""
     c = containers.start(image=busybox_image)
-    count = "ls -d /proc/[0-9]* | wc -l; ls /proc/[0-9]*/fd 2>/dev/null | wc -l"
     node = Node(DockerExecutor(client=docker_client, container_id=c.id))
     node.probe()
-    time.sleep(1.5)
-    before = sh(c, count)[1]
+    wait_for(lambda: len(census(c).splitlines()) == 2, "only init and the container's command", bound=10)
+    before = census(c)
     for _ in range(30):
         node.probe()
-    wait_for(lambda: sh(c, count)[1] == before, "the process and fd counts back where they were", bound=10)
+    wait_for(lambda: census(c) == before, "the processes and descriptors as they were", bound=10)
 
