@@ -207,3 +207,69 @@ def test_status_leaves_nothing_behind_on_busybox(containers, docker_client, busy
         node.probe()
     wait_for(lambda: census(c) == before, "the processes and descriptors as they were", bound=10)
 
+
+
+def _state_container(containers, **kw):
+    """A running stand-in container with a state mount of the test's choosing."""
+    from tests.conftest import RUN_ID, TEST_LABEL, unique
+
+    c = containers.client.containers.run(
+        containers.standin, ["sleep", "infinity"], name=unique(), detach=True, network_mode="none", init=True,
+        devices=["/dev/net/tun:/dev/net/tun"], cap_add=["NET_ADMIN", "NET_RAW"], labels={TEST_LABEL: RUN_ID},
+        environment={}, **kw,
+    )
+    containers.created.append(c)
+    return c
+
+
+def test_read_only_state_directory(inv, containers, tmp_path):
+    """Restore and reset refuse cleanly; the identity on the read-only volume is untouched."""
+    control = {str(containers.control): {"bind": "/srv/tailscale-control", "mode": "rw"}}
+    vol = containers.volume()
+    rw = _state_container(containers, volumes={**control, vol: {"bind": "/var/lib/tailscale", "mode": "rw"}})
+    first = up(inv, rw, "--hostname", "frozen", key=new_key())
+    assert first.code == 0, first
+    ident = node_id(rw)
+    backup = tmp_path / "frozen.tar"
+    assert inv("tailscale.state.backup", "--container", rw.name, "--output", str(backup), "--json").code == 0
+    rw.remove(force=True)
+
+    ro = _state_container(containers, volumes={**control, vol: {"bind": "/var/lib/tailscale", "mode": "ro"}})
+    saved = sh(ro, f"sha256sum {STATE}")[1]
+    r = inv("tailscale.state.restore", str(backup), "--container", ro.name, "--stop-daemon", "--json")
+    clean(r)
+    assert r.code == 30, r
+    r = inv("tailscale.state.reset", "--container", ro.name, "--yes", "--no-backup", "--no-logout", "--json")
+    clean(r)
+    assert r.code == 30, r
+    assert sh(ro, f"sha256sum {STATE}")[1] == saved and node_id(ro) == ident
+    r = inv("tailscale.state.backup", "--container", ro.name, "--output", str(tmp_path / "again.tar"), "--json")
+    assert r.code == 0, r
+
+
+def test_full_state_directory(inv, containers, tmp_path):
+    """A full state filesystem: restore fails cleanly and the identity stays as it was."""
+    control = {str(containers.control): {"bind": "/srv/tailscale-control", "mode": "rw"}}
+    from tests.conftest import RUN_ID, TEST_LABEL, unique
+
+    # a small filesystem as a named volume (the archive API cannot read --tmpfs mounts)
+    vol = containers.client.volumes.create(
+        name=unique("devc-vol"), driver="local", driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=256k"}, labels={TEST_LABEL: RUN_ID},
+    )
+    containers.volumes.append(vol.name)
+    c = _state_container(containers, volumes={**control, vol.name: {"bind": "/var/lib/tailscale", "mode": "rw"}})
+    first = up(inv, c, "--hostname", "stuffed", key=new_key())
+    assert first.code == 0, first
+    ident = node_id(c)
+    backup = tmp_path / "stuffed.tar"
+    assert inv("tailscale.state.backup", "--container", c.name, "--output", str(backup), "--json").code == 0
+    code, out = sh(c, "dd if=/dev/zero of=/var/lib/tailscale/filler bs=1k 2>&1; df -k /var/lib/tailscale | tail -n 1")
+    assert " 100% " in out or "No space left" in out, out
+    saved = sh(c, f"sha256sum {STATE}")[1]
+    r = inv("tailscale.state.restore", str(backup), "--container", c.name, "--stop-daemon", "--json")
+    clean(r)
+    assert r.code == 30, r.doc["error"]
+    assert sh(c, f"sha256sum {STATE}")[1] == saved and node_id(c) == ident
+    assert daemons(c) == 1  # the daemon it stopped runs again
+    st = inv("tailscale.status", "--container", c.name, "--json")
+    assert st.code == 0 and st.doc["node_id"] == first.doc["node"]["node_id"], st
