@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Provision what the test suite needs on a fresh Debian 12 machine (run as root):
 # the Docker Engine (Debian's docker.io), Compose v2, the devcontainer CLI,
-# debootstrap, OpenSSH server, Podman, and this project with its test extra. Idempotent: a second run
+# debootstrap, busybox-static, OpenSSH server, Podman, and this project with its test extra. Idempotent: a second run
 # reuses what is there. Starting the engine is separate: .ci/start-docker.sh.
 set -euo pipefail
 log() { printf '[provision %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -18,6 +18,8 @@ command -v podman >/dev/null 2>&1 || need_apt+=(podman)
 command -v catatonit >/dev/null 2>&1 || need_apt+=(catatonit)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v unshare >/dev/null 2>&1 || need_apt+=(util-linux)
+# the BusyBox test image copies the host's static busybox (tests/support/images.py)
+[ -x /bin/busybox ] || need_apt+=(busybox-static)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   apt-get update -qq

@@ -45,6 +45,9 @@ __all__ = [
     "collision",
     "INSTALL_FIX",
     "SH_LIB",
+    "DryRun",
+    "PlannedStep",
+    "dry_run",
 ]
 
 SOCKET = "/var/run/tailscale/tailscaled.sock"
@@ -55,12 +58,24 @@ LOCK_FILE = "/run/devc-tasks-tailscale.lock"
 CAP_NET_ADMIN = 12
 CAP_NET_RAW = 13
 
-# Shell functions every in-container script starts with. POSIX sh only; no
-# procps needed (tailscaled is found by scanning /proc), `timeout` used when
-# the image has it.
+# Shell functions every in-container script starts with. POSIX sh only, and only
+# what a BusyBox userland (Alpine) has too: /bin/sh may be BusyBox ash, no procps
+# (tailscaled is found by scanning /proc). `timeout` differs between userlands:
+# coreutils (GNU or uutils) runs `timeout SECS PROG` and exits 124 on expiry;
+# BusyBox >= 1.30 takes the same form but execs PROG, which then dies of SIGTERM
+# (143: mapped to 124 here); BusyBox < 1.30 takes `timeout -t SECS PROG`. The form
+# is detected once per script; without a working one, commands are bounded by the
+# host's exec deadline only.
 SH_LIB = r"""
 S=%(socket)s
 to=$(command -v timeout 2>/dev/null)
+tf=
+if [ -n "$to" ]; then
+  case "$("$to" --version 2>/dev/null | head -n 1)" in
+    *coreutils*) tf=gnu ;;
+    *) if "$to" 5 true 2>/dev/null; then tf=bb; elif "$to" -t 5 true 2>/dev/null; then tf=bbt; fi ;;
+  esac
+fi
 # pids of live tailscaled processes (zombies excluded)
 ts_pids() {
   for d in /proc/[0-9]*; do
@@ -69,8 +84,17 @@ ts_pids() {
     echo "${d#/proc/}"
   done
 }
-# a tailscale CLI call, bounded by $1 seconds when `timeout` exists
-bounded() { n=$1; shift; ${to:+$to "$n"} "$@"; }
+# a command bounded by $1 seconds when the image has a `timeout`; 124 when it ran out
+bounded() {
+  n=$1; shift
+  case $tf in
+    gnu) "$to" "$n" "$@" ;;
+    bb|bbt)
+      if [ "$tf" = bb ]; then "$to" "$n" "$@"; else "$to" -t "$n" "$@"; fi
+      rc=$?; [ "$rc" = 143 ] && return 124; return "$rc" ;;
+    *) "$@" ;;
+  esac
+}
 # stop every tailscaled: SIGTERM, SIGKILL after 10 s; fails if one survives
 stop_tailscaled() {
   pids=$(ts_pids)
@@ -501,3 +525,68 @@ def collision(status: Status, wanted: str) -> str | None:
     ``name``). Labels are case-insensitive; the control server lowercases them."""
     label = status.self.dns_label
     return label if label and label.lower() != wanted.lower() else None
+
+
+# --- dry run ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlannedStep:
+    """One step `up` would take, with the exact command line it would run."""
+
+    action: str
+    argv: tuple[str, ...]
+    note: str | None = None  # how it runs (detached, key on stdin, polled)
+    when: str | None = None  # None: for certain; else the condition, known only after an earlier step
+
+
+@dataclass(frozen=True, kw_only=True)
+class DryRun:
+    outcome: str  # "would-connect", "already-connected", "skipped"
+    steps: tuple[PlannedStep, ...] = ()
+    reason: str | None = None  # why skipped
+
+    @property
+    def uses_key(self) -> bool:
+        """A login is planned (certain or conditional): the key would be read."""
+        return any("--auth-key=file:/dev/stdin" in s.argv for s in self.steps)
+
+
+def _planned(step: Step, probe: Probe, wish: UpWish, when: str | None = None) -> PlannedStep:
+    cli = probe.tailscale or "tailscale"
+    if isinstance(step, StartDaemon):
+        return PlannedStep(action=step.describe(), argv=step.argv, note=f"detached, log in {DAEMON_LOG}; then wait for its socket", when=when)
+    if isinstance(step, Login):
+        return PlannedStep(action=step.describe(), argv=step.argv, note="the key is written to its stdin, never on a command line", when=when)
+    if isinstance(step, (Connect, ApplySettings)):
+        return PlannedStep(action=step.describe(), argv=step.argv, when=when)
+    if isinstance(step, WaitRunning):
+        argv = (cli, f"--socket={SOCKET}", "status", "--json", "--peers=false")
+        return PlannedStep(action=step.describe(), argv=argv, note=f"repeated until Running, at most {wish.timeout:g} s", when=when)
+    raise AssertionError(step)  # pragma: no cover - Done/Skip/Fail are outcomes, not steps
+
+
+def dry_run(probe: Probe, wish: UpWish) -> DryRun:
+    """The steps `up` would take from this probe, changing nothing.
+
+    The first step is certain; after a daemon start the next one depends on what
+    the new daemon reports, so those steps carry the condition. A plan that would
+    fail raises the error `up` would raise.
+    """
+    step = next_step(probe, wish)
+    if isinstance(step, Fail):
+        raise step.error
+    if isinstance(step, Skip):
+        return DryRun(outcome="skipped", reason=step.reason)
+    if isinstance(step, Done):
+        return DryRun(outcome="already-connected")
+    steps = [_planned(step, probe, wish)]
+    if isinstance(step, StartDaemon):
+        cli = probe.tailscale or "tailscale"
+        if probe.has_state:
+            steps.append(_planned(Connect(up_argv(cli, wish, with_key=False)), probe, wish, when="if the node comes back Stopped (a node that was Running resumes by itself)"))
+            if wish.have_key:
+                steps.append(_planned(Login(up_argv(cli, wish, with_key=True)), probe, wish, when="if the node's identity was logged out or expired"))
+        else:
+            steps.append(_planned(Login(up_argv(cli, wish, with_key=True)), probe, wish))
+    return DryRun(outcome="would-connect", steps=tuple(steps))

@@ -1230,7 +1230,10 @@ _EMPTY = "D=$1; STOP=1\n" + _STOP_ALL + r"""
 set -e
 [ -d "$D" ] || exit 0
 n=$(find "$D" -mindepth 1 | wc -l)
-find "$D" -mindepth 1 -delete
+# rm per top entry, not `find -delete`: BusyBox find may lack -delete
+for e in "$D"/* "$D"/.[!.]* "$D"/..?*; do
+  if [ -e "$e" ] || [ -L "$e" ]; then rm -rf "$e"; fi
+done
 left=$(find "$D" -mindepth 1 | head -n 1)
 if [ -n "$left" ]; then echo "still there: $left" >&2; exit 1; fi
 echo "removed=$n"

@@ -79,11 +79,21 @@ _NEEDS_APPROVAL = 79
 
 # Every script starts with plan.SH_LIB (ts_pids, bounded, $S) and, when it
 # changes something, takes the lock; the lock dies with the script, and the
-# script is bounded, so a lost host connection cannot leave it held.
+# script is bounded, so a lost host connection cannot leave it held. Only
+# `flock -n FD` is used: it is what util-linux, BusyBox (`-sxun` only, no `-w`)
+# and toybox share; the wait is a loop of non-blocking tries bounded by
+# $DEVC_LOCK_WAIT. A failure other than "held by another" (flock prints why)
+# is reported as it is, never as a busy lock.
 _LOCK = r"""
 if command -v flock >/dev/null 2>&1; then
   exec 9>%(lock)s
-  flock -w "$DEVC_LOCK_WAIT" 9 || { echo "devc-tasks: another command still holds %(lock)s" >&2; exit %(busy)d; }
+  lock_end=$(( $(date +%%s) + ${DEVC_LOCK_WAIT:-30} ))
+  while :; do
+    lock_err=$(flock -n 9 2>&1) && break
+    if [ -n "$lock_err" ]; then echo "devc-tasks: flock failed: $lock_err" >&2; exit 1; fi
+    [ "$(date +%%s)" -lt "$lock_end" ] || { echo "devc-tasks: another command still holds %(lock)s" >&2; exit %(busy)d; }
+    sleep 0.2 2>/dev/null || sleep 1
+  done
 fi
 """ % {"lock": plan.LOCK_FILE, "busy": _LOCK_BUSY}
 
@@ -214,6 +224,7 @@ class Node:
         """Run the connect logic; ``key`` is called only when the node must log in."""
         result = UpResult(outcome="connected", wanted_hostname=wish.hostname)
         probe = self.probe()
+        recovered = False
         for _ in range(max_steps):
             step = plan.next_step(probe, wish)
             if isinstance(step, plan.Fail):
@@ -228,7 +239,17 @@ class Node:
                 return result
             self.on_step(step.describe())
             result.steps.append(step.describe())
-            self._run_step(step, probe, wish, key, daemon_wait=daemon_wait)
+            try:
+                self._run_step(step, probe, wish, key, daemon_wait=daemon_wait)
+            except (TailscaleFailed, TimedOut) as e:
+                # tailscaled died under the step (killed, crashed): start it again, once
+                after = self.probe()
+                if recovered or isinstance(step, plan.StartDaemon) or not _daemon_died(probe, after):
+                    raise
+                recovered = True
+                result.warnings.append(f"tailscaled stopped during '{step.describe()}' ({e.message}); devc-tasks started it again")
+                probe = after
+                continue
             result.used_key = result.used_key or isinstance(step, plan.Login)
             probe = self.probe()
         raise TailscaleFailed(
@@ -349,13 +370,27 @@ class Node:
             done.append("logged out")
         return self.probe(), done
 
-    def logout(self) -> tuple[Probe, list[str]]:
+    def logout(self, *, daemon_wait: float = 20.0) -> tuple[Probe, list[str]]:
+        """Log the node out; a node without identity, or one already logged out, is done
+        (exit 0). With the daemon down but an identity on the state volume, tailscaled is
+        started first: only it can tell the control server that the node leaves."""
         before = self.probe()
-        self._require_cli(before)
+        cli = self._require_cli(before)
+        done: list[str] = []
+        if before.status is None and before.daemon_pid is None:
+            if not before.has_state:
+                return before, ["no node identity: already logged out"]
+            argv = plan.tailscaled_argv(before.tailscaled or "tailscaled", userspace=not before.tun)
+            self.on_step("start tailscaled")
+            self.start_daemon(argv, cli=cli, wait=daemon_wait)
+            done.append("started tailscaled")
+            before = self.probe()
         if before.status is None:
-            raise DaemonFailed("tailscaled is not running, so the node cannot log out", fix="Start it with `up` first (or reset the state volume).")
+            raise DaemonFailed("tailscaled is not answering, so the node cannot log out", fix="Run `inv tailscale.restart`, then log out again.")
+        if not before.status.logged_in:
+            return before, [*done, "already logged out"]
         self._simple(before, "logout", what="logout")
-        return self.probe(), ["logged out"]
+        return self.probe(), [*done, "logged out"]
 
     def stop_daemon(self) -> None:
         r = self._sh(_STOP_DAEMON, [], env={"DEVC_LOCK_WAIT": "30"}, timeout=60)
@@ -390,6 +425,11 @@ class Node:
         result = self.up(keyless, None, daemon_wait=daemon_wait)
         result.steps.insert(0, "stop tailscaled")
         return before, result
+
+
+def _daemon_died(before: Probe, after: Probe) -> bool:
+    """The daemon answered when the step began and no tailscaled runs now."""
+    return before.status is not None and after.status is None and after.daemon_pid is None
 
 
 def connect_warnings(probe: Probe, wish: UpWish) -> list[str]:

@@ -102,6 +102,14 @@ def images(docker_client: Any) -> tuple[str, str]:
     return ensure_images(docker_client)
 
 
+@pytest.fixture(scope="session")
+def busybox_image(docker_client: Any, images: tuple[str, str]) -> str:
+    """The stand-in image with a BusyBox userland (ash, BusyBox timeout/head/cut, BusyBox-style flock)."""
+    from tests.support.images import ensure_busybox_image
+
+    return ensure_busybox_image(docker_client)
+
+
 @pytest.fixture
 def control_dir() -> Iterator[Path]:
     """A fresh simulated control server (the stand-in's registry) for one test."""
@@ -143,9 +151,10 @@ class Containers:
         name: str | None = None,
         hostname: str | None = None,
         binds: dict[str, str] | None = None,
+        image: str | None = None,
     ) -> Any:
         """A running container; ``state`` True makes a fresh named volume, a str reuses one;
-        ``binds`` maps host paths to read-only mounts."""
+        ``binds`` maps host paths to read-only mounts; ``image`` overrides the stand-in image."""
         volumes: dict[str, dict[str, str]] = {str(self.control): {"bind": "/srv/tailscale-control", "mode": "rw"}}
         if state is True:
             state = self.volume()
@@ -154,7 +163,7 @@ class Containers:
         for host_path, target in (binds or {}).items():
             volumes[host_path] = {"bind": target, "mode": "ro"}
         c = self.client.containers.run(
-            self.standin if tailscale else self.bare,
+            image or (self.standin if tailscale else self.bare),
             command=["sleep", "infinity"],
             name=name or unique(),
             hostname=hostname,

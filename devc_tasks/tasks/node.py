@@ -32,6 +32,7 @@ from .common import _help, _output, _seconds, _selectors, _setting, boundary
         ephemeral="Mint an ephemeral key (the node is removed when it goes offline).",
         replace="Before logging in, delete this node's stale copies (offline, same name or name-N, same tags) so it gets the plain name.",
         **API_HELP,
+        dry_run="Probe the container (one exec) and print the steps up would take, with their exact command lines, the hostname and the key source; change nothing.",
     )
 )
 def up(
@@ -48,6 +49,7 @@ def up(
     ephemeral=False,
     replace=False,
     oauth_secret_file=None,
+    dry_run=False,
     container=None,
     workspace=None,
     host=None,
@@ -88,6 +90,15 @@ def up(
             have_key=key.available,
         )
         node = Node(target.executor, on_step=out.step)
+        if dry_run:
+            from ..plan import dry_run as plan_dry_run
+
+            try:  # nothing is minted, revoked or deleted: the plan only names the key source
+                _report_dry_run(out, target, choice, key.source, plan_dry_run(node.probe(), wish))
+            finally:
+                if api is not None:
+                    api.close()
+            return
         try:
             with out.waiting(f"Connecting {target.label} as {choice.name} ..."):
                 if api is not None:
@@ -102,6 +113,56 @@ def up(
             extra = {"api": {**api.report(), "device": api.confirm(result.probe.status.self.id if result.probe and result.probe.status else None)}}
             api.close()
         _report_up(out, target, result, key.source, extra)
+
+
+def _report_dry_run(out: Any, target: Any, choice: Any, key_source: str | None, planned: Any) -> None:
+    """The plan as data (--json) or as numbered lines; the key's source, never its value."""
+    import shlex
+
+    steps = [
+        {"action": s.action, "argv": list(s.argv), "command": shlex.join(s.argv), "note": s.note, "when": s.when}
+        for s in planned.steps
+    ]
+    doc: dict[str, Any] = {
+        "ok": True,
+        "dry_run": True,
+        "container": target.label,
+        "outcome": planned.outcome,
+        "reason": planned.reason,
+        "hostname": choice.name,
+        "hostname_source": choice.source,
+        "hostname_project": choice.project,
+        "hostname_project_source": choice.project_source,
+        "hostname_host": choice.host,
+        "hostname_host_source": choice.host_source,
+        "key_source": key_source,
+        "key_needed": planned.uses_key,
+        "steps": steps,
+    }
+    origin = choice.source
+    if choice.project is not None:
+        origin += f": {choice.project} ({choice.project_source}) + {choice.host} ({choice.host_source})"
+    if planned.uses_key:
+        key_line = f"{key_source} (read only for the login step)"
+    else:
+        key_line = f"not needed ({key_source or 'none available'})"
+    lines = [
+        f"Dry run for {target.label}: nothing was changed.",
+        f"Hostname: {choice.name}  (from {origin})",
+        f"Key:      {key_line}",
+    ]
+    if planned.outcome == "already-connected":
+        lines.append("Plan:     nothing to do: the node is Running with the wanted settings.")
+    elif planned.outcome == "skipped":
+        lines.append(f"Plan:     skip: {planned.reason}.")
+    else:
+        lines.append("Plan:")
+        for i, s in enumerate(planned.steps, 1):
+            lines.append(f"  {i}. {s.action}" + (f"  [{s.when}]" if s.when else ""))
+            lines.append(f"     {shlex.join(s.argv)}")
+            if s.note:
+                lines.append(f"     ({s.note})")
+    out.emit(doc, out.lines("\n".join(lines)))
 
 
 def _ssh_user(target: Any) -> str:

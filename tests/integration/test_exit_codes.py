@@ -149,7 +149,11 @@ def t_tailscale_not_installed(w: World) -> TaskRun:
 
 
 def t_daemon_failed(w: World) -> TaskRun:
-    return w.inv("tailscale.logout", "--container", w.containers.start().name, "--json")  # no daemon to ask
+    # a tailscaled that exits right after it starts (logout without a daemon is exit 0 now: nothing to log out of)
+    c = w.containers.start()
+    r = c.exec_run(["sh", "-c", "printf '#!/bin/sh\\necho fatal >&2\\nexit 1\\n' > /usr/local/sbin/tailscaled"])
+    assert r.exit_code == 0, r.output
+    return _up(w, c, "--hostname", "crashy", key=new_key())
 
 
 def t_login_rejected(w: World) -> TaskRun:

@@ -5,6 +5,13 @@ The base is a Debian bookworm root filesystem from debootstrap, imported with
 stand-in image adds ``tests/standin`` where the real binaries go. Both tags
 carry a hash of their inputs, so an unchanged recipe reuses what is there and
 a changed stand-in gives a new tag.
+
+The BusyBox image is the stand-in image with an Alpine-like userland on top:
+``/bin/sh`` is BusyBox ash and every BusyBox applet (timeout, head, cut, find,
+sleep, ...) replaces the Debian program of the same name. Debian's
+busybox-static (installed on the host by .ci/provision.sh, copied in from
+there) has no ``flock`` applet, so ``tests/support/busybox/flock`` stands in for
+it, accepting exactly BusyBox's options.
 """
 
 from __future__ import annotations
@@ -29,6 +36,28 @@ STANDIN_FILES = {
     "tailscaled": "usr/local/sbin/tailscaled",
     "_standin_common.py": "usr/local/lib/tailscale-standin/_standin_common.py",
 }
+BUSYBOX = Path("/bin/busybox")
+BUSYBOX_DIR = Path(__file__).resolve().parent / "busybox"
+# applets left out: Debian's package tools, and what would take over the machine's boot
+BUSYBOX_SKIP = ("busybox", "dpkg", "dpkg-deb", "rpm", "rpm2cpio", "init", "linuxrc")
+# run in the new image with BusyBox itself: each applet replaces the program of the
+# same name (in /usr/bin and /usr/sbin; /bin and /sbin link there), or is added to
+# /usr/bin; bash and dash go, as on Alpine
+_BUSYBOX_INSTALL = r"""
+set -e
+B=/usr/bin/busybox
+for a in $($B --list); do
+  case " %(skip)s " in *" $a "*) continue ;; esac
+  placed=
+  for d in /usr/bin /usr/sbin; do
+    if [ -e "$d/$a" ] || [ -L "$d/$a" ]; then $B rm -f "$d/$a"; $B ln -s $B "$d/$a"; placed=1; fi
+  done
+  [ -n "$placed" ] || $B ln -s $B "/usr/bin/$a"
+done
+$B rm -f /usr/bin/bash /usr/bin/dash /usr/bin/rbash
+$B rm -f /usr/bin/flock; $B cp /tmp/devc-busybox/flock /usr/bin/flock; $B chmod 0755 /usr/bin/flock
+$B rm -rf /tmp/devc-busybox
+"""
 IMAGE_CHANGES = [
     'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     'CMD ["sleep", "infinity"]',
@@ -56,6 +85,13 @@ def standin_tag() -> str:
     payload = _standin_payload()
     parts = [base_tag().encode()] + [k.encode() + b"\0" + v for k, v in sorted(payload.items())]
     return f"{REPO}:standin-{_digest(*parts)}"
+
+
+def busybox_tag() -> str:
+    if not BUSYBOX.exists():
+        raise RuntimeError(f"{BUSYBOX} is missing: install Debian's busybox-static (.ci/provision.sh does)")
+    parts = [standin_tag().encode(), BUSYBOX.read_bytes(), (BUSYBOX_DIR / "flock").read_bytes(), _BUSYBOX_INSTALL.encode(), " ".join(BUSYBOX_SKIP).encode()]
+    return f"{REPO}:busybox-{_digest(*parts)}"
 
 
 def _has_image(client, tag: str) -> bool:
@@ -106,6 +142,41 @@ def _build_standin(client, tag: str, base: str) -> None:
         c.remove(force=True)
 
 
+def _build_busybox(client, tag: str, standin: str) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for dest, data, mode in (
+            ("usr/bin/busybox", BUSYBOX.read_bytes(), 0o755),
+            ("tmp/devc-busybox/flock", (BUSYBOX_DIR / "flock").read_bytes(), 0o755),
+        ):
+            info = tarfile.TarInfo(dest)
+            info.size, info.mode = len(data), mode
+            tf.addfile(info, io.BytesIO(data))
+    script = _BUSYBOX_INSTALL % {"skip": " ".join(BUSYBOX_SKIP)}
+    c = client.containers.create(standin, command=["/usr/bin/busybox", "sh", "-c", script], network_mode="none")
+    try:
+        c.put_archive("/", buf.getvalue())
+        c.start()
+        code = c.wait(timeout=120)["StatusCode"]
+        if code != 0:
+            raise RuntimeError(f"installing BusyBox into {tag} failed (exit {code}): {c.logs().decode(errors='replace')}")
+        c.commit(repository=tag.split(":")[0], tag=tag.split(":")[1], changes=IMAGE_CHANGES)
+    finally:
+        c.remove(force=True)
+
+
+def ensure_busybox_image(client) -> str:
+    """The stand-in image with a BusyBox userland, built when missing."""
+    standin, _ = ensure_images(client)
+    tag = busybox_tag()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _has_image(client, tag):
+            _build_busybox(client, tag, standin)
+    return tag
+
+
 def ensure_images(client) -> tuple[str, str]:
     """Return (standin image, no-tailscale image), building what is missing."""
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -123,4 +194,5 @@ def ensure_images(client) -> tuple[str, str]:
 if __name__ == "__main__":
     import docker
 
-    print(*ensure_images(docker.from_env()))
+    client = docker.from_env()
+    print(*ensure_images(client), ensure_busybox_image(client))

@@ -767,7 +767,7 @@ def test_restore_and_reset_stop_the_daemon_under_ups_lock(monkeypatch):
 
             script = argv[2] if argv[:2] == ["sh", "-c"] else " ".join(argv)
             self.scripts.append(script)
-            out = "files\n" if "echo missing" in script else "devc-stopped\nremoved=3\n" if "-delete" in script else "devc-stopped\n" if "phase=1" in script else ""
+            out = "files\n" if "echo missing" in script else "devc-stopped\nremoved=3\n" if "removed=" in script else "devc-stopped\n" if "phase=1" in script else ""
             return ExecResult(0, out, "")
 
     rec = Recorder()
@@ -779,7 +779,7 @@ def test_restore_and_reset_stop_the_daemon_under_ups_lock(monkeypatch):
 
     rec = Recorder()
     result = state_mod.reset(fake_sc(status="running", executor=rec), backup_to=None, logout=False)
-    empty = [s for s in rec.scripts if "-delete" in s]
+    empty = [s for s in rec.scripts if "removed=" in s]
     assert len(empty) == 1 and tailscale_mod._LOCK in empty[0]
-    assert empty[0].index("flock") < empty[0].index("stop_tailscaled ||") < empty[0].index("-delete")
+    assert empty[0].index("flock") < empty[0].index("stop_tailscaled ||") < empty[0].index("rm -rf")
     assert result.steps == ("stopped tailscaled", "emptied /var/lib/tailscale") and result.removed == 3
