@@ -144,14 +144,23 @@ class ContextStore:
         name = doc.get("currentContext") if isinstance(doc, dict) else None
         return str(name) if name else None
 
-    def _read(self, meta_file: Path) -> ContextMeta | None:
+    def _read(self, meta_file: Path, *, strict: bool = False) -> ContextMeta | None:
+        """The context in one meta.json; a file of the wrong shape is skipped, or (``strict``, the context asked for) a usage error."""
         try:
             doc = json.loads(meta_file.read_text())
         except (OSError, ValueError):
             return None
         if not isinstance(doc, dict) or not doc.get("Name"):
             return None
-        docker = ((doc.get("Endpoints") or {}).get("docker")) or {}
+        endpoints = doc.get("Endpoints") or {}
+        docker = (endpoints.get("docker") if isinstance(endpoints, dict) else None) or {}
+        if not isinstance(endpoints, dict) or not isinstance(docker, dict) or not isinstance(docker.get("Host") or "", str):
+            if strict:
+                raise UsageError(
+                    f"the Docker context {doc['Name']!r} is malformed: {meta_file} has no Endpoints.docker.Host string",
+                    fix=f"Recreate it: `docker context rm {doc['Name']}` then `docker context create {doc['Name']} --docker host=URL`.",
+                )
+            return None
         tls_dir = self.folder / "contexts" / "tls" / meta_file.parent.name / "docker"
         files = {n: str(tls_dir / f"{n}.pem") for n in ("ca", "cert", "key") if (tls_dir / f"{n}.pem").is_file()}
         tls = TLSFiles(**files, verify=not docker.get("SkipTLSVerify", False)) if files or docker.get("SkipTLSVerify") else None
@@ -159,7 +168,7 @@ class ContextStore:
 
     def get(self, name: str) -> ContextMeta | None:
         digest = hashlib.sha256(name.encode()).hexdigest()
-        meta = self._read(self.folder / "contexts" / "meta" / digest / "meta.json")
+        meta = self._read(self.folder / "contexts" / "meta" / digest / "meta.json", strict=True)
         return meta if meta is not None and meta.name == name else None
 
     def names(self) -> list[str]:

@@ -151,3 +151,25 @@ def test_store_reads_what_docker_context_create_writes_even_without_config_json(
     (cfg / "config.json").write_text(json.dumps({"currentContext": "plain"}))
     assert store.current() == "plain"
     assert store.get("nope") is None
+
+
+@pytest.mark.parametrize("doc", [{"Name": "odd", "Endpoints": [1]}, {"Name": "odd", "Endpoints": {"docker": "tcp://x"}}, {"Name": "odd", "Endpoints": {"docker": {"Host": 5}}}, ["odd"]])
+def test_malformed_context_meta_is_a_clear_error_not_a_traceback(tmp_path, doc):
+    """A hand-edited meta.json with the wrong shapes: the named context is a usage error naming the file;
+    other contexts still list (a stray bad file does not break an unrelated choice)."""
+    import hashlib
+
+    for name, body in (("odd", doc), ("good", {"Name": "good", "Endpoints": {"docker": {"Host": "ssh://me@good"}}})):
+        folder = tmp_path / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest()
+        folder.mkdir(parents=True)
+        (folder / "meta.json").write_text(json.dumps(body))
+    store = ContextStore(tmp_path)
+    assert store.names() == ["good"]
+    assert store.get("good") == ContextMeta(name="good", host="ssh://me@good")
+    with pytest.raises(UsageError) as e:
+        choose_endpoint(host=None, context="nope", environ={}, contexts=store)
+    assert "good" in str(e.value.fix)
+    if isinstance(doc, dict):
+        with pytest.raises(UsageError) as e:
+            store.get("odd")
+        assert "meta.json" in str(e.value)
