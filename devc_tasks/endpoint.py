@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Protocol
 
 from .errors import UsageError
 
-__all__ = ["ContextMeta", "ContextStore", "Endpoint", "TLSFiles", "choose_endpoint", "config_dir", "default_tls", "is_local_url"]
+__all__ = ["ContextMeta", "ContextStore", "Endpoint", "TLSFiles", "check_url", "choose_endpoint", "config_dir", "default_tls", "is_local_url"]
 
 DEFAULT_URL = "unix:///var/run/docker.sock"
 
@@ -103,8 +104,61 @@ def default_tls(environ: Mapping[str, str], exists: object = os.path.exists) -> 
     return TLSFiles(ca=pick("ca.pem"), cert=pick("cert.pem"), key=pick("key.pem"), verify=verify)
 
 
+_URL_FIX = "Give unix:///path, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]."
+
+
+def _redact(url: str) -> str:
+    """The URL with any password replaced: it is echoed in errors."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hostpart = rest.partition("@")
+    if sep and at and ":" in userinfo and "/" not in userinfo:
+        return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{hostpart}"
+    return url
+
+
+def check_url(url: str) -> None:
+    """Refuse, before anything is contacted, an engine URL the docker CLI refuses or this machine cannot use.
+
+    The SDK would accept some (``http://``), misreport others as an engine that
+    is down (``fd://``, ``npipe://`` off Windows), dial 127.0.0.1 for ``ssh://``
+    with no host, and ignore an ssh path or password the CLI rejects
+    (cli/connhelper/ssh ``ParseURL``).
+    """
+    scheme, sep, _ = url.partition("://")
+    shown = _redact(url)
+    if not sep:
+        raise UsageError(f"not a Docker engine URL: {shown!r} has no scheme", fix=f"Write tcp://{url} for a TCP engine. {_URL_FIX}")
+    if scheme == "npipe":
+        raise UsageError(f"{shown!r} is a Windows named pipe; this machine is not Windows", fix=_URL_FIX)
+    if scheme == "fd":
+        raise UsageError(f"{shown!r} is socket activation for the engine itself (dockerd -H fd://), not a URL to reach it", fix=_URL_FIX)
+    if scheme in ("http", "https"):
+        raise UsageError(f"the docker CLI does not take {scheme}:// engine URLs: {shown!r}", fix=f"Write tcp://{url.partition('://')[2]} (with DOCKER_TLS_VERIFY=1 for TLS). {_URL_FIX}")
+    if scheme not in ("unix", "tcp", "ssh"):
+        raise UsageError(f"unsupported Docker engine URL scheme {scheme!r} in {shown!r}", fix=_URL_FIX)
+    if scheme != "ssh":
+        return
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        parsed.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as e:
+        raise UsageError(f"not a Docker engine URL: {shown!r}: bad port or host ({e})", fix=_URL_FIX) from None
+    if parsed.password is not None:
+        raise UsageError(f"a plain-text password in an ssh:// engine URL is not supported (as in the docker CLI): {shown!r}", fix="Use an ssh key or agent; remove the password from the URL.")
+    if not parsed.hostname:
+        raise UsageError(f"no host specified in the ssh:// engine URL {shown!r}", fix=_URL_FIX)
+    if parsed.path or parsed.query or parsed.fragment:
+        raise UsageError(f"extra path, query or fragment after the host in the ssh:// engine URL {shown!r}", fix="ssh:// names the machine; its engine's socket is what `docker system dial-stdio` uses there. " + _URL_FIX)
+
+
 def choose_endpoint(*, host: str | None, context: str | None, environ: Mapping[str, str], contexts: Contexts, exists: object = os.path.exists) -> Endpoint:
     """The engine the docker CLI would use with these flags and this environment."""
+    endpoint = _choose(host=host, context=context, environ=environ, contexts=contexts, exists=exists)
+    check_url(endpoint.url)
+    return endpoint
+
+
+def _choose(*, host: str | None, context: str | None, environ: Mapping[str, str], contexts: Contexts, exists: object) -> Endpoint:
     if host and context:
         raise UsageError("--host and --context name two engines; give one of them")
     if host:

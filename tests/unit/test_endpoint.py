@@ -173,3 +173,32 @@ def test_malformed_context_meta_is_a_clear_error_not_a_traceback(tmp_path, doc):
         with pytest.raises(UsageError) as e:
             store.get("odd")
         assert "meta.json" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("npipe:////./pipe/docker_engine", "Windows"),
+        ("fd://", "fd://"),
+        ("http://localhost:2375", "tcp://localhost:2375"),
+        ("ftp://x", "ftp"),
+        ("localhost:2375", "tcp://localhost:2375"),
+        ("ssh://", "no host"),
+        ("ssh://me@", "no host"),
+        ("ssh://me@box:abc", "port"),
+        ("ssh://me@box/var/run/docker.sock", "path"),
+        ("ssh://me:hunter2@box", "password"),
+    ],
+)
+def test_engine_urls_the_docker_cli_rejects_are_usage_errors(url, words):
+    """As `docker -H URL` (cli/connhelper/ssh ParseURL, opts.ParseHost): a usage error before anything is
+    contacted (was "is the engine running?", exit 10; an empty ssh:// host dialled 127.0.0.1:22), and a
+    password in the URL is never echoed back."""
+    for kwargs in ({"host": url, "environ": {}}, {"host": None, "environ": {"DOCKER_HOST": url}}):
+        with pytest.raises(UsageError) as e:
+            choose_endpoint(context=None, contexts=FakeStore(), **kwargs)
+        text = f"{e.value} {e.value.fix}"
+        assert words in text
+        assert "hunter2" not in text
+    with pytest.raises(UsageError):
+        choose_endpoint(host=None, context="odd", environ={}, contexts=FakeStore(metas={"odd": ContextMeta(name="odd", host=url)}))
