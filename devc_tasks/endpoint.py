@@ -22,14 +22,14 @@ import hashlib
 import json
 import os
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from .errors import UsageError
 
-__all__ = ["ContextMeta", "ContextStore", "Endpoint", "TLSFiles", "check_url", "choose_endpoint", "config_dir", "default_tls", "is_local_url"]
+__all__ = ["ContextMeta", "ContextStore", "Endpoint", "TLSFiles", "check_url", "choose_endpoint", "config_dir", "default_tls", "is_local_url", "tls_problem"]
 
 DEFAULT_URL = "unix:///var/run/docker.sock"
 
@@ -101,7 +101,34 @@ def default_tls(environ: Mapping[str, str], exists: object = os.path.exists) -> 
         path = os.path.join(folder, name)
         return path if exists(path) else None  # type: ignore[operator]
 
-    return TLSFiles(ca=pick("ca.pem"), cert=pick("cert.pem"), key=pick("key.pem"), verify=verify)
+    # the CLI drops a missing client cert/key but not a missing CA when verifying ("could not read CA certificate")
+    ca = os.path.join(folder, "ca.pem") if verify else pick("ca.pem")
+    return TLSFiles(ca=ca, cert=pick("cert.pem"), key=pick("key.pem"), verify=verify)
+
+
+def _unreadable(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
+
+
+def tls_problem(files: TLSFiles, unreadable: Callable[[str], str | None] = _unreadable) -> str | None:
+    """What is wrong with the TLS files before any handshake, in the docker CLI's words; None when nothing is.
+
+    Without this a missing CA meant verifying against the system CAs and a lone
+    client cert meant none at all: the user saw only a failed handshake.
+    """
+    if files.cert and not files.key:
+        return f"client certificate {files.cert} without a client key (key.pem): both client certificate and client key must be provided"
+    if files.key and not files.cert:
+        return f"client key {files.key} without a client certificate (cert.pem): both client certificate and client key must be provided"
+    for what, path in (("CA certificate", files.ca), ("client certificate", files.cert), ("client key", files.key)):
+        if path and (why := unreadable(path)):
+            return f"could not read {what} {path}: {why}"
+    return None
 
 
 _URL_FIX = "Give unix:///path, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]."

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from .endpoint import ContextStore, Endpoint, TLSFiles, choose_endpoint, config_dir, is_local_url
+from .endpoint import ContextStore, Endpoint, TLSFiles, choose_endpoint, config_dir, is_local_url, tls_problem
 from .errors import (
     AmbiguousContainer,
     ContainerNotFound,
@@ -474,6 +474,8 @@ def open_engine(*, host: str | None = None, context: str | None = None, environ:
     import requests.exceptions
 
     label = endpoint.label
+    if endpoint.tls is not None and (problem := tls_problem(endpoint.tls)):
+        raise EngineUnreachable(f"cannot use the TLS files for the Docker engine at {label}: {problem}", fix=_tls_fix(endpoint))
     try:
         client = _client(endpoint, environ)
         client.ping()

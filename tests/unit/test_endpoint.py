@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from devc_tasks.endpoint import ContextMeta, ContextStore, Endpoint, TLSFiles, choose_endpoint, config_dir, default_tls
+from devc_tasks.endpoint import ContextMeta, ContextStore, Endpoint, TLSFiles, choose_endpoint, config_dir, default_tls, tls_problem
 from devc_tasks.engine import ssh_transport
 from devc_tasks.errors import UsageError
 
@@ -94,8 +94,9 @@ def test_label_names_the_engine_as_the_cli_does(endpoint, label, local):
         ({"DOCKER_TLS_VERIFY": "", "DOCKER_CERT_PATH": "/c"}, {"/c/ca.pem"}, None),
         ({"DOCKER_TLS": "1", "DOCKER_CERT_PATH": "/c"}, set(), TLSFiles(verify=False)),
         ({"DOCKER_TLS_VERIFY": "1", "HOME": "/h"}, {"/h/.docker/ca.pem"}, TLSFiles(ca="/h/.docker/ca.pem")),
+        ({"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/nope"}, set(), TLSFiles(ca="/nope/ca.pem")),
     ],
-    ids=["no-tls", "verify-all-files", "missing-client-files-dropped", "empty-verify-is-off", "tls-without-verify", "cert-path-defaults-to-home"],
+    ids=["no-tls", "verify-all-files", "missing-client-files-dropped", "empty-verify-is-off", "tls-without-verify", "cert-path-defaults-to-home", "verify-keeps-a-missing-ca"],
 )
 def test_default_tls(environ, present, expected):
     assert default_tls(environ, exists=lambda p: p in present) == expected
@@ -202,3 +203,23 @@ def test_engine_urls_the_docker_cli_rejects_are_usage_errors(url, words):
         assert "hunter2" not in text
     with pytest.raises(UsageError):
         choose_endpoint(host=None, context="odd", environ={}, contexts=FakeStore(metas={"odd": ContextMeta(name="odd", host=url)}))
+
+
+@pytest.mark.parametrize(
+    "files, unreadable, words",
+    [
+        (TLSFiles(ca="/c/ca.pem", cert="/c/cert.pem", key="/c/key.pem"), {}, None),
+        (TLSFiles(verify=False), {}, None),
+        (TLSFiles(ca="/nope/ca.pem"), {"/nope/ca.pem": "No such file or directory"}, "/nope/ca.pem: No such file or directory"),
+        (TLSFiles(ca="/c/ca.pem", cert="/c/cert.pem"), {}, "/c/cert.pem without a client key"),
+        (TLSFiles(ca="/c/ca.pem", key="/c/key.pem"), {}, "/c/key.pem without a client certificate"),
+        (TLSFiles(ca="/c/ca.pem", cert="/c/cert.pem", key="/c/key.pem"), {"/c/key.pem": "Permission denied"}, "/c/key.pem: Permission denied"),
+    ],
+    ids=["all-readable", "tls-no-verify-no-files", "missing-ca", "cert-without-key", "key-without-cert", "unreadable-key"],
+)
+def test_tls_problem_names_the_file(files, unreadable, words):
+    """As the docker CLI ("could not read CA certificate ...", "both client certificate and client key must be
+    provided"): a missing or unreadable TLS file is named, not reported as a failed handshake against
+    the system CAs or with the client certificate silently dropped."""
+    problem = tls_problem(files, unreadable=lambda p: unreadable.get(p))
+    assert problem is None if words is None else words in str(problem)
