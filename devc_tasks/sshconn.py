@@ -22,9 +22,16 @@ import signal
 import subprocess
 import tempfile
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["ssh_argv", "system_ssh_client"]
+from .apirules import ENV_API_KEY, ENV_CLIENT_SECRET
+from .secrets import ENV_AUTHKEY
+
+__all__ = ["ssh_argv", "ssh_env", "system_ssh_client"]
+
+# never handed to ssh: its ProxyCommand/LocalCommand/SendEnv would carry them on
+_SECRET_VARS = (ENV_AUTHKEY, ENV_CLIENT_SECRET, ENV_API_KEY)
 
 
 def ssh_argv(url: str) -> list[str]:
@@ -38,6 +45,11 @@ def ssh_argv(url: str) -> list[str]:
     if parsed.port:
         argv += ["-p", str(parsed.port)]
     return [*argv, "--", parsed.hostname, "docker", "system", "dial-stdio"]
+
+
+def ssh_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """ssh's environment: ours less the secrets, and less what a bundled (PyInstaller-style) Python set for itself."""
+    return {k: v for k, v in environ.items() if k not in ("LD_LIBRARY_PATH", "SSL_CERT_FILE", *_SECRET_VARS)}
 
 
 class _Reader(io.RawIOBase):
@@ -67,8 +79,7 @@ class SSHProcessSocket:
         def no_sigint() -> None:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-        env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "SSL_CERT_FILE")}
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env, preexec_fn=no_sigint)
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=ssh_env(os.environ), preexec_fn=no_sigint)
 
     def settimeout(self, timeout: float | None) -> None:
         self.timeout = timeout

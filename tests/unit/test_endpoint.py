@@ -223,3 +223,13 @@ def test_tls_problem_names_the_file(files, unreadable, words):
     the system CAs or with the client certificate silently dropped."""
     problem = tls_problem(files, unreadable=lambda p: unreadable.get(p))
     assert problem is None if words is None else words in str(problem)
+
+
+def test_ssh_gets_no_secret_from_our_environment():
+    """The system ssh (and any ProxyCommand, LocalCommand or SendEnv of the user's ~/.ssh/config) runs with
+    our environment: the auth key and API secrets in it must not travel with it."""
+    from devc_tasks.sshconn import ssh_env
+
+    env = ssh_env({"HOME": "/h", "SSH_AUTH_SOCK": "/a", "TAILSCALE_AUTHKEY": "tskey-auth-x", "TAILSCALE_OAUTH_CLIENT_SECRET": "tskey-client-y",
+                   "TAILSCALE_API_KEY": "tskey-api-z", "LD_LIBRARY_PATH": "/x"})
+    assert env == {"HOME": "/h", "SSH_AUTH_SOCK": "/a"}
