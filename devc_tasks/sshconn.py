@@ -41,7 +41,7 @@ def ssh_argv(url: str) -> list[str]:
         raise ValueError(f"not an ssh:// URL: {url!r}")
     argv = ["ssh", "-T", "-o", "ConnectTimeout=30"]
     if parsed.username:
-        argv += ["-l", parsed.username]
+        argv += ["-l", urllib.parse.unquote(parsed.username)]  # decoded, as Go's Username()
     if parsed.port:
         argv += ["-p", str(parsed.port)]
     return [*argv, "--", parsed.hostname, "docker", "system", "dial-stdio"]

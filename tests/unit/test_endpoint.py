@@ -233,3 +233,25 @@ def test_ssh_gets_no_secret_from_our_environment():
     env = ssh_env({"HOME": "/h", "SSH_AUTH_SOCK": "/a", "TAILSCALE_AUTHKEY": "tskey-auth-x", "TAILSCALE_OAUTH_CLIENT_SECRET": "tskey-client-y",
                    "TAILSCALE_API_KEY": "tskey-api-z", "LD_LIBRARY_PATH": "/x"})
     assert env == {"HOME": "/h", "SSH_AUTH_SOCK": "/a"}
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("ssh://foo", ["foo"]),
+        ("ssh://me@foo:10022", ["-l", "me", "-p", "10022", "foo"]),
+        ("ssh://me@[::1]:2222", ["-l", "me", "-p", "2222", "::1"]),
+        ("ssh://first.last%40corp@foo", ["-l", "first.last@corp", "foo"]),
+        ("ssh://-oProxyCommand=x@-evil", ["-l", "-oProxyCommand=x", "-evil"]),
+    ],
+    ids=["host", "user-port", "ipv6", "percent-encoded-user", "dash-user-and-host-stay-arguments"],
+)
+def test_ssh_argv_is_the_docker_clis(url, expected):
+    """cli/connhelper/ssh: `-l USER -p PORT -- HOST`, the user URL-decoded (Go's Username()); a leading dash
+    cannot become an ssh option (the value follows -l; the host follows --)."""
+    from devc_tasks.sshconn import ssh_argv
+
+    argv = ssh_argv(url)
+    assert argv[:4] == ["ssh", "-T", "-o", "ConnectTimeout=30"] and argv[-3:] == ["docker", "system", "dial-stdio"]
+    body = argv[4:-3]
+    assert [a for a in body if a != "--"] == expected and body[-2] == "--"
