@@ -460,6 +460,12 @@ def _client(endpoint: Endpoint, environ: Mapping[str, str]) -> Any:
     kwargs: dict[str, Any] = {"base_url": endpoint.url}
     if endpoint.tls is not None:
         kwargs["tls"] = _tls_config(endpoint.tls)
+        if not endpoint.tls.verify:  # DOCKER_TLS without _VERIFY, or SkipTLSVerify: asked for; the CLI is silent
+            import warnings
+
+            import urllib3.exceptions
+
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
     # a pinned version contacts nothing: the CA fix must be in place before the first request
     client = docker.DockerClient(**kwargs, version=MINIMUM_DOCKER_API_VERSION)
     _engine_ca_wins(client.api)

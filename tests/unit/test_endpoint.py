@@ -255,3 +255,47 @@ def test_ssh_argv_is_the_docker_clis(url, expected):
     assert argv[:4] == ["ssh", "-T", "-o", "ConnectTimeout=30"] and argv[-3:] == ["docker", "system", "dial-stdio"]
     body = argv[4:-3]
     assert [a for a in body if a != "--"] == expected and body[-2] == "--"
+
+
+def test_tls_without_verify_prints_no_warning_per_request(tmp_path):
+    """DOCKER_TLS=1 (encrypt, do not verify) is the user's explicit choice: the docker CLI says nothing;
+    urllib3's InsecureRequestWarning on stderr for every API call is noise (and was printed twice per command)."""
+    import socket
+    import ssl
+    import sys
+    import textwrap
+    import threading
+
+    from tests.support.certs import make_certs
+
+    certs = make_certs(tmp_path / "c")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs.server_cert, certs.server_key)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+
+    def serve():
+        body = b'{"ApiVersion":"1.41"}'
+        while True:
+            try:
+                s, _ = srv.accept()
+                t = ctx.wrap_socket(s, server_side=True)
+                t.recv(4096)
+                t.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                t.close()
+            except OSError:
+                return
+
+    threading.Thread(target=serve, daemon=True).start()
+    code = textwrap.dedent(f"""
+        from devc_tasks.engine import open_engine
+        e = open_engine(host="tcp://127.0.0.1:{port}", environ={{"DOCKER_TLS": "1", "DOCKER_CERT_PATH": "{certs.folder}", "HOME": "/nonexistent"}})
+        e.client.api.version()
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    srv.close()
+    assert r.stdout.strip() == "ok", r.stderr
+    assert "InsecureRequestWarning" not in r.stderr
