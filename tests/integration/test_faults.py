@@ -6,7 +6,6 @@ Docker engine every other test on this machine shares (see the README's list).""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -18,6 +17,7 @@ from devc_tasks.plan import UpWish
 from devc_tasks.secrets import Secret
 from devc_tasks.tailscale import Node
 from tests.conftest import logins
+from tests.integration.test_state import profile
 from tests.integration.test_up import new_key, up
 
 pytestmark = pytest.mark.integration
@@ -32,8 +32,14 @@ def sh(c, script: str) -> tuple[int, str]:
 
 
 def node_id(c) -> str | None:
+    """The node ID of the identity in tailscaled's state file (None when it holds none)."""
     code, out = sh(c, f"cat {STATE}")
-    return json.loads(out).get("NodeID") if code == 0 and out.strip() else None
+    if code != 0 or not out.strip():
+        return None
+    try:
+        return profile(out)["NodeID"]
+    except (KeyError, ValueError):
+        return None
 
 
 def daemons(c) -> int:

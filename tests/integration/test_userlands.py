@@ -4,11 +4,10 @@ that knows only -sxun). Every in-container script must work on both."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests.conftest import logins
+from tests.integration.test_state import profile
 from tests.integration.test_up import new_key, up
 
 pytestmark = pytest.mark.integration
@@ -78,4 +77,4 @@ def test_full_cycle(inv, containers, userland, tmp_path):
     assert doc.code == 0, doc
     assert all(check["status"] != "fail" for check in doc.doc["checks"]), doc.doc
     assert len(logins(containers.control)) == 1
-    assert json.loads(_sh(c, f"cat {STATE_DIR}/tailscaled.state"))["NodeID"] == node_id
+    assert profile(_sh(c, f"cat {STATE_DIR}/tailscaled.state"))["NodeID"] == node_id
