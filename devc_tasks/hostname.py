@@ -238,6 +238,13 @@ def choose_hostname(
         wish = (raw or "").strip()
         if not wish:
             continue
+        if "tskey-" in wish.lower():  # it would become the node's name, seen by the whole tailnet
+            from .errors import UsageError
+
+            raise UsageError(
+                f"{source} holds what looks like an auth key (tskey-...), not a hostname; it was not used",
+                fix="Set the hostname to a name; the key goes in a file given with --authkey-file, or in TAILSCALE_AUTHKEY.",
+            )
         if is_valid_label(wish):
             return HostnameChoice(
                 name=wish, source=source, project=None, project_source=None, host=None, host_source=None,
