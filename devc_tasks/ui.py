@@ -85,13 +85,20 @@ class Output:
         return answer.strip().lower() in ("y", "yes")
 
     def warn(self, text: str) -> None:
+        """Redacted: a warning may quote a path or value the user gave, which may be a key."""
+        from .secrets import redact
+
         self.err.print("[yellow]warning:[/yellow] ", end="", markup=True)
-        self.err.print(text, markup=False)
+        self.err.print(redact(text), markup=False)
 
     # -- results --------------------------------------------------------------
 
     def emit(self, doc: dict[str, Any], human: Callable[[Any], None]) -> None:
         if self.json_mode:
+            if isinstance(doc.get("warnings"), list):  # redacted as `warn` shows them
+                from .secrets import redact
+
+                doc = {**doc, "warnings": [redact(w) if isinstance(w, str) else w for w in doc["warnings"]]}
             sys.stdout.write(json.dumps(_versioned(doc), indent=2, sort_keys=False) + "\n")
             sys.stdout.flush()
         else:
