@@ -116,6 +116,8 @@ def _setting(c: Any, name: str, given: Any) -> Any:
 
 
 def _seconds(value: Any, flag: str) -> float:
+    if isinstance(value, bool):  # YAML's `timeout: yes` is True, which float() reads as 1
+        raise UsageError(f"{flag} takes a number of seconds, not {value!r}")
     try:
         seconds = float(value)
     except (TypeError, ValueError):

@@ -226,3 +226,11 @@ def test_a_flag_for_one_setting_does_not_check_the_files_value_of_it(tmp_path):
     ws = workspace(tmp_path, "ws", "tailscale:\n  timeout: soon\n  daemon_wait: -1\n")
     r = devc("tailscale.up", "--container", "x", "--timeout", "5", "--json", cwd=ws)
     assert r.returncode == 3 and "tailscale.daemon_wait" in json.loads(r.stdout)["error"]["message"], r
+
+
+@pytest.mark.parametrize("value", ["yes", "true", "on"])
+def test_a_yaml_boolean_is_not_a_number_of_seconds(tmp_path, value):
+    """`timeout: yes` is YAML 1.1's True: not a 1-second timeout but a config error (exit 3)."""
+    ws = workspace(tmp_path, "ws", f"tailscale:\n  timeout: {value}\n")
+    r = devc("tailscale.up", "--container", "x", "--json", cwd=ws)
+    assert r.returncode == 3 and "tailscale.timeout" in json.loads(r.stdout)["error"]["message"], r
