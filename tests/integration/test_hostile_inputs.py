@@ -91,6 +91,19 @@ def test_restart_hostname_follows_the_one_hostname_rule(inv, containers):
     assert len(logins(containers.control)) == 1
 
 
+
+@pytest.mark.parametrize("where", ["container-env", "host-env", "flag"])
+def test_an_auth_key_as_the_hostname_is_refused_never_echoed(inv, containers, where):
+    """A key pasted into TAILSCALE_HOSTNAME would become the node's name, seen by the whole tailnet."""
+    key = new_key()
+    c = containers.start(env={"TAILSCALE_HOSTNAME": key} if where == "container-env" else None)
+    env = {"TAILSCALE_HOSTNAME": key} if where == "host-env" else {}
+    args = ["--hostname", key] if where == "flag" else []
+    r = inv("tailscale.up", "--container", c.name, "--json", *args, env={**env, "TAILSCALE_AUTHKEY": new_key()})
+    assert r.code == 2 and "looks like an auth key" in r.doc["error"]["message"], r
+    assert key not in r.stdout + r.stderr
+    assert logins(containers.control) == []
+
 # --- devcontainer.json -------------------------------------------------------------------
 
 
