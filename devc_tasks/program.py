@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from invoke import Program
@@ -16,6 +18,20 @@ def just_module_path() -> Path:
     return Path(__file__).with_name("tailscale.just")
 
 
+@contextmanager
+def _redacted_parse_errors() -> Iterator[None]:
+    """Invoke's "No idea what 'X' is!" quotes the word it could not place, which may be a
+    key typed where no option takes it (`devc-tasks tailscale.up tskey-...`)."""
+    from invoke.exceptions import ParseError
+
+    from .secrets import redact
+
+    try:
+        yield
+    except ParseError as e:
+        raise ParseError(redact(str(e)), e.context) from None
+
+
 class DevcProgram(Program):
     """An Invoke program over our collection that still reads the project's invoke.yaml,
     as `inv` would from the folder of a tasks.py: the one of the workspace ``--workspace``
@@ -24,6 +40,10 @@ class DevcProgram(Program):
     document with ``--json``), not a traceback."""
 
     _config_error: Exception | None = None
+
+    def parse_core(self, argv: list[str] | None) -> None:
+        with _redacted_parse_errors():
+            super().parse_core(argv)
 
     def parse_collection(self) -> None:
         super().parse_collection()
@@ -39,7 +59,8 @@ class DevcProgram(Program):
         self._load_project(workspace or cwd)
 
     def parse_tasks(self) -> None:
-        super().parse_tasks()
+        with _redacted_parse_errors():
+            super().parse_tasks()
         from .engine import logical_cwd
 
         named = [ctx.args["workspace"].value for ctx in self.tasks if "workspace" in ctx.args and ctx.args["workspace"].value]
