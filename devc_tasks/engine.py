@@ -10,6 +10,7 @@ pay for it.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -617,6 +618,11 @@ def find_container(
     """The design's discovery order: --container, devcontainer labels, compose project/service."""
     client = engine.client
     if container:
+        # Docker's own rule for names (daemon/names: ``^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$``), ids and
+        # their prefixes included; docker-py puts the value into the URL as is, so `../images`
+        # would read GET /images/json.
+        if not re.fullmatch(r"/?[A-Za-z0-9][A-Za-z0-9_.-]*", container):
+            raise ContainerNotFound(f"no container named {container!r} on {engine.url}: that is no container name or id", fix="See `docker ps -a` for names and ids.")
         try:
             c = sdk_call(f"docker inspect {container}", lambda: client.containers.get(container))
         except ContainerNotFound:

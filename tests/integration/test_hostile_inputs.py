@@ -104,6 +104,15 @@ def test_an_auth_key_as_the_hostname_is_refused_never_echoed(inv, containers, wh
     assert key not in r.stdout + r.stderr
     assert logins(containers.control) == []
 
+
+@pytest.mark.parametrize("value", ["/", "../images", "x/../../images", "../images/alpine"])
+def test_a_container_value_that_is_no_name_is_not_found(inv, value):
+    """docker-py puts --container into the URL as is: `../images` would read GET /images/json
+    and end as an unexpected error quoting the Engine's whole list; it is no container name."""
+    r = inv("tailscale.status", "--container", value, "--json")
+    assert r.code == 11 and r.doc["error"]["kind"] == "container_not_found", r
+    assert "Can't create" not in r.stdout + r.stderr and "sha256:" not in r.stdout + r.stderr
+
 # --- devcontainer.json -------------------------------------------------------------------
 
 
