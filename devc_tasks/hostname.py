@@ -94,7 +94,7 @@ def sanitize_label(text: str) -> str:
     collapsing of ``-`` runs, non-ASCII bytes dropped) so that we can tell the
     user what Tailscale would have made of a name.
     """
-    return _sanitize_bytes(text.encode("utf-8")[:MAX_LABEL_BYTES])
+    return _sanitize_bytes(text.encode("utf-8", "surrogateescape")[:MAX_LABEL_BYTES])
 
 
 def is_valid_label(text: str) -> bool:
@@ -103,7 +103,7 @@ def is_valid_label(text: str) -> bool:
     This is what ``tailscale up --hostname`` accepts without complaint; anything
     else we clean before it gets there.
     """
-    raw = text.encode("utf-8")
+    raw = text.encode("utf-8", "surrogateescape")
     if not 1 <= len(raw) <= MAX_LABEL_BYTES:
         return False
     if not (_is_alnum(raw[0]) and _is_alnum(raw[-1])):
@@ -126,7 +126,7 @@ def clean_label(text: str) -> str:
     composite name to shorten. The result may be empty.
     """
     folded = unicodedata.normalize("NFKD", text.translate(_ASCII_SPELLINGS))
-    return _collapse_dashes(_sanitize_bytes(folded.encode("utf-8")))
+    return _collapse_dashes(_sanitize_bytes(folded.encode("utf-8", "surrogateescape")))
 
 
 def _bound(label: str, limit: int = MAX_LABEL_BYTES) -> str:
@@ -174,7 +174,7 @@ class HostnameChoice:
 
 def _label_problem(text: str) -> str:
     """Say in words why ``text`` is not a valid label (for warnings)."""
-    raw = text.encode("utf-8")
+    raw = text.encode("utf-8", "surrogateescape")
     if len(raw) > MAX_LABEL_BYTES:
         return f"it is {len(raw)} bytes long, more than {MAX_LABEL_BYTES}"
     if any(not (_is_alnum(b) or b == 0x2D) for b in raw):

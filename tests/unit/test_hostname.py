@@ -337,3 +337,11 @@ def test_override_that_is_an_auth_key_is_refused_never_echoed(overrides: dict[st
     text = f"{info.value} {info.value.to_dict()}"
     assert source in text
     assert "SeCrEt".lower() not in text.lower()
+
+
+def test_names_from_non_utf8_bytes_are_cleaned_not_a_crash() -> None:
+    """A folder (or TAILSCALE_HOSTNAME) whose bytes are not UTF-8 reaches Python as surrogates."""
+    raw = b"bad\xffname".decode("utf-8", "surrogateescape")
+    assert _choose(project_name=None, workspace_name=raw).project == "badname"
+    choice = _choose(host_env=raw)
+    assert (choice.name, choice.source) == ("badname", "TAILSCALE_HOSTNAME (host)")
