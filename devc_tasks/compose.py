@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .devcontainer import DevcontainerConfig, load_yaml, read_dotenv
+from .devcontainer import DevcontainerConfig, load_yaml, read_config_text, read_dotenv
 from .errors import ConfigError, UsageError
 from .plan import STATE_DIR
 
@@ -650,7 +650,7 @@ def _interpolate_tree(value: Any, env: Mapping[str, str], where: str) -> Any:
 
 def _load_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_config_text(path)
     except FileNotFoundError as exc:
         raise ConfigError(
             f"compose file {path} does not exist", fix="Fix dockerComposeFile in devcontainer.json"

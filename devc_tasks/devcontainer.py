@@ -20,6 +20,29 @@ from typing import Any
 
 from devc_tasks.errors import ConfigError
 
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+"""The most a devcontainer.json, compose or .env file may hold: far past any real one."""
+
+
+def read_config_text(path: Path, limit: int = MAX_CONFIG_BYTES) -> str:
+    """A configuration file's text, read only from a regular file and at most ``limit`` bytes:
+    a FIFO would hang the read and ``/dev/zero`` would fill memory. Raises ``OSError`` (or
+    ``UnicodeDecodeError``) as ``Path.read_text`` does, for the callers' messages."""
+    import errno
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO or a device)", str(path))
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit} bytes", str(path))
+    return data.decode("utf-8")
+
 __all__ = [
     "read_dotenv",
     "CONFIG_CANDIDATES",
@@ -303,7 +326,7 @@ def load_config(workspace: Path, config_path: Path | None = None) -> Devcontaine
         config_path = found
     path = _absolute(config_path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_config_text(path)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path} does not exist", fix=_WORKSPACE_FIX) from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -319,7 +342,7 @@ def read_dotenv(path: Path) -> dict[str, str]:
     values we read (a project name, compose variables for our keys) are short.
     """
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_config_text(path).splitlines()
     except (OSError, UnicodeDecodeError):
         return {}
     values: dict[str, str] = {}
@@ -462,7 +485,7 @@ def load_yaml(text: str, *, source: str, fix: str) -> Any:
 def _load_compose(compose_file: Path) -> Any:
     """One compose file as YAML data, or the ``ConfigError`` that says why it cannot be read."""
     try:
-        text = compose_file.read_text(encoding="utf-8")
+        text = read_config_text(compose_file)
     except FileNotFoundError as exc:
         raise ConfigError(
             f"compose file {compose_file} does not exist",

@@ -252,3 +252,34 @@ def test_a_key_on_the_command_line_is_not_echoed_by_the_parse_error(tmp_path, ar
     r = devc(*argv, cwd=ws)
     assert r.returncode == 1, r
     assert "SeCrEt" not in r.stdout + r.stderr and "No idea what" in r.stderr, r
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_compose_file_that_is_no_regular_file_is_a_config_error(tmp_path, kind):
+    """A FIFO would hang the read, /dev/zero would fill memory: exit 3 saying so, at once."""
+    import threading
+
+    from tests.support.limits import memory_cap
+
+    ws = workspace(tmp_path, "ws", config={"dockerComposeFile": "dc.yml", "service": "app", "workspaceFolder": "/w"})
+    target = ws / ".devcontainer" / "dc.yml"
+    if kind == "fifo":
+        os.mkfifo(target)
+
+        def feed() -> None:  # before the fix the reader gets a valid file, and goes on
+            try:
+                with open(target, "w") as f:
+                    f.write("services:\n  app:\n    image: x\n")
+            except OSError:
+                pass
+
+        threading.Thread(target=feed, daemon=True).start()
+    else:
+        target.symlink_to("/dev/zero")
+    try:
+        with memory_cap():
+            r = devc("tailscale.compose", "--check", "--json", cwd=ws)
+    finally:
+        if kind == "fifo":
+            os.close(os.open(target, os.O_RDONLY | os.O_NONBLOCK))  # frees a writer still waiting
+    assert r.returncode == 3 and "not a regular file" in json.loads(r.stdout)["error"]["message"], r
