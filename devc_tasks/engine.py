@@ -536,6 +536,7 @@ class ContainerInfo:
 class Found:
     container: ContainerInfo
     how: str  # how it was found, for `doctor` and error messages
+    attrs: Mapping[str, Any] | None = None  # the inspect document, when the lookup fetched it
 
 
 _NAME_HINT = "Name it with --container NAME|ID (see `docker ps`), or run from the workspace folder / pass --workspace DIR."
@@ -573,6 +574,13 @@ def _info(c: Any) -> ContainerInfo:
     name = attrs.get("Name") or next(iter(attrs.get("Names") or []), "")
     labels = (attrs.get("Config") or {}).get("Labels") if "Config" in attrs else attrs.get("Labels")
     return ContainerInfo(id=c.id, name=str(name).lstrip("/"), status=str(status or "unknown"), labels=labels or {})
+
+
+def matching(candidates: Sequence[ContainerInfo], labels: Sequence[str]) -> list[ContainerInfo]:
+    """The containers that carry every ``key=value`` of ``labels`` (the Engine's label
+    filter, applied here to one listing so that several rules cost one call)."""
+    wanted = [label.partition("=") for label in labels]
+    return [c for c in candidates if all(c.labels.get(k) == v for k, _, v in wanted)]
 
 
 def _list(client: Any, labels: list[str]) -> list[ContainerInfo]:
@@ -624,10 +632,11 @@ def find_container(
         info = _info(c)
         chosen = choose_container([info], f"--container {container}", allow_stopped=allow_stopped)
         assert chosen is not None
-        return Found(chosen, "--container")
+        return Found(chosen, "--container", attrs=c.attrs)  # the executor needs no second inspect
 
     searched: list[str] = []
     if workspace is not None:
+        devcontainers = _list(client, [LABEL_LOCAL_FOLDER])  # one call; the rules below filter it
         for folder in workspace_candidates(workspace):
             rules = []
             if config_path is not None:
@@ -636,7 +645,7 @@ def find_container(
             for labels in rules:
                 desc = " and ".join(labels)
                 searched.append(f"labels {desc}")
-                chosen = choose_container(_list(client, labels), f"labels {desc}", allow_stopped=allow_stopped)
+                chosen = choose_container(matching(devcontainers, labels), f"labels {desc}", allow_stopped=allow_stopped)
                 if chosen:
                     return Found(chosen, f"devcontainer labels ({LABEL_LOCAL_FOLDER}={folder})")
     if compose_project and compose_service:
@@ -658,4 +667,5 @@ def find_container(
 
 
 def executor_for(engine: Engine, found: Found) -> DockerExecutor:
-    return DockerExecutor(client=engine.client, container_id=found.container.id, description=f"container {found.container.name}")
+    attrs = dict(found.attrs) if found.attrs is not None else None
+    return DockerExecutor(client=engine.client, container_id=found.container.id, description=f"container {found.container.name}", _attrs=attrs)
