@@ -8,6 +8,7 @@ from invoke import task
 from invoke.exceptions import Exit
 
 from .common import _help, _output, _selectors, boundary
+from .fleet import LABEL_HELP
 
 _MARKS = {"pass": "pass", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
 
@@ -20,9 +21,10 @@ _MARKS = {"pass": "pass", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
         userspace="You run up --userspace: a missing TUN device or capability is a warning, not a failure.",
         all="Every devcontainer on the engine, concurrently, one row each (its failed checks); one that fails or hangs is an error row.",
         timeout="With --all: seconds each container may take before its row is an error (default 20).",
+        label=LABEL_HELP,
     )
 )
-def doctor(c, hostname=None, userspace=False, all=False, timeout=None, container=None, workspace=None, host=None, context=None, local=False, json=False):
+def doctor(c, hostname=None, userspace=False, all=False, timeout=None, label=None, container=None, workspace=None, host=None, context=None, local=False, json=False):
     """Check everything Tailscale needs in the devcontainer; exit 40 when something blocks `up`."""
     out = _output(json)
     with boundary(out):
@@ -30,7 +32,7 @@ def doctor(c, hostname=None, userspace=False, all=False, timeout=None, container
             from .common import _seconds
             from .node import ALL_TIMEOUT
 
-            passed = _doctor_all(out, host, context, hostname=hostname, userspace=userspace, timeout=_seconds(timeout or ALL_TIMEOUT, "--timeout"))
+            passed = _doctor_all(out, host, context, hostname=hostname, userspace=userspace, timeout=_seconds(timeout or ALL_TIMEOUT, "--timeout"), label=label)
             if not passed:
                 from ..errors import ChecksFailed
 
@@ -51,14 +53,14 @@ def doctor(c, hostname=None, userspace=False, all=False, timeout=None, container
         raise Exit(f"doctor: failed: {failed}", code=ChecksFailed.exit_code)
 
 
-def _doctor_all(out: Any, host: str | None, context: str | None, *, hostname: str | None, userspace: bool, timeout: float) -> bool:
+def _doctor_all(out: Any, host: str | None, context: str | None, *, hostname: str | None, userspace: bool, timeout: float, label: str | None = None) -> bool:
     """The checks in every devcontainer at once, one row each; True when nothing blocks `up` anywhere."""
     from ..doctor import gather, ok, run_checks
     from ..target import Selectors
     from .fleet import list_devcontainers, run_each
     from .node import _all_doc
 
-    _, infos = list_devcontainers(host, context)
+    _, infos = list_devcontainers(host, context, label)
 
     def one(info: Any) -> Any:
         facts = gather(Selectors(container=info.id, host=host, context=context), hostname=hostname, userspace=userspace)

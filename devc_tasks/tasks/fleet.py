@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from ..errors import DevcError, TimedOut
+from ..errors import DevcError, TimedOut, UsageError
 
 __all__ = ["DEFAULT_WORKERS", "Row", "run_each", "list_devcontainers", "Clamped"]
 
@@ -112,9 +112,15 @@ class Clamped:
         return self.inner.env()
 
 
-def list_devcontainers(host: str | None, context: str | None) -> tuple[Any, list[Any]]:
-    """The engine and every devcontainer on it (running or not), in one ``docker ps``."""
+LABEL_HELP = "With --all: only the devcontainers that also carry this Docker label (KEY or KEY=VALUE)."
+
+
+def list_devcontainers(host: str | None, context: str | None, label: str | None = None) -> tuple[Any, list[Any]]:
+    """The engine and every devcontainer on it (running or not; with ``label``, those that
+    also carry it), in one ``docker ps``."""
     from ..engine import LABEL_LOCAL_FOLDER, _list, open_engine
 
+    if label is not None and not label.partition("=")[0].strip():
+        raise UsageError(f"--label {label!r} names no label", fix="Give KEY or KEY=VALUE, e.g. --label com.example.team=web.")
     engine = open_engine(host=host, context=context)
-    return engine, _list(engine.client, [LABEL_LOCAL_FOLDER])
+    return engine, _list(engine.client, [LABEL_LOCAL_FOLDER, *([label] if label else [])])

@@ -12,6 +12,7 @@ from ..errors import DevcError, NotConnected, TailscaleNotInstalled, UsageError
 from ..identity import BROKEN_STATE_FIX
 from .api import API_HELP, config_tags, host_api, prepare_login
 from .common import _help, _output, _seconds, _selectors, _setting, boundary
+from .fleet import LABEL_HELP
 
 ALL_TIMEOUT = 20.0  # seconds one container of --all may take before its row is an error
 
@@ -228,14 +229,15 @@ def _report_change(out: Any, target: Any, after: Any, done: list[str]) -> None:
         all=_ALL_HELP + " that runs: asks first (--yes); one that fails or hangs is an error row.",
         yes="With --all: do not ask for confirmation (required when not on a terminal).",
         timeout=_ROW_TIMEOUT_HELP,
+        label=LABEL_HELP,
     ),
 )
-def down(c, logout=False, all=False, yes=False, timeout=None, container=None, workspace=None, host=None, context=None, local=False, json=False):
+def down(c, logout=False, all=False, yes=False, timeout=None, label=None, container=None, workspace=None, host=None, context=None, local=False, json=False):
     """Disconnect the node (tailscale down); it keeps its identity, so `up` needs no key."""
     out = _output(json)
     with boundary(out):
         if all:
-            failed = _down_all(out, host, context, logout=logout, yes=yes, timeout=_seconds(timeout or ALL_TIMEOUT, "--timeout"))
+            failed = _down_all(out, host, context, logout=logout, yes=yes, timeout=_seconds(timeout or ALL_TIMEOUT, "--timeout"), label=label)
         else:
             from ..tailscale import Node
             from ..target import resolve
@@ -248,7 +250,7 @@ def down(c, logout=False, all=False, yes=False, timeout=None, container=None, wo
         raise Exit(f"down --all: {failed.message}", code=failed.exit_code)
 
 
-def _down_all(out: Any, host: str | None, context: str | None, *, logout: bool, yes: bool, timeout: float) -> DevcError | None:
+def _down_all(out: Any, host: str | None, context: str | None, *, logout: bool, yes: bool, timeout: float, label: str | None = None) -> DevcError | None:
     """`down` in every running devcontainer at once, after asking; the first row's error, if any."""
     import sys
 
@@ -257,7 +259,7 @@ def _down_all(out: Any, host: str | None, context: str | None, *, logout: bool, 
     from ..ui import node_doc
     from .fleet import Clamped, list_devcontainers, run_each
 
-    engine, infos = list_devcontainers(host, context)
+    engine, infos = list_devcontainers(host, context, label)
     running = [i for i in infos if i.running]
     what = "log out" if logout else "disconnect"
     if running and not yes:
@@ -355,14 +357,15 @@ def _status_error(probe: Any) -> DevcError | None:
     help=_help(
         all=_ALL_HELP + ": running ones probed, stopped ones with their container state; one that fails or hangs is an error row.",
         timeout=_ROW_TIMEOUT_HELP,
+        label=LABEL_HELP,
     ),
 )
-def status(c, all=False, timeout=None, container=None, workspace=None, host=None, context=None, local=False, json=False):
+def status(c, all=False, timeout=None, label=None, container=None, workspace=None, host=None, context=None, local=False, json=False):
     """Show the node's state. Exit 0 when Running, 5 when not (stopped, logged out, daemon down), 21 when not installed."""
     out = _output(json)
     with boundary(out):
         if all:
-            docs = _status_all(host, context, _seconds(timeout or ALL_TIMEOUT, "--timeout"))
+            docs = _status_all(host, context, _seconds(timeout or ALL_TIMEOUT, "--timeout"), label)
             out.emit({"ok": True, "containers": docs}, out.table("devcontainers", ["Container", "Container state", "Tailscale", "Hostname", "MagicDNS", "IPs"], [_all_row(d) for d in docs]))
             return
         from ..tailscale import Node
@@ -405,7 +408,7 @@ def _all_doc(info: Any, **fields: Any) -> dict[str, Any]:
     return doc
 
 
-def _status_all(host: str | None, context: str | None, timeout: float) -> list[dict[str, Any]]:
+def _status_all(host: str | None, context: str | None, timeout: float, label: str | None = None) -> list[dict[str, Any]]:
     """One document per devcontainer, stopped ones included (with their container state;
     they cannot be probed). Running ones are probed concurrently; one that cannot be probed,
     or does not answer within ``timeout``, gets an error row and holds up no other."""
@@ -414,7 +417,7 @@ def _status_all(host: str | None, context: str | None, timeout: float) -> list[d
     from ..ui import node_doc
     from .fleet import Clamped, list_devcontainers, run_each
 
-    engine, infos = list_devcontainers(host, context)
+    engine, infos = list_devcontainers(host, context, label)
     running = [i for i in infos if i.running]
 
     def probe(info: Any) -> Any:

@@ -17,8 +17,15 @@ HANG = "printf '#!/bin/bash\\nsleep 600\\n' > /tmp/hang && chmod 755 /tmp/hang &
 BREAK = "rm -f /usr/bin/sh"
 
 
+# Every --all here is scoped with --label to this module's containers: other test runs
+# may share the engine, and `down --all` must never touch their devcontainers.
+SCOPE = f"devc-all-test={uuid.uuid4().hex[:8]}"
+ONLY = ("--label", SCOPE)
+
+
 def _label() -> dict[str, str]:
-    return {"devcontainer.local_folder": f"/tmp/devc-all-{uuid.uuid4().hex[:8]}"}
+    key, _, value = SCOPE.partition("=")
+    return {"devcontainer.local_folder": f"/tmp/devc-all-{uuid.uuid4().hex[:8]}", key: value}
 
 
 def _spoil(c: Any, script: str) -> None:
@@ -37,7 +44,7 @@ def test_status_all_rows_and_a_hung_and_a_broken_container(inv, containers):
     _spoil(broken, BREAK)
 
     # without concurrency and a deadline per row, the hung probe would hold the command for 600 s
-    r = inv("tailscale.status", "--all", "--timeout", "3", "--json", timeout=120)
+    r = inv("tailscale.status", "--all", *ONLY, "--timeout", "3", "--json", timeout=120)
     assert r.code == 0, r
     rows = {d["container"]: d for d in r.doc["containers"]}
     g = rows[good.name]
@@ -50,7 +57,7 @@ def test_status_all_rows_and_a_hung_and_a_broken_container(inv, containers):
     for row in (rows[hung.name], rows[broken.name]):
         assert {"workspace", "container_state", "hostname", "dns_name", "ips", "online"} <= row.keys()
 
-    human = inv("tailscale.status", "--all", "--timeout", "3", env={"COLUMNS": "300"}, timeout=120)
+    human = inv("tailscale.status", "--all", *ONLY, "--timeout", "3", env={"COLUMNS": "300"}, timeout=120)
     assert human.code == 0, human
     line = next(ln for ln in human.stdout.splitlines() if hung.name in ln)
     assert "did not answer within 3 s" in line, human.stdout
@@ -60,7 +67,7 @@ def test_down_all_refuses_without_a_terminal_and_without_yes(inv, containers):
     c = containers.start(labels=_label())
     r = inv("tailscale.up", "--container", c.name, "--hostname", "all-refuse", env={"TAILSCALE_AUTHKEY": new_key()})
     assert r.code == 0, r
-    r = inv("tailscale.down", "--all", "--json")
+    r = inv("tailscale.down", "--all", *ONLY, "--json")
     assert r.code == 2 and r.doc["error"]["kind"] == "usage" and "--yes" in r.doc["error"]["fix"], r
     r = inv("tailscale.status", "--container", c.name, "--json")
     assert r.code == 0 and r.doc["backend_state"] == "Running", r  # nothing was changed
@@ -73,7 +80,10 @@ def test_down_all_yes_stops_every_node_and_reports_the_broken_one(inv, container
         assert r.code == 0, r
     broken = containers.start(labels=_label())
     _spoil(broken, BREAK)
-    r = inv("tailscale.down", "--all", "--yes", "--json", timeout=120)
+    outsider = containers.start(labels={"devcontainer.local_folder": f"/tmp/devc-out-{uuid.uuid4().hex[:8]}"})
+    r = inv("tailscale.up", "--container", outsider.name, "--hostname", "all-outsider", env={"TAILSCALE_AUTHKEY": new_key()})
+    assert r.code == 0, r
+    r = inv("tailscale.down", "--all", *ONLY, "--yes", "--json", timeout=120)
     rows = {d["container"]: d for d in r.doc["containers"]}
     assert r.code == 26 and r.doc["ok"] is False, r  # the broken row's own exit code (tailscale_failed)
     assert rows[broken.name]["error_kind"] == "tailscale_failed"
@@ -81,6 +91,22 @@ def test_down_all_yes_stops_every_node_and_reports_the_broken_one(inv, container
         assert rows[c.name]["ok"] is True and rows[c.name]["backend_state"] == "Stopped", rows[c.name]
         s = inv("tailscale.status", "--container", c.name, "--json")
         assert s.code == 5 and s.doc["backend_state"] == "Stopped", s
+    # --label kept it to these: a devcontainer without the label is untouched
+    assert outsider.name not in rows
+    s = inv("tailscale.status", "--container", outsider.name, "--json")
+    assert s.code == 0 and s.doc["backend_state"] == "Running", s
+
+
+def test_down_all_asks_on_a_terminal_and_no_changes_nothing(containers):
+    from tests.integration.test_terminal import on_a_terminal
+
+    c = containers.start(labels=_label())
+    code, text = on_a_terminal(["tailscale.up", "--container", c.name, "--hostname", "all-ask"], {"TAILSCALE_AUTHKEY": new_key(), "NO_COLOR": "1"})
+    assert code == 0, text
+    code, text = on_a_terminal(["tailscale.down", "--all", *ONLY], {"NO_COLOR": "1"}, answer=b"n\n")
+    assert code == 1 and c.name in text and "not confirmed: nothing was changed" in text, text
+    code, text = on_a_terminal(["tailscale.status", "--container", c.name], {"NO_COLOR": "1"})
+    assert code == 0 and "Running" in text, text
 
 
 def test_doctor_all_one_row_per_devcontainer(inv, containers):
@@ -88,7 +114,7 @@ def test_doctor_all_one_row_per_devcontainer(inv, containers):
     no_tun = containers.start(labels=_label(), tun=False)
     hung = containers.start(labels=_label())
     _spoil(hung, HANG)
-    r = inv("tailscale.doctor", "--all", "--timeout", "5", "--json", timeout=120)
+    r = inv("tailscale.doctor", "--all", *ONLY, "--timeout", "5", "--json", timeout=120)
     rows = {d["container"]: d for d in r.doc["containers"]}
     assert r.code == 40 and r.doc["ok"] is False, r
     failed = [ch["name"] for ch in rows[no_tun.name]["checks"] if ch["status"] == "fail"]
