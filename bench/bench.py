@@ -207,8 +207,10 @@ def main() -> None:
         timed(devc("tailscale.status", "--container", c.name))
         time.sleep(1.1)
         rows.append(("  execs for status", str(execs(client, c, since)), ""))
-        row("devc-tasks --help", median_ms(devc("--help"), runs))
-        row("inv --list", median_ms(inv("--list"), runs))
+        bare = median_ms([sys.executable, "-c", "import invoke"], runs)
+        row("python -c 'import invoke' (the floor of --help)", bare)
+        row("devc-tasks --help", median_ms(devc("--help"), runs), bare, "of import invoke")
+        row("inv --list", median_ms(inv("--list"), runs), bare, "of import invoke")
         row("first up (start tailscaled + login)", t * 1000)
         rows.append(("login latency (node Running -> up returns)", f"{login_latency:.0f} ms" if login_latency is not None else "n/a", ""))
 

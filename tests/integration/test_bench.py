@@ -26,6 +26,7 @@ def test_bench_quick_prints_every_figure():
         "devc-tasks up (no-op)",
         "execs for a no-op up",
         "devc-tasks --help",
+        "import invoke",
         "inv --list",
         "login latency",
         "status --all over 1 ",
