@@ -576,13 +576,6 @@ def _info(c: Any) -> ContainerInfo:
     return ContainerInfo(id=c.id, name=str(name).lstrip("/"), status=str(status or "unknown"), labels=labels or {})
 
 
-def matching(candidates: Sequence[ContainerInfo], labels: Sequence[str]) -> list[ContainerInfo]:
-    """The containers that carry every ``key=value`` of ``labels`` (the Engine's label
-    filter, applied here to one listing so that several rules cost one call)."""
-    wanted = [label.partition("=") for label in labels]
-    return [c for c in candidates if all(c.labels.get(k) == v for k, _, v in wanted)]
-
-
 def _list(client: Any, labels: list[str]) -> list[ContainerInfo]:
     """One ``docker ps`` call (sparse: no inspect per container)."""
     found = sdk_call("docker ps", lambda: client.containers.list(all=True, sparse=True, filters={"label": labels}))
@@ -636,7 +629,6 @@ def find_container(
 
     searched: list[str] = []
     if workspace is not None:
-        devcontainers = _list(client, [LABEL_LOCAL_FOLDER])  # one call; the rules below filter it
         for folder in workspace_candidates(workspace):
             rules = []
             if config_path is not None:
@@ -645,7 +637,7 @@ def find_container(
             for labels in rules:
                 desc = " and ".join(labels)
                 searched.append(f"labels {desc}")
-                chosen = choose_container(matching(devcontainers, labels), f"labels {desc}", allow_stopped=allow_stopped)
+                chosen = choose_container(_list(client, labels), f"labels {desc}", allow_stopped=allow_stopped)
                 if chosen:
                     return Found(chosen, f"devcontainer labels ({LABEL_LOCAL_FOLDER}={folder})")
     if compose_project and compose_service:

@@ -80,28 +80,9 @@ def test_exec_frames_read_through_the_http_buffer():
 
 from types import SimpleNamespace  # noqa: E402
 
-from devc_tasks.engine import Engine, executor_for, find_container, matching  # noqa: E402
+from devc_tasks.engine import Engine, executor_for, find_container  # noqa: E402
 
 LF, CF = "devcontainer.local_folder", "devcontainer.config_file"
-
-
-@pytest.mark.parametrize(
-    "labels, expected",
-    [
-        ([f"{LF}=/w"], ["a", "b"]),
-        ([f"{LF}=/w", f"{CF}=/w/.devcontainer/devcontainer.json"], ["a"]),
-        ([f"{LF}=/x"], []),
-        ([f"{LF}=/w", f"{CF}="], []),
-    ],
-    ids=["folder", "folder-and-config", "other-folder", "empty-value-is-not-missing"],
-)
-def test_matching(labels, expected):
-    pool = [
-        ContainerInfo(id="a" * 64, name="a", status="running", labels={LF: "/w", CF: "/w/.devcontainer/devcontainer.json"}),
-        ContainerInfo(id="b" * 64, name="b", status="running", labels={LF: "/w"}),
-        ContainerInfo(id="c" * 64, name="c", status="running", labels={LF: "/elsewhere"}),
-    ]
-    assert [x.name for x in matching(pool, labels)] == expected
 
 
 class CountingClient:
@@ -126,14 +107,6 @@ class CountingClient:
     def _inspect(self, cid):
         self.calls.append("inspect")
         return self._inspected
-
-
-def test_workspace_rules_cost_one_listing(tmp_path):
-    """The config-file rule misses, the folder rule hits: one `docker ps`, not one per rule."""
-    client = CountingClient([("e" * 64, "web", {LF: str(tmp_path)})])
-    engine = Engine(client=client, url="unix:///var/run/docker.sock", local=True)
-    found = find_container(engine, container=None, workspace=tmp_path, config_path=tmp_path / "x.json", compose_project=None, compose_service=None)
-    assert found.container.name == "web" and client.calls == ["ps"]
 
 
 def test_container_lookup_inspects_once():
