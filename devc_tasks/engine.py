@@ -537,6 +537,7 @@ class ContainerInfo:
 class Found:
     container: ContainerInfo
     how: str  # how it was found, for `doctor` and error messages
+    attrs: Mapping[str, Any] | None = None  # the inspect document, when the lookup fetched it
 
 
 _NAME_HINT = "Name it with --container NAME|ID (see `docker ps`), or run from the workspace folder / pass --workspace DIR."
@@ -630,7 +631,7 @@ def find_container(
         info = _info(c)
         chosen = choose_container([info], f"--container {container}", allow_stopped=allow_stopped)
         assert chosen is not None
-        return Found(chosen, "--container")
+        return Found(chosen, "--container", attrs=c.attrs)  # the executor needs no second inspect
 
     searched: list[str] = []
     if workspace is not None:
@@ -664,4 +665,5 @@ def find_container(
 
 
 def executor_for(engine: Engine, found: Found) -> DockerExecutor:
-    return DockerExecutor(client=engine.client, container_id=found.container.id, description=f"container {found.container.name}")
+    attrs = dict(found.attrs) if found.attrs is not None else None
+    return DockerExecutor(client=engine.client, container_id=found.container.id, description=f"container {found.container.name}", _attrs=attrs)

@@ -168,7 +168,7 @@ _WAIT_RUNNING = plan.SH_LIB + r"""
 end=$(( $(date +%%s) + DEVC_WAIT ))
 while [ "$(date +%%s)" -lt "$end" ]; do
   if bounded 5 "$DEVC_CLI" --socket="$S" status --json --peers=false 2>/dev/null | grep -q '"BackendState": "Running"'; then exit 0; fi
-  sleep 0.2
+  sleep 0.05
 done
 exit %(slow)d
 """ % {"slow": _DAEMON_SLOW}

@@ -50,23 +50,53 @@ def _versioned(doc: dict[str, Any]) -> dict[str, Any]:
 
 class Output:
     def __init__(self, *, json_mode: bool = False) -> None:
+        self.json_mode = json_mode
+        self._err: Any = None
+        self._out: Any = None
+
+    # rich is imported when something is first shown: a `--json` run that prints only
+    # its document never pays for it.
+    @staticmethod
+    def _console(stderr: bool) -> Any:
         from rich.console import Console
 
-        self.json_mode = json_mode
-        no_color = bool(os.environ.get("NO_COLOR"))
-        self.err = Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=True)
-        self.out = Console(no_color=no_color, highlight=False, soft_wrap=True)
+        return Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True)
+
+    @property
+    def err(self) -> Any:
+        if self._err is None:
+            self._err = self._console(stderr=True)
+        return self._err
+
+    @property
+    def out(self) -> Any:
+        if self._out is None:
+            self._out = self._console(stderr=False)
+        return self._out
 
     # -- progress -------------------------------------------------------------
 
+    def _plain_err(self, line: str) -> bool:
+        """Write one progress line without rich when stderr is no terminal (rich would
+        print the same text); False when rich must render it (a terminal, FORCE_COLOR)."""
+        if self._err is not None or os.environ.get("FORCE_COLOR") or sys.stderr.isatty():
+            return False
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+        return True
+
     def step(self, text: str) -> None:
+        if self._plain_err(f"• {text}"):
+            return
         self.err.print("[dim]•[/dim] ", end="", markup=True)
         self.err.print(text, markup=False)
 
     @contextmanager
     def waiting(self, text: str) -> Iterator[None]:
         """A spinner on a terminal; one plain line otherwise, and with NO_COLOR (plain text)."""
-        if self.err.is_terminal and not self.err.is_dumb_terminal and not self.err.no_color:
+        if self._plain_err(text):
+            yield
+        elif self.err.is_terminal and not self.err.is_dumb_terminal and not self.err.no_color:
             with self.err.status(text):
                 yield
         else:
@@ -88,8 +118,11 @@ class Output:
         """Redacted: a warning may quote a path or value the user gave, which may be a key."""
         from .secrets import redact
 
+        text = redact(text)
+        if self._plain_err(f"warning: {text}"):
+            return
         self.err.print("[yellow]warning:[/yellow] ", end="", markup=True)
-        self.err.print(redact(text), markup=False)
+        self.err.print(text, markup=False)
 
     # -- results --------------------------------------------------------------
 

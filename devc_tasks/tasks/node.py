@@ -10,9 +10,15 @@ from invoke.exceptions import Exit
 
 from ..errors import DevcError, NotConnected, TailscaleNotInstalled, UsageError
 from ..identity import BROKEN_STATE_FIX
-from ..plan import INSTALL_FIX
 from .api import API_HELP, config_tags, host_api, prepare_login
 from .common import _help, _output, _seconds, _selectors, _setting, boundary
+from .fleet import LABEL_HELP
+
+ALL_TIMEOUT = 20.0  # seconds one container of --all may take before its row is an error
+
+_ALL_HELP = "Every devcontainer on the engine, concurrently, one row each"
+_ROW_TIMEOUT_HELP = f"With --all: seconds each container may take before its row is an error (default {ALL_TIMEOUT:g})."
+
 
 # --- up ----------------------------------------------------------------------
 
@@ -216,17 +222,74 @@ def _report_change(out: Any, target: Any, after: Any, done: list[str]) -> None:
     out.emit(doc, out.lines(f"{target.label}: {', '.join(done)} (state: {state})."))
 
 
-@task(auto_shortflags=False, help=_help(logout="Also log out: the node leaves the tailnet and needs a key to come back."))
-def down(c, logout=False, container=None, workspace=None, host=None, context=None, local=False, json=False):
+@task(
+    auto_shortflags=False,
+    help=_help(
+        logout="Also log out: the node leaves the tailnet and needs a key to come back.",
+        all=_ALL_HELP + " that runs: asks first (--yes); one that fails or hangs is an error row.",
+        yes="With --all: do not ask for confirmation (required when not on a terminal).",
+        timeout=_ROW_TIMEOUT_HELP,
+        label=LABEL_HELP,
+    ),
+)
+def down(c, logout=False, all=False, yes=False, timeout=None, label=None, container=None, workspace=None, host=None, context=None, local=False, json=False):
     """Disconnect the node (tailscale down); it keeps its identity, so `up` needs no key."""
     out = _output(json)
     with boundary(out):
-        from ..tailscale import Node
-        from ..target import resolve
+        if all:
+            failed = _down_all(out, host, context, logout=logout, yes=yes, timeout=_seconds(timeout or ALL_TIMEOUT, "--timeout"), label=label)
+        else:
+            from ..tailscale import Node
+            from ..target import resolve
 
-        target = resolve(_selectors(container, workspace, host, context, local))
-        after, done = Node(target.executor, on_step=out.step).down(logout=logout)
-        _report_change(out, target, after, done)
+            target = resolve(_selectors(container, workspace, host, context, local))
+            after, done = Node(target.executor, on_step=out.step).down(logout=logout)
+            _report_change(out, target, after, done)
+            return
+    if failed is not None:
+        raise Exit(f"down --all: {failed.message}", code=failed.exit_code)
+
+
+def _down_all(out: Any, host: str | None, context: str | None, *, logout: bool, yes: bool, timeout: float, label: str | None = None) -> DevcError | None:
+    """`down` in every running devcontainer at once, after asking; the first row's error, if any."""
+    import sys
+
+    from ..engine import DockerExecutor
+    from ..errors import UsageError
+    from ..ui import node_doc
+    from .fleet import Clamped, list_devcontainers, run_each
+
+    engine, infos = list_devcontainers(host, context, label)
+    running = [i for i in infos if i.running]
+    what = "log out" if logout else "disconnect"
+    if running and not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"down --all would {what} {len(running)} devcontainer(s); it asks for confirmation, and this run is not interactive",
+                fix="Pass --yes to confirm.",
+            )
+        names = ", ".join(i.name for i in running)
+        if not out.confirm(f"{what.capitalize()} tailscale in {len(running)} devcontainer(s): {names}?"):
+            raise DevcError("not confirmed: nothing was changed")
+
+    def one(info: Any) -> Any:
+        from ..tailscale import Node
+
+        executor = DockerExecutor(client=engine.client, container_id=info.id, description=f"container {info.name}")
+        return Node(Clamped(executor, timeout)).down(logout=logout)
+
+    docs: list[dict[str, Any]] = []
+    first: DevcError | None = None
+    for row in run_each(running, one, timeout=timeout, what=f"`tailscale {'logout' if logout else 'down'}`"):
+        if row.error is not None:
+            first = first or row.error
+            docs.append(_all_doc(row.item, ok=False, error=row.error.message, error_kind=row.error.kind))
+        else:
+            after, done = row.value  # type: ignore[misc]  # value is set when error is None
+            docs.append(_all_doc(row.item, ok=True, done=done, **node_doc(after.status)))
+    rows = [(d["container"], ", ".join(d.get("done") or []) or "-", d.get("error") or (d.get("backend_state") or "daemon down")) for d in docs]
+    out.emit({"ok": first is None, "containers": docs}, out.table(f"down --all ({len(docs)} running devcontainers)", ["Container", "Done", "State / error"], rows))
+    return first
 
 
 @task(auto_shortflags=False, help=_help())
@@ -271,6 +334,8 @@ def _status_doc(label: str, probe: Any) -> dict[str, Any]:
 
 def _status_error(probe: Any) -> DevcError | None:
     """Why `status` does not exit 0: not installed (21), or not Running (5)."""
+    from ..plan import INSTALL_FIX  # plan (and status) only when a status is rendered
+
     if probe.tailscale is None:
         return TailscaleNotInstalled("the `tailscale` CLI is not installed in the container", fix=INSTALL_FIX)
     if probe.status is None:
@@ -287,17 +352,23 @@ def _status_error(probe: Any) -> DevcError | None:
     return None
 
 
-@task(auto_shortflags=False, help=_help(all="Every devcontainer on the engine, one row each: running ones probed, stopped ones with their container state."))
-def status(c, all=False, container=None, workspace=None, host=None, context=None, local=False, json=False):
+@task(
+    auto_shortflags=False,
+    help=_help(
+        all=_ALL_HELP + ": running ones probed, stopped ones with their container state; one that fails or hangs is an error row.",
+        timeout=_ROW_TIMEOUT_HELP,
+        label=LABEL_HELP,
+    ),
+)
+def status(c, all=False, timeout=None, label=None, container=None, workspace=None, host=None, context=None, local=False, json=False):
     """Show the node's state. Exit 0 when Running, 5 when not (stopped, logged out, daemon down), 21 when not installed."""
     out = _output(json)
     with boundary(out):
-        from ..tailscale import Node
-
         if all:
-            docs = _status_all(host, context)
+            docs = _status_all(host, context, _seconds(timeout or ALL_TIMEOUT, "--timeout"), label)
             out.emit({"ok": True, "containers": docs}, out.table("devcontainers", ["Container", "Container state", "Tailscale", "Hostname", "MagicDNS", "IPs"], [_all_row(d) for d in docs]))
             return
+        from ..tailscale import Node
         from ..target import resolve
 
         target = resolve(_selectors(container, workspace, host, context, local))
@@ -324,24 +395,45 @@ def _all_row(d: dict[str, Any]) -> tuple[str, ...]:
     return (d["container"], d["container_state"], tailscale, d.get("hostname") or "-", d.get("dns_name") or "-", ", ".join(d.get("ips") or []) or "-")
 
 
-def _status_all(host: str | None, context: str | None) -> list[dict[str, Any]]:
+# every `status --all --json` row has these keys (None when unknown), whatever its state
+_ROW_KEYS = ("hostname", "dns_name", "ips", "online")
+
+
+def _all_doc(info: Any, **fields: Any) -> dict[str, Any]:
+    from ..engine import LABEL_LOCAL_FOLDER
+
+    doc = {"container": info.name, "workspace": info.labels.get(LABEL_LOCAL_FOLDER), "container_state": info.status, **fields}
+    for k in _ROW_KEYS:
+        doc.setdefault(k, None)
+    return doc
+
+
+def _status_all(host: str | None, context: str | None, timeout: float, label: str | None = None) -> list[dict[str, Any]]:
     """One document per devcontainer, stopped ones included (with their container state;
-    they cannot be probed); a container that cannot be probed gets an error row."""
-    from ..engine import LABEL_LOCAL_FOLDER, DockerExecutor, _list, open_engine
+    they cannot be probed). Running ones are probed concurrently; one that cannot be probed,
+    or does not answer within ``timeout``, gets an error row and holds up no other."""
+    from ..engine import DockerExecutor
     from ..tailscale import Node
     from ..ui import node_doc
+    from .fleet import Clamped, list_devcontainers, run_each
 
-    engine = open_engine(host=host, context=context)
+    engine, infos = list_devcontainers(host, context, label)
+    running = [i for i in infos if i.running]
+
+    def probe(info: Any) -> Any:
+        executor = DockerExecutor(client=engine.client, container_id=info.id, description=f"container {info.name}")
+        return Node(Clamped(executor, timeout)).probe()
+
+    probed = {row.item.id: row for row in run_each(running, probe, timeout=timeout, what="the probe")}
     docs: list[dict[str, Any]] = []
-    for info in _list(engine.client, [LABEL_LOCAL_FOLDER]):
-        if not info.running:
-            docs.append({"container": info.name, "container_state": info.status, "installed": None, **node_doc(None)})
-            continue
-        try:
-            probe = Node(DockerExecutor(client=engine.client, container_id=info.id, description=info.name)).probe()
-            docs.append({"container": info.name, "container_state": info.status, **_status_doc(info.name, probe)})
-        except DevcError as e:
-            docs.append({"container": info.name, "container_state": info.status, "installed": None, "error": e.message})
+    for info in infos:
+        row = probed.get(info.id)
+        if row is None:
+            docs.append(_all_doc(info, installed=None, **node_doc(None)))
+        elif row.error is not None:
+            docs.append(_all_doc(info, installed=None, error=row.error.message, error_kind=row.error.kind))
+        else:
+            docs.append(_all_doc(info, **_status_doc(info.name, row.value)))
     return docs
 
 

@@ -74,3 +74,46 @@ def test_exec_frames_read_through_the_http_buffer():
     reader.peek(1)  # the bytes now sit in the reader's buffer, as after parsing the headers
     sock = SimpleNamespace(_response=SimpleNamespace(raw=SimpleNamespace(_fp=SimpleNamespace(fp=reader))))
     assert list(_frames(sock)) == [(1, b"devc-probe=1\n"), (2, b"warning\n"), (1, b"")]
+
+
+# --- the lookup: one listing, the rules applied to it (issue 10) -------------------------
+
+from types import SimpleNamespace  # noqa: E402
+
+from devc_tasks.engine import Engine, executor_for, find_container  # noqa: E402
+
+LF, CF = "devcontainer.local_folder", "devcontainer.config_file"
+
+
+class CountingClient:
+    """A fake SDK client that answers ``docker ps`` and ``docker inspect`` and counts the calls."""
+
+    def __init__(self, listed, inspected=None):
+        self.calls: list[str] = []
+        self._listed, self._inspected = listed, inspected
+        self.containers = SimpleNamespace(list=self._list, get=self._get)
+        self.api = SimpleNamespace(inspect_container=self._inspect)
+
+    def _list(self, **kwargs):
+        self.calls.append("ps")
+        wanted = kwargs["filters"]["label"]
+        rows = [SimpleNamespace(id=i, attrs={"Id": i, "Names": [f"/{n}"], "State": "running", "Labels": lab}) for i, n, lab in self._listed]
+        return [r for r in rows if all((w in r.attrs["Labels"]) if "=" not in w else r.attrs["Labels"].get(w.partition("=")[0]) == w.partition("=")[2] for w in wanted)]
+
+    def _get(self, name):
+        self.calls.append("inspect")
+        return SimpleNamespace(id="f" * 64, attrs=self._inspected)
+
+    def _inspect(self, cid):
+        self.calls.append("inspect")
+        return self._inspected
+
+
+def test_container_lookup_inspects_once():
+    """`--container`: the lookup's inspect serves the executor too (its env for the key and the name)."""
+    attrs = {"Id": "f" * 64, "Name": "/web", "State": {"Status": "running"}, "Config": {"Labels": {}, "Env": ["TAILSCALE_HOSTNAME=web-node"]}}
+    client = CountingClient([], inspected=attrs)
+    engine = Engine(client=client, url="unix:///var/run/docker.sock", local=True)
+    found = find_container(engine, container="web", workspace=None, config_path=None, compose_project=None, compose_service=None)
+    assert executor_for(engine, found).env()["TAILSCALE_HOSTNAME"] == "web-node"
+    assert client.calls == ["inspect"]
