@@ -172,12 +172,28 @@ class Device:
 
     @classmethod
     def from_api(cls, d: Mapping[str, Any]) -> Device:
+        """Raises TypeError for an entry of the wrong shape: a device judged on a field
+        that is not what the API documents could be deleted by mistake."""
+        if not isinstance(d, Mapping):
+            raise TypeError("a device entry is not an object")
+
+        def text(key: str) -> str:
+            value = d.get(key)
+            if value is None:
+                return ""
+            if not isinstance(value, str):
+                raise TypeError(f"the device field {key} is not a string")
+            return value
+
+        tags = d.get("tags") or []
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise TypeError("the device field tags is not a list of strings")
         return cls(
-            id=str(d.get("id") or ""),
-            node_id=str(d.get("nodeId") or d.get("id") or ""),
-            name=str(d.get("name") or "").rstrip("."),
-            hostname=str(d.get("hostname") or ""),
-            tags=tuple(d.get("tags") or ()),
+            id=text("id"),
+            node_id=text("nodeId") or text("id"),
+            name=text("name").rstrip("."),
+            hostname=text("hostname"),
+            tags=tuple(tags),
             last_seen=d.get("lastSeen") or None,
             connected=bool(d.get("connectedToControl")),
             authorized=bool(d.get("authorized", True)),

@@ -212,10 +212,12 @@ class TailscaleApi:
     def create_key(self, body: dict[str, Any]) -> MintedKey:
         """``POST /api/v2/tailnet/{tailnet}/keys``; the key is returned once."""
         doc = self._call("POST", f"/api/v2/tailnet/{self._tailnet()}/keys", json=body, what="create an auth key", scope=SCOPE_KEYS)
-        try:
-            return MintedKey(id=str(doc["id"]), key=Secret(str(doc["key"])), expires=doc.get("expires"))
-        except (KeyError, TypeError):
-            raise ApiError("the Tailscale API's answer to key creation has no key") from None
+        key_id = doc.get("id") if isinstance(doc, dict) else None
+        key = doc.get("key") if isinstance(doc, dict) else None
+        if not isinstance(key_id, str) or not key_id or not isinstance(key, str) or not key.startswith("tskey-"):
+            raise ApiError("the Tailscale API's answer to key creation has no key (a string id and a tskey-... key)")
+        expires = doc.get("expires")
+        return MintedKey(id=key_id, key=Secret(key), expires=expires if isinstance(expires, str) else None)
 
     def delete_key(self, key_id: str) -> None:
         """``DELETE /api/v2/tailnet/{tailnet}/keys/{id}``; a key already gone is fine."""
@@ -226,7 +228,13 @@ class TailscaleApi:
     def devices(self) -> list[Device]:
         """``GET /api/v2/tailnet/{tailnet}/devices``."""
         doc = self._call("GET", f"/api/v2/tailnet/{self._tailnet()}/devices", what="list devices", scope=SCOPE_DEVICES)
-        return [Device.from_api(d) for d in (doc.get("devices") or [])]
+        entries = doc.get("devices") if isinstance(doc, dict) else None
+        if not isinstance(entries, list):
+            raise ApiError("the Tailscale API's device list has no `devices` array")
+        try:
+            return [Device.from_api(d) for d in entries]
+        except TypeError as e:
+            raise ApiError(f"the Tailscale API's device list is not as documented: {e}") from None
 
     def delete_device(self, device_id: str) -> None:
         """``DELETE /api/v2/device/{id}`` (nodeId preferred); a device already gone is fine."""
