@@ -229,12 +229,15 @@ def uses_name(device: Device, wanted: str) -> bool:
 
 def judge(device: Device, *, hostname: str, tags: Iterable[str], self_node_id: str | None) -> str | None:
     """Why ``device`` must not be deleted as a stale copy of this node, or None when it
-    may: offline, not this node, same hostname (exact or -N), exactly this node's tags."""
+    may: offline, not this node, the same hostname (the MagicDNS name may be name-N),
+    exactly this node's tags."""
     if self_node_id and device.node_id == self_node_id:
         return "this node"
     if device.connected:
         return "online (connected to the control server)"
-    if not name_matches(device.hostname, hostname):
+    # The control server adds -N to the MagicDNS name only; a device whose own hostname
+    # is `name-2` is another machine that chose that name, never a copy of this node.
+    if device.hostname.lower() != hostname.lower():
         return f"another hostname ({device.hostname})"
     if set(device.tags) != set(tags):
         return f"other tags ({', '.join(sorted(device.tags)) or 'none'})"

@@ -37,7 +37,11 @@ def test_name_matches(candidate, wanted, ok):
     [
         (dev(), None, None),
         (dev(name="web-devc-box-1"), None, None),
-        (dev("web-devc-box-2"), None, None),
+        (dev("web-devc-box-2"), None, "another hostname"),  # a machine that chose that name: -N is only ever in the MagicDNS name
+        (dev("web-devc-box-2", name="web-devc-box-2"), None, "another hostname"),
+        (dev("web-devc-box2", name="web-devc-box2"), None, "another hostname"),
+        (dev("web-devc-box-foo", name="web-devc-box-foo"), None, "another hostname"),
+        (dev("WEB-DEVC-BOX", name="web-devc-box-3"), None, None),  # names are case-insensitive
         (dev(connected=True), None, "online"),
         (dev(), "nA1CNTRL", "this node"),
         (dev(connected=True), "nA1CNTRL", "this node"),
@@ -46,7 +50,7 @@ def test_name_matches(candidate, wanted, ok):
         (dev(tags=("tag:devc", "tag:ci")), None, "other tags"),
         (dev(tags=("tag:ci",)), None, "other tags"),
     ],
-    ids=["offline-same", "dns-1", "hostname-2", "online", "self", "self-online", "other-hostname", "untagged", "more-tags", "other-tag"],
+    ids=["offline-same", "dns-1", "hostname-2", "hostname-2-own-name", "hostname2", "hostname-foo", "case", "online", "self", "self-online", "other-hostname", "untagged", "more-tags", "other-tag"],
 )
 def test_judge_is_the_safety_rule(device, self_id, why):
     got = judge(device, hostname="web-devc-box", tags=("tag:devc",), self_node_id=self_id)
@@ -60,7 +64,7 @@ def test_stale_copies_splits_and_ignores_unrelated():
     devices = [dev(node_id="a"), dev(node_id="b", connected=True), dev("laptop", node_id="c"), dev("web-devc-box-3", node_id="d", tags=())]
     stale, kept = stale_copies(devices, hostname="web-devc-box", tags=("tag:devc",), self_node_id=None)
     assert [d.node_id for d in stale] == ["a"]
-    assert [(d.node_id, why.split(" ")[0]) for d, why in kept] == [("b", "online"), ("d", "other")]
+    assert [(d.node_id, why.split(" ")[0]) for d, why in kept] == [("b", "online"), ("d", "another")]
 
 
 def test_device_from_api_fields():
