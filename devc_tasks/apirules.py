@@ -95,6 +95,28 @@ def _check_config(section: Mapping[str, Any]) -> None:
             )
 
 
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def _check_base_url(base_url: str) -> None:
+    """https, or plain http to this machine only: the Authorization header carries the
+    access token, and the URL is quoted in messages, so it holds no user or password."""
+    from urllib.parse import urlsplit
+
+    fix = f"Set {ENV_BASE_URL} (or tailscale.base_url) to e.g. {DEFAULT_BASE_URL}."
+    if not re.match(r"https?://[^/\s]+", base_url):
+        raise UsageError(f"the Tailscale API base URL {base_url[:100]!r} is not an http(s) URL", fix=fix)
+    parts = urlsplit(base_url)
+    if "@" in parts.netloc:
+        raise UsageError("the Tailscale API base URL holds a user name or password; credentials go in the environment, never in the URL", fix=fix)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "http" and host not in _LOOPBACK and not host.startswith("127."):
+        raise UsageError(
+            f"the Tailscale API base URL {base_url!r} is plain http to another machine: the access token would cross the network in clear",
+            fix=f"Use https (e.g. {DEFAULT_BASE_URL}); plain http is only for a server on this machine (localhost).",
+        )
+
+
 def api_settings(
     env: Mapping[str, str],
     config: Mapping[str, Any],
@@ -140,8 +162,7 @@ def api_settings(
         )
     api_key_value = (env.get(ENV_API_KEY) or "").strip()
     base_url = (env.get(ENV_BASE_URL) or str(config.get("base_url") or "") or DEFAULT_BASE_URL).rstrip("/")
-    if not re.match(r"https?://[^/\s]+", base_url):
-        raise UsageError(f"the Tailscale API base URL {base_url!r} is not an http(s) URL", fix=f"Set {ENV_BASE_URL} (or tailscale.base_url) to e.g. {DEFAULT_BASE_URL}.")
+    _check_base_url(base_url)
     tailnet = (env.get(ENV_TAILNET) or str(config.get("tailnet") or "") or "-").strip()
     return ApiSettings(
         client_id=client_id,

@@ -107,9 +107,11 @@ OAUTH = {"TAILSCALE_OAUTH_CLIENT_ID": "kid", "TAILSCALE_OAUTH_CLIENT_SECRET": "t
         ({"TAILSCALE_API_KEY": "tskey-api-x"}, {}, "api-key", "-", "https://api.tailscale.com"),
         ({**OAUTH, "TAILSCALE_TAILNET": "example.com"}, {"tailnet": "other"}, "oauth", "example.com", "https://api.tailscale.com"),
         (OAUTH, {"tailnet": "cfg.org", "base_url": "http://127.0.0.1:9/"}, "oauth", "cfg.org", "http://127.0.0.1:9"),
-        ({**OAUTH, "TAILSCALE_BASE_URL": "http://h:1"}, {"base_url": "http://other"}, "oauth", "-", "http://h:1"),
+        ({**OAUTH, "TAILSCALE_BASE_URL": "https://h:1"}, {"base_url": "http://other"}, "oauth", "-", "https://h:1"),
+        ({**OAUTH, "TAILSCALE_BASE_URL": "http://[::1]:8080"}, {}, "oauth", "-", "http://[::1]:8080"),
+        ({**OAUTH, "TAILSCALE_BASE_URL": "http://localhost:8080"}, {}, "oauth", "-", "http://localhost:8080"),
     ],
-    ids=["none", "oauth", "api-key", "env-tailnet-wins", "config-defaults", "env-base-wins"],
+    ids=["none", "oauth", "api-key", "env-tailnet-wins", "config-defaults", "env-base-wins", "http-loopback6", "http-localhost"],
 )
 def test_api_settings_sources(env, config, kind, tailnet, base):
     s = api_settings(env, config)
@@ -126,8 +128,10 @@ def test_api_settings_sources(env, config, kind, tailnet, base):
         ({"TAILSCALE_OAUTH_CLIENT_SECRET": "tskey-client-x"}, {}, "no client id"),
         ({"TAILSCALE_OAUTH_CLIENT_ID": "k"}, {}, "secret is missing"),
         ({"TAILSCALE_API_KEY": "k", "TAILSCALE_BASE_URL": "ftp://x"}, {}, "not an http"),
+        ({"TAILSCALE_API_KEY": "k", "TAILSCALE_BASE_URL": "http://api.tailscale.com"}, {}, "plain http"),
+        ({"TAILSCALE_API_KEY": "k", "TAILSCALE_BASE_URL": "https://me:tskey-api-x@api.example"}, {}, "user name or password"),
     ],
-    ids=["secret-in-config", "api-key-in-config", "tskey-value-in-config", "secret-without-id", "id-without-secret", "bad-base-url"],
+    ids=["secret-in-config", "api-key-in-config", "tskey-value-in-config", "secret-without-id", "id-without-secret", "bad-base-url", "plain-http-remote", "userinfo"],
 )
 def test_api_settings_errors(env, config, match):
     with pytest.raises(ConfigError if config else UsageError, match=match) as e:
