@@ -22,6 +22,7 @@ __all__ = ["TailscaleApi", "MintedKey", "RETRIES"]
 
 RETRIES = 3  # for 429 and 5xx
 _RETRY_STATUS = (429, 500, 502, 503, 504)
+MAX_BODY = 8 * 1024 * 1024  # no answer of the API comes near this
 _TOKEN_MARGIN = 60.0  # refresh an access token this long before it expires
 
 
@@ -97,7 +98,8 @@ class TailscaleApi:
 
         try:
             try:
-                return self._http().request(method, url, timeout=self._timeouts(), allow_redirects=False, **kw)
+                r = self._http().request(method, url, timeout=self._timeouts(), allow_redirects=False, stream=True, **kw)
+                return self._bounded(r)
             except requests.exceptions.ConnectionError as e:  # read=0 retries: a read timeout comes wrapped
                 if isinstance(getattr(e.args[0] if e.args else None, "reason", None), ReadTimeoutError):
                     raise requests.exceptions.ReadTimeout() from None
@@ -114,6 +116,23 @@ class TailscaleApi:
                 f"cannot reach the Tailscale API at {self.settings.base_url}: {type(e).__name__}",
                 fix="Check the network, a proxy, or TAILSCALE_BASE_URL.",
             ) from None
+
+    def _bounded(self, r: Any) -> Any:
+        """Read at most MAX_BODY bytes of the answer: a hostile or broken server cannot
+        make this process hold an endless body in memory."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in r.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise ApiError(f"the Tailscale API at {self.settings.base_url} sent an answer larger than {MAX_BODY // (1024 * 1024)} MiB")
+                chunks.append(chunk)
+        finally:
+            r.close()
+        r._content = b"".join(chunks)  # requests keeps the body here; read once, bounded
+        r._content_consumed = True
+        return r
 
     @staticmethod
     def _message(response: Any) -> str:

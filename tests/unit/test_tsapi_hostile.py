@@ -92,3 +92,9 @@ def test_redirect_is_not_followed_with_the_token(serve):
     with pytest.raises(ApiError, match="302") as e:
         api.devices()
     assert TOKEN not in str(e.value) and "127.0.0.2" not in str(e.value)
+
+
+def test_a_huge_answer_is_refused_not_read_into_memory(serve):
+    body = b" " * (20 * 1024 * 1024) + b'{"devices": []}'
+    with pytest.raises(ApiError, match="larger than"):
+        serve(body).devices()
