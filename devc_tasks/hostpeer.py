@@ -41,6 +41,15 @@ def peer_view(doc: Any, *, node_id: str, public_key: str) -> dict[str, Any] | No
     return {"seen": False, "online": False, "self": False}
 
 
+def child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The host environment without the secrets this process holds: the host's tailscale
+    needs none of them, and a child's environment is readable in /proc/PID/environ."""
+    from .apirules import ENV_API_KEY, ENV_CLIENT_SECRET
+    from .secrets import ENV_AUTHKEY
+
+    return {k: v for k, v in env.items() if k not in (ENV_CLIENT_SECRET, ENV_API_KEY, ENV_AUTHKEY)}
+
+
 def host_peer(
     node_id: str,
     public_key: str,
@@ -64,7 +73,7 @@ def host_peer(
         argv.append(f"--socket={sock}")
     argv += ["status", "--json"]
     try:
-        r = (run or subprocess.run)(argv, capture_output=True, timeout=_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+        r = (run or subprocess.run)(argv, capture_output=True, timeout=_TIMEOUT, stdin=subprocess.DEVNULL, check=False, env=child_env(env))
     except (OSError, subprocess.SubprocessError):
         return None
     if r.returncode != 0 or len(r.stdout) > _MAX_BYTES:

@@ -46,25 +46,28 @@ def host_client(containers, tmp_path):
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()
         wrapper = bin_dir / "tailscale"
-        wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} {STANDIN / 'tailscale'} \"$@\"\n")
+        wrapper.write_text(f"#!/bin/sh\nenv >>{tmp_path / 'seen-env'}\nexec {sys.executable} {STANDIN / 'tailscale'} \"$@\"\n")
         wrapper.chmod(0o755)
-        yield {"PATH": f"{bin_dir}:{os.environ['PATH']}", "DEVC_HOST_TAILSCALE_SOCKET": str(sock)}, sock
+        yield {"PATH": f"{bin_dir}:{os.environ['PATH']}", "DEVC_HOST_TAILSCALE_SOCKET": str(sock)}, tmp_path / "seen-env"
     finally:
         daemon.terminate()
         daemon.wait(timeout=30)
         log.close()
 
 
-def up(inv, c, env, *args):
-    return inv("tailscale.up", "--container", c.name, "--hostname", "peer-box", *args, env={"TAILSCALE_AUTHKEY": new_key(), **env})
+def up(inv, c, env, *args, key=None):
+    return inv("tailscale.up", "--container", c.name, "--hostname", "peer-box", *args, env={"TAILSCALE_AUTHKEY": key or new_key(), **env})
 
 
 def test_host_sees_the_container_as_an_online_peer(inv, containers, host_client):
-    env, _ = host_client
+    env, seen_env = host_client
     c = containers.start()
-    r = up(inv, c, env, "--json")
+    key = new_key()
+    r = up(inv, c, env, "--json", key=key)
     assert r.code == 0, r
     assert r.doc["host_peer"] == {"seen": True, "online": True, "self": False}
+    environ = seen_env.read_text()  # what the host's tailscale was given: no secret
+    assert "DEVC_HOST_TAILSCALE_SOCKET" in environ and key not in environ
     again = up(inv, c, env)  # human output: already connected, and the host's view
     assert again.code == 0, again
     assert "sees it as an online peer" in again.stdout

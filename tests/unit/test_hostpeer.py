@@ -79,3 +79,11 @@ def test_socket_override_and_bounded_run():
     assert host_peer(ID, KEY, env={"DEVC_HOST_TAILSCALE_SOCKET": "/tmp/h.sock"}, which=lambda _: "/x/tailscale", run=run)["online"] is True
     (argv, kw), = calls
     assert argv == ["/x/tailscale", "--socket=/tmp/h.sock", "status", "--json"] and kw["timeout"] > 0
+
+
+def test_the_host_client_gets_no_secret_in_its_environment():
+    run, calls = _run(stdout=b"{}")
+    env = {"PATH": "/bin", "TAILSCALE_OAUTH_CLIENT_SECRET": "tskey-client-s", "TAILSCALE_API_KEY": "tskey-api-k", "TAILSCALE_AUTHKEY": "tskey-auth-a", "TAILSCALE_OAUTH_CLIENT_ID": "cid"}
+    host_peer(ID, KEY, env=env, which=lambda _: "/x/tailscale", run=run)
+    (_argv, kw), = calls
+    assert kw["env"] == {"PATH": "/bin", "TAILSCALE_OAUTH_CLIENT_ID": "cid"}
