@@ -95,6 +95,28 @@ def _check_config(section: Mapping[str, Any]) -> None:
             )
 
 
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def _check_base_url(base_url: str) -> None:
+    """https, or plain http to this machine only: the Authorization header carries the
+    access token, and the URL is quoted in messages, so it holds no user or password."""
+    from urllib.parse import urlsplit
+
+    fix = f"Set {ENV_BASE_URL} (or tailscale.base_url) to e.g. {DEFAULT_BASE_URL}."
+    if not re.match(r"https?://[^/\s]+", base_url):
+        raise UsageError(f"the Tailscale API base URL {base_url[:100]!r} is not an http(s) URL", fix=fix)
+    parts = urlsplit(base_url)
+    if "@" in parts.netloc:
+        raise UsageError("the Tailscale API base URL holds a user name or password; credentials go in the environment, never in the URL", fix=fix)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "http" and host not in _LOOPBACK and not host.startswith("127."):
+        raise UsageError(
+            f"the Tailscale API base URL {base_url!r} is plain http to another machine: the access token would cross the network in clear",
+            fix=f"Use https (e.g. {DEFAULT_BASE_URL}); plain http is only for a server on this machine (localhost).",
+        )
+
+
 def api_settings(
     env: Mapping[str, str],
     config: Mapping[str, Any],
@@ -140,8 +162,7 @@ def api_settings(
         )
     api_key_value = (env.get(ENV_API_KEY) or "").strip()
     base_url = (env.get(ENV_BASE_URL) or str(config.get("base_url") or "") or DEFAULT_BASE_URL).rstrip("/")
-    if not re.match(r"https?://[^/\s]+", base_url):
-        raise UsageError(f"the Tailscale API base URL {base_url!r} is not an http(s) URL", fix=f"Set {ENV_BASE_URL} (or tailscale.base_url) to e.g. {DEFAULT_BASE_URL}.")
+    _check_base_url(base_url)
     tailnet = (env.get(ENV_TAILNET) or str(config.get("tailnet") or "") or "-").strip()
     return ApiSettings(
         client_id=client_id,
@@ -172,12 +193,28 @@ class Device:
 
     @classmethod
     def from_api(cls, d: Mapping[str, Any]) -> Device:
+        """Raises TypeError for an entry of the wrong shape: a device judged on a field
+        that is not what the API documents could be deleted by mistake."""
+        if not isinstance(d, Mapping):
+            raise TypeError("a device entry is not an object")
+
+        def text(key: str) -> str:
+            value = d.get(key)
+            if value is None:
+                return ""
+            if not isinstance(value, str):
+                raise TypeError(f"the device field {key} is not a string")
+            return value
+
+        tags = d.get("tags") or []
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise TypeError("the device field tags is not a list of strings")
         return cls(
-            id=str(d.get("id") or ""),
-            node_id=str(d.get("nodeId") or d.get("id") or ""),
-            name=str(d.get("name") or "").rstrip("."),
-            hostname=str(d.get("hostname") or ""),
-            tags=tuple(d.get("tags") or ()),
+            id=text("id"),
+            node_id=text("nodeId") or text("id"),
+            name=text("name").rstrip("."),
+            hostname=text("hostname"),
+            tags=tuple(tags),
             last_seen=d.get("lastSeen") or None,
             connected=bool(d.get("connectedToControl")),
             authorized=bool(d.get("authorized", True)),
@@ -213,12 +250,15 @@ def uses_name(device: Device, wanted: str) -> bool:
 
 def judge(device: Device, *, hostname: str, tags: Iterable[str], self_node_id: str | None) -> str | None:
     """Why ``device`` must not be deleted as a stale copy of this node, or None when it
-    may: offline, not this node, same hostname (exact or -N), exactly this node's tags."""
+    may: offline, not this node, the same hostname (the MagicDNS name may be name-N),
+    exactly this node's tags."""
     if self_node_id and device.node_id == self_node_id:
         return "this node"
     if device.connected:
         return "online (connected to the control server)"
-    if not name_matches(device.hostname, hostname):
+    # The control server adds -N to the MagicDNS name only; a device whose own hostname
+    # is `name-2` is another machine that chose that name, never a copy of this node.
+    if device.hostname.lower() != hostname.lower():
         return f"another hostname ({device.hostname})"
     if set(device.tags) != set(tags):
         return f"other tags ({', '.join(sorted(device.tags)) or 'none'})"

@@ -22,6 +22,7 @@ __all__ = ["TailscaleApi", "MintedKey", "RETRIES"]
 
 RETRIES = 3  # for 429 and 5xx
 _RETRY_STATUS = (429, 500, 502, 503, 504)
+MAX_BODY = 8 * 1024 * 1024  # no answer of the API comes near this
 _TOKEN_MARGIN = 60.0  # refresh an access token this long before it expires
 
 
@@ -97,7 +98,8 @@ class TailscaleApi:
 
         try:
             try:
-                return self._http().request(method, url, timeout=self._timeouts(), allow_redirects=False, **kw)
+                r = self._http().request(method, url, timeout=self._timeouts(), allow_redirects=False, stream=True, **kw)
+                return self._bounded(r)
             except requests.exceptions.ConnectionError as e:  # read=0 retries: a read timeout comes wrapped
                 if isinstance(getattr(e.args[0] if e.args else None, "reason", None), ReadTimeoutError):
                     raise requests.exceptions.ReadTimeout() from None
@@ -114,6 +116,23 @@ class TailscaleApi:
                 f"cannot reach the Tailscale API at {self.settings.base_url}: {type(e).__name__}",
                 fix="Check the network, a proxy, or TAILSCALE_BASE_URL.",
             ) from None
+
+    def _bounded(self, r: Any) -> Any:
+        """Read at most MAX_BODY bytes of the answer: a hostile or broken server cannot
+        make this process hold an endless body in memory."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in r.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise ApiError(f"the Tailscale API at {self.settings.base_url} sent an answer larger than {MAX_BODY // (1024 * 1024)} MiB")
+                chunks.append(chunk)
+        finally:
+            r.close()
+        r._content = b"".join(chunks)  # requests keeps the body here; read once, bounded
+        r._content_consumed = True
+        return r
 
     @staticmethod
     def _message(response: Any) -> str:
@@ -212,10 +231,12 @@ class TailscaleApi:
     def create_key(self, body: dict[str, Any]) -> MintedKey:
         """``POST /api/v2/tailnet/{tailnet}/keys``; the key is returned once."""
         doc = self._call("POST", f"/api/v2/tailnet/{self._tailnet()}/keys", json=body, what="create an auth key", scope=SCOPE_KEYS)
-        try:
-            return MintedKey(id=str(doc["id"]), key=Secret(str(doc["key"])), expires=doc.get("expires"))
-        except (KeyError, TypeError):
-            raise ApiError("the Tailscale API's answer to key creation has no key") from None
+        key_id = doc.get("id") if isinstance(doc, dict) else None
+        key = doc.get("key") if isinstance(doc, dict) else None
+        if not isinstance(key_id, str) or not key_id or not isinstance(key, str) or not key.startswith("tskey-"):
+            raise ApiError("the Tailscale API's answer to key creation has no key (a string id and a tskey-... key)")
+        expires = doc.get("expires")
+        return MintedKey(id=key_id, key=Secret(key), expires=expires if isinstance(expires, str) else None)
 
     def delete_key(self, key_id: str) -> None:
         """``DELETE /api/v2/tailnet/{tailnet}/keys/{id}``; a key already gone is fine."""
@@ -226,7 +247,13 @@ class TailscaleApi:
     def devices(self) -> list[Device]:
         """``GET /api/v2/tailnet/{tailnet}/devices``."""
         doc = self._call("GET", f"/api/v2/tailnet/{self._tailnet()}/devices", what="list devices", scope=SCOPE_DEVICES)
-        return [Device.from_api(d) for d in (doc.get("devices") or [])]
+        entries = doc.get("devices") if isinstance(doc, dict) else None
+        if not isinstance(entries, list):
+            raise ApiError("the Tailscale API's device list has no `devices` array")
+        try:
+            return [Device.from_api(d) for d in entries]
+        except TypeError as e:
+            raise ApiError(f"the Tailscale API's device list is not as documented: {e}") from None
 
     def delete_device(self, device_id: str) -> None:
         """``DELETE /api/v2/device/{id}`` (nodeId preferred); a device already gone is fine."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from invoke import task
 
-from ..errors import DevcError, UsageError
+from ..errors import DevcError, NotConnected, UsageError
 from .common import _help, _output, _seconds, _selectors, _setting, boundary, config_section, parse_tags
 
 API_HELP = {
@@ -102,14 +102,26 @@ def prune(c, hostname=None, advertise_tags=None, yes=False, dry_run=False, timeo
         self_id = None
         node_tags: tuple[str, ...] | None = None
         if target.executor is not None:
+            # Its own device must never be judged a stale copy: when the container holds a
+            # node identity whose ID cannot be read (tailscaled stopped, exec failed), that
+            # device is offline under this very name and tags, so prune refuses.
+            unknown: str | None = None
             try:
                 probe = Node(target.executor).probe()
                 if probe.status is not None and probe.status.logged_in:
                     self_id = probe.status.self.id
                     if probe.prefs is not None:
                         node_tags = tuple(probe.prefs.advertise_tags)
-            except DevcError:
-                pass
+                elif probe.status is None and probe.has_state:
+                    unknown = "its tailscaled is not running"
+            except DevcError as e:
+                unknown = f"it could not be asked ({e.message})"
+            if unknown and not self_id:
+                raise NotConnected(
+                    f"prune cannot tell which device is {target.label}'s own node: {unknown}, and its state holds a node identity "
+                    "that would look like a stale copy of itself",
+                    fix="Start it first (`tailscale.up`), then prune.",
+                )
         tags = parse_tags(advertise_tags) if advertise_tags is not None else (node_tags if node_tags is not None else config_tags(c, None))
         api = host_api(c, out, hostname=name, tags=tags, container=name, oauth_secret_file=oauth_secret_file, timeout=wait)
         if api is None:

@@ -207,8 +207,27 @@ def _report_up(out: Any, target: Any, result: Any, key_source: str | None, extra
         ("SSH", ssh),
         ("State", status.backend_state),
     ]
+    peer = _host_peer(status)
+    doc["host_peer"] = peer
+    if peer is not None:
+        rows.append(("This host", _HOST_PEER_WORDS[(peer["self"], peer["seen"], peer["online"])]))
     title = f"{target.label}: " + ("already connected" if result.outcome == "already-connected" else "connected")
     out.emit(doc, out.panel(title, rows, style="yellow" if result.warnings else "green"))
+
+
+_HOST_PEER_WORDS = {
+    (True, True, True): "is this node",
+    (False, True, True): "sees it as an online peer",
+    (False, True, False): "sees it as a peer, offline",
+    (False, False, False): "does not see it (another tailnet, or an ACL hides it)",
+}
+
+
+def _host_peer(status: Any) -> dict[str, Any] | None:
+    """Whether the host's own tailscale client sees the node online; None (quietly) without one."""
+    from ..hostpeer import host_peer
+
+    return host_peer(status.self.id, status.self.public_key, env=os.environ)
 
 
 # --- down / logout -----------------------------------------------------------

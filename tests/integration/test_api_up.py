@@ -287,3 +287,20 @@ def test_minted_key_is_deleted_when_the_login_step_fails(inv, containers, tailsc
     (rec,) = tailscale_api.state.minted_keys().values()
     assert rec["revoked"] is True and rec["uses"] == 0
     assert "deleted the auth key" in r.stderr
+
+
+def test_prune_never_deletes_this_node_while_its_daemon_is_stopped(inv, containers, tailscale_api):
+    """The container's tailscaled is not running (container restarted): its own device is
+    offline with its name and tags, and prune cannot read its node ID, so it must refuse."""
+    env, _ = oauth_env(tailscale_api)
+    c = containers.start()
+    first = api_up(inv, c, env, "--hostname", "sleeper")
+    assert first.code == 0, first
+    own = first.doc["api"]["device"]["node_id"]
+    # tailscaled stops (as when the container is restarted); the state volume stays
+    stop = c.exec_run(["sh", "-c", "for d in /proc/[0-9]*; do [ \"$(cat $d/comm)\" = tailscaled ] && kill ${d#/proc/}; done; sleep 2"], user="0")
+    assert stop.exit_code == 0
+    r = inv("tailscale.prune", "--container", c.name, "--hostname", "sleeper", "--advertise-tags", TAGS, "--yes", "--json", env=env)
+    assert r.code == 5, r
+    assert "tailscale.up" in r.stdout
+    assert (containers.control / "nodes" / f"{own}.json").exists()

@@ -37,7 +37,11 @@ def test_name_matches(candidate, wanted, ok):
     [
         (dev(), None, None),
         (dev(name="web-devc-box-1"), None, None),
-        (dev("web-devc-box-2"), None, None),
+        (dev("web-devc-box-2"), None, "another hostname"),  # a machine that chose that name: -N is only ever in the MagicDNS name
+        (dev("web-devc-box-2", name="web-devc-box-2"), None, "another hostname"),
+        (dev("web-devc-box2", name="web-devc-box2"), None, "another hostname"),
+        (dev("web-devc-box-foo", name="web-devc-box-foo"), None, "another hostname"),
+        (dev("WEB-DEVC-BOX", name="web-devc-box-3"), None, None),  # names are case-insensitive
         (dev(connected=True), None, "online"),
         (dev(), "nA1CNTRL", "this node"),
         (dev(connected=True), "nA1CNTRL", "this node"),
@@ -46,7 +50,7 @@ def test_name_matches(candidate, wanted, ok):
         (dev(tags=("tag:devc", "tag:ci")), None, "other tags"),
         (dev(tags=("tag:ci",)), None, "other tags"),
     ],
-    ids=["offline-same", "dns-1", "hostname-2", "online", "self", "self-online", "other-hostname", "untagged", "more-tags", "other-tag"],
+    ids=["offline-same", "dns-1", "hostname-2", "hostname-2-own-name", "hostname2", "hostname-foo", "case", "online", "self", "self-online", "other-hostname", "untagged", "more-tags", "other-tag"],
 )
 def test_judge_is_the_safety_rule(device, self_id, why):
     got = judge(device, hostname="web-devc-box", tags=("tag:devc",), self_node_id=self_id)
@@ -60,7 +64,7 @@ def test_stale_copies_splits_and_ignores_unrelated():
     devices = [dev(node_id="a"), dev(node_id="b", connected=True), dev("laptop", node_id="c"), dev("web-devc-box-3", node_id="d", tags=())]
     stale, kept = stale_copies(devices, hostname="web-devc-box", tags=("tag:devc",), self_node_id=None)
     assert [d.node_id for d in stale] == ["a"]
-    assert [(d.node_id, why.split(" ")[0]) for d, why in kept] == [("b", "online"), ("d", "other")]
+    assert [(d.node_id, why.split(" ")[0]) for d, why in kept] == [("b", "online"), ("d", "another")]
 
 
 def test_device_from_api_fields():
@@ -103,9 +107,11 @@ OAUTH = {"TAILSCALE_OAUTH_CLIENT_ID": "kid", "TAILSCALE_OAUTH_CLIENT_SECRET": "t
         ({"TAILSCALE_API_KEY": "tskey-api-x"}, {}, "api-key", "-", "https://api.tailscale.com"),
         ({**OAUTH, "TAILSCALE_TAILNET": "example.com"}, {"tailnet": "other"}, "oauth", "example.com", "https://api.tailscale.com"),
         (OAUTH, {"tailnet": "cfg.org", "base_url": "http://127.0.0.1:9/"}, "oauth", "cfg.org", "http://127.0.0.1:9"),
-        ({**OAUTH, "TAILSCALE_BASE_URL": "http://h:1"}, {"base_url": "http://other"}, "oauth", "-", "http://h:1"),
+        ({**OAUTH, "TAILSCALE_BASE_URL": "https://h:1"}, {"base_url": "http://other"}, "oauth", "-", "https://h:1"),
+        ({**OAUTH, "TAILSCALE_BASE_URL": "http://[::1]:8080"}, {}, "oauth", "-", "http://[::1]:8080"),
+        ({**OAUTH, "TAILSCALE_BASE_URL": "http://localhost:8080"}, {}, "oauth", "-", "http://localhost:8080"),
     ],
-    ids=["none", "oauth", "api-key", "env-tailnet-wins", "config-defaults", "env-base-wins"],
+    ids=["none", "oauth", "api-key", "env-tailnet-wins", "config-defaults", "env-base-wins", "http-loopback6", "http-localhost"],
 )
 def test_api_settings_sources(env, config, kind, tailnet, base):
     s = api_settings(env, config)
@@ -122,8 +128,10 @@ def test_api_settings_sources(env, config, kind, tailnet, base):
         ({"TAILSCALE_OAUTH_CLIENT_SECRET": "tskey-client-x"}, {}, "no client id"),
         ({"TAILSCALE_OAUTH_CLIENT_ID": "k"}, {}, "secret is missing"),
         ({"TAILSCALE_API_KEY": "k", "TAILSCALE_BASE_URL": "ftp://x"}, {}, "not an http"),
+        ({"TAILSCALE_API_KEY": "k", "TAILSCALE_BASE_URL": "http://api.tailscale.com"}, {}, "plain http"),
+        ({"TAILSCALE_API_KEY": "k", "TAILSCALE_BASE_URL": "https://me:tskey-api-x@api.example"}, {}, "user name or password"),
     ],
-    ids=["secret-in-config", "api-key-in-config", "tskey-value-in-config", "secret-without-id", "id-without-secret", "bad-base-url"],
+    ids=["secret-in-config", "api-key-in-config", "tskey-value-in-config", "secret-without-id", "id-without-secret", "bad-base-url", "plain-http-remote", "userinfo"],
 )
 def test_api_settings_errors(env, config, match):
     with pytest.raises(ConfigError if config else UsageError, match=match) as e:
