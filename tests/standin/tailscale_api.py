@@ -139,6 +139,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, doc: Any = None, headers: dict[str, str] | None = None) -> None:
         body = b"" if doc is None else json.dumps(doc).encode()
+        self.st.log.append((self.command, self.path, status))  # before the answer: a client may look at once
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -146,7 +147,6 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(body)
-        self.st.log.append((self.command, self.path, status))
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         self._send(status, {"message": message}, headers)
