@@ -412,3 +412,44 @@ volumes:
         if kind == "compose":
             subprocess.run([compose_v2, "--project-name", f"{ws.name}_devcontainer", "-f", str(ws / ".devcontainer" / "compose.yml"), "down", "-v"], env=env, capture_output=True)
         subprocess.run(["podman", "rm", "-f", "--filter", f"label=devcontainer.local_folder={ws}"], capture_output=True)
+
+
+def test_engine_restarted_between_two_commands(images, control_dir, tmp_path_factory):
+    """The Engine restarts (a host reboot, a package upgrade) between two commands: while it is down a
+    command fails cleanly (exit 10, no traceback); once it is back the container is stopped (exit 13,
+    with the fix); started again, ``up`` without a key reconnects the same node, with no second login."""
+    _need("dockerd")
+    import docker
+
+    from tests.support.engines import PrivateEngine, move_image
+
+    engine = PrivateEngine(tmp_path_factory.mktemp(f"restart-{RUN_ID}"))
+    engine.start()
+    client = None
+    try:
+        move_image(images[0], ["docker", "-H", engine.url, "load", "-q"])
+        client = docker.DockerClient(base_url=engine.url)
+        c = Containers(client, images, control_dir).start()
+        way = Way("private engine", client, images[0], ["--host", engine.url], {"DOCKER_HOST": None, "DOCKER_CONTEXT": None})
+        first = way.inv("tailscale.up", "--container", c.name, "--hostname", "rebooted", "--json", env={"TAILSCALE_AUTHKEY": new_key()})
+        assert first.code == 0 and first.doc["node"]["backend_state"] == "Running", first
+        node_id = first.doc["node"]["node_id"]
+
+        engine.stop()
+        down = way.inv("tailscale.status", "--container", c.name, "--json")
+        assert down.code == 10 and down.doc["error"]["kind"] == "engine_unreachable" and "Traceback" not in down.stderr, down
+
+        engine.start()
+        stopped = way.inv("tailscale.status", "--container", c.name, "--json")
+        assert stopped.code == 13 and "Traceback" not in stopped.stderr, stopped
+        client.containers.get(c.id).start()
+        back = way.inv("tailscale.up", "--container", c.name, "--hostname", "rebooted", "--json")
+        assert back.code == 0 and back.doc["node"]["backend_state"] == "Running", back
+        assert back.doc["node"]["node_id"] == node_id
+        assert len(logins(control_dir)) == 1  # the identity survived the engine's restart
+    finally:
+        if client is not None:
+            for ctr in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN_ID}"}):
+                ctr.remove(force=True, v=True)
+            client.close()
+        engine.close()

@@ -239,3 +239,40 @@ def podman_service(workdir: Path, image: str) -> Iterator[PodmanEngine]:
         yield PodmanEngine(sock=sock)
     finally:
         _stop(proc)
+
+
+# --- a plain private engine that a test may stop and start again -------------------------------------
+
+
+class PrivateEngine:
+    """A dockerd of one test's own on a unix socket (own data root, exec root and pid file), so the
+    test can restart *an engine* between two commands without touching the shared one."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.run = Path(f"/run/devc-test-{workdir.name}")
+        self.sock = str(self.run / "docker.sock")
+        self.url = f"unix://{self.sock}"
+        self.log = workdir / "dockerd.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        argv = [
+            "dockerd", "--data-root", str(self.workdir / "data"), "--exec-root", str(self.run / "exec"),
+            "--pidfile", str(self.run / "docker.pid"), "-H", self.url,
+            "--bridge=none", "--iptables=false", "--ip-masq=false", "--ip-forward=false",
+        ]  # fmt: skip
+        self.run.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        _wait("the private dockerd", lambda: _docker(self.sock, "version").returncode == 0, self.proc, self.log)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.run, ignore_errors=True)
+        shutil.rmtree(self.workdir / "data", ignore_errors=True)
