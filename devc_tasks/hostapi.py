@@ -28,7 +28,11 @@ def must_log_in(probe: Probe) -> bool:
     """The node has no identity: `up` with a key would log it in (plan.next_step's Login)."""
     st = probe.status
     if st is None:
-        return not probe.has_state
+        return not probe.has_identity  # a `{}` or post-logout state file is no identity
+    if st.connecting:
+        # NoState + HaveNodeKey right after a start: it connects by itself; its own device
+        # looks offline and its status has no Self.ID yet, so --replace would delete it
+        return False
     if st.backend_state in ("NeedsLogin", "NoState"):
         return True
     return st.backend_state == "Stopped" and not st.logged_in

@@ -39,7 +39,7 @@ def state_identity(skeleton: str | None, current: str | None, profiles: str | No
         return "absent"
     try:
         doc = json.loads(skeleton)
-    except ValueError:
+    except (ValueError, RecursionError):  # tailscaled's decoder refuses deep nesting too
         return "broken"
     if not isinstance(doc, dict):
         return "broken"
@@ -51,7 +51,7 @@ def state_identity(skeleton: str | None, current: str | None, profiles: str | No
     cur = current.strip()
     try:
         listed = json.loads(profiles) if profiles.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         return "broken"
     if cur and isinstance(listed, dict) and cur in listed and f"profile-{cur}" in doc:
         return "identity"
@@ -74,7 +74,7 @@ def state_identity_of_bytes(data: bytes) -> StateIdentity:
         return "absent"
     try:
         doc = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return "broken"
     if not isinstance(doc, dict):
         return "broken"

@@ -583,8 +583,9 @@ def dry_run(probe: Probe, wish: UpWish) -> DryRun:
     steps = [_planned(step, probe, wish)]
     if isinstance(step, StartDaemon):
         cli = probe.tailscale or "tailscale"
-        if probe.has_state:
-            steps.append(_planned(Connect(up_argv(cli, wish, with_key=False)), probe, wish, when="if the node comes back Stopped (a node that was Running resumes by itself)"))
+        if probe.has_identity:
+            # what next_step gives for the node that comes back Stopped and logged in
+            steps.append(_planned(Connect(bare_up_argv(cli)), probe, wish, when="if the node comes back Stopped (a node that was Running resumes by itself)"))
             if wish.have_key:
                 steps.append(_planned(Login(up_argv(cli, wish, with_key=True)), probe, wish, when="if the node's identity was logged out or expired"))
         else:

@@ -378,7 +378,7 @@ class Node:
         cli = self._require_cli(before)
         done: list[str] = []
         if before.status is None and before.daemon_pid is None:
-            if not before.has_state:
+            if not before.has_identity:  # a `{}` or post-logout file is none (a broken one: nothing to log out)
                 return before, ["no node identity: already logged out"]
             argv = plan.tailscaled_argv(before.tailscaled or "tailscaled", userspace=not before.tun)
             self.on_step("start tailscaled")

@@ -7,6 +7,7 @@ import pytest
 from devc_tasks.apirules import Device, api_settings, judge, key_description, key_request, name_matches, stale_copies
 from devc_tasks.errors import ConfigError, UsageError
 from devc_tasks.secrets import redact
+from tests.unit.samples import probe_text
 
 
 def dev(hostname: str = "web-devc-box", *, name: str | None = None, node_id: str = "nA1CNTRL", connected: bool = False, tags: tuple[str, ...] = ("tag:devc",)) -> Device:
@@ -187,5 +188,48 @@ def test_must_log_in(state, has_state, logged_in, expected):
 
     from devc_tasks.hostapi import must_log_in
 
-    status = None if state is None else SimpleNamespace(backend_state=state, logged_in=logged_in)
-    assert must_log_in(SimpleNamespace(status=status, has_state=has_state)) is expected
+    status = None if state is None else SimpleNamespace(backend_state=state, logged_in=logged_in, connecting=False)
+    assert must_log_in(SimpleNamespace(status=status, has_identity=has_state)) is expected
+
+
+@pytest.mark.parametrize(
+    "probe, expected",
+    [
+        # NoState with HaveNodeKey: the daemon just started and connects by itself (its own
+        # device looks offline and its status has no Self.ID yet: never a "stale copy" to delete)
+        (dict(pid=5, socket=True, state_file=True, status="connecting"), False),
+        (dict(pid=5, socket=True, state_file="fresh", status="NoState"), True),
+        (dict(state_file="fresh"), True),  # `{}`: what a fresh tailscaled writes, no identity
+        (dict(state_file="logged-out"), True),
+        (dict(state_file=True), False),
+    ],
+    ids=["connecting", "nostate-no-key", "fresh-file", "logged-out-file", "identity-file"],
+)
+def test_must_log_in_follows_the_planner(probe, expected):
+    from devc_tasks.hostapi import must_log_in
+    from devc_tasks.plan import Login, UpWish, next_step, parse_probe
+    from tests.unit.samples import status_json
+
+    st = probe.get("status")
+    if st is not None:
+        probe = {**probe, "status": status_json("NoState", node_key=st == "connecting")}
+    p = parse_probe(probe_text(**probe))
+    assert must_log_in(p) is expected
+    assert isinstance(next_step(p, UpWish(hostname="h", have_key=True)), Login) is expected or "pid" not in probe
+
+
+def test_up_replace_while_connecting_deletes_nothing():
+    """`up --replace` right after a container restart (NoState + HaveNodeKey) neither mints a
+    key nor deletes the node's own device as a stale copy."""
+    from types import SimpleNamespace
+
+    from devc_tasks.plan import parse_probe
+    from devc_tasks.tasks.api import prepare_login
+    from tests.unit.samples import status_json
+
+    calls = []
+    api = SimpleNamespace(before_login=lambda **kw: calls.append(("before_login", kw)))
+    node = SimpleNamespace(probe=lambda: parse_probe(probe_text(pid=5, socket=True, state_file=True, status=status_json("NoState", node_key=True))))
+    key = SimpleNamespace(available=True, source="minted through the Tailscale API (x)", load=lambda: calls.append(("mint",)))
+    prepare_login(api, node, key, replace=True)
+    assert calls == []

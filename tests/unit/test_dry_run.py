@@ -15,6 +15,7 @@ SOCK = "--socket=/var/run/tailscale/tailscaled.sock"
 NAME = "web-devc-laptop"
 UP = (CLI, SOCK, "up", f"--hostname={NAME}", "--ssh", "--accept-routes=false", "--advertise-tags=", "--timeout=60s")
 LOGIN = (*UP, "--auth-key=file:/dev/stdin")
+BARE = (CLI, SOCK, "up")  # a logged-in Stopped node comes back with a bare `up`
 DOWN = dict(pid=None, socket=False)
 
 
@@ -27,9 +28,12 @@ CASES = [
     ("fresh-with-key", DOWN, dict(have_key=True), "would-connect",
      [("start tailscaled", DAEMON, False), ("log in with the auth key", LOGIN, False)], True),
     ("identity-no-key", dict(state_file=True, **DOWN), {}, "would-connect",
-     [("start tailscaled", DAEMON, False), ("bring the node up (no key needed)", UP, True)], False),
+     [("start tailscaled", DAEMON, False), ("bring the node up (no key needed)", BARE, True)], False),
     ("identity-and-key", dict(state_file=True, **DOWN), dict(have_key=True), "would-connect",
-     [("start tailscaled", DAEMON, False), ("bring the node up (no key needed)", UP, True), ("log in with the auth key", LOGIN, True)], True),
+     [("start tailscaled", DAEMON, False), ("bring the node up (no key needed)", BARE, True), ("log in with the auth key", LOGIN, True)], True),
+    # a `{}` state file (what a fresh tailscaled writes) holds no identity: the login is certain
+    ("fresh-file-and-key", dict(state_file="fresh", **DOWN), dict(have_key=True), "would-connect",
+     [("start tailscaled", DAEMON, False), ("log in with the auth key", LOGIN, False)], True),
     ("needs-login", dict(pid=4, socket=True, status=status_json("NeedsLogin")), dict(have_key=True), "would-connect",
      [("log in with the auth key", LOGIN, False)], True),
     ("rename", dict(pid=4, socket=True, status=status_json("Running"), prefs=prefs_json(hostname="old")), {}, "would-connect",
@@ -64,6 +68,14 @@ def test_a_plan_that_would_fail_raises_what_up_would(probe, want, error):
 def test_the_first_step_is_the_one_up_takes():
     probe, w = parse_probe(probe_text(**DOWN)), wish(have_key=True)
     assert dry_run(probe, w).steps[0].argv == plan.next_step(probe, w).argv  # type: ignore[attr-defined]
+
+
+def test_the_conditional_reconnect_is_the_command_up_then_runs():
+    """After the daemon start, a node back in Stopped gets what next_step plans for it."""
+    probe, w = parse_probe(probe_text(state_file=True, **DOWN)), wish()
+    planned = dry_run(probe, w).steps[1]
+    after = parse_probe(probe_text(pid=4, socket=True, state_file=True, status=status_json("Stopped"), prefs=prefs_json()))
+    assert planned.argv == plan.next_step(after, w).argv  # type: ignore[attr-defined]
 
 
 def test_just_plan_is_up_dry_run(tmp_path):

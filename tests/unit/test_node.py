@@ -84,3 +84,12 @@ def test_running_node_needs_one_exec():
     result = Node(ex).up(UpWish(hostname="h", have_key=True), lambda: Secret(KEY))
     assert result.outcome == "already-connected"
     assert len(ex.calls) == 1
+
+
+@pytest.mark.parametrize("state_file", ["fresh", "logged-out"])
+def test_logout_of_a_stopped_node_without_identity_starts_no_daemon(state_file):
+    """A `{}` or post-logout state file is no identity: logout is done without starting tailscaled."""
+    ex = ScriptedExecutor(ExecResult(0, "", ""), probes=[probe_text(state_file=state_file)])
+    _, done = Node(ex).logout()
+    assert done == ["no node identity: already logged out"]
+    assert [argv for argv, _ in ex.calls if "devc-probe" not in " ".join(argv)] == []
