@@ -41,7 +41,7 @@ def host_client(containers, tmp_path):
                 break
             time.sleep(0.1)
         cli = [sys.executable, str(STANDIN / "tailscale"), f"--socket={sock}"]
-        r = subprocess.run([*cli, "up", f"--auth-key={new_key()}", "--hostname=dev-laptop"], env=env, capture_output=True, text=True, timeout=60)
+        r = subprocess.run([*cli, "up", "--auth-key=file:/dev/stdin", "--hostname=dev-laptop"], input=new_key(), env=env, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()

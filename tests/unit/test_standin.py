@@ -456,7 +456,7 @@ def test_a_key_on_a_node_with_an_identity_logs_in_again(net):
     a = net.node("a")
     a.up()
     node_id = a.status()["Self"]["ID"]
-    r = a.ts("up", f"--auth-key={KEY}")
+    r = a.ts("up", "--auth-key=file:/dev/stdin", input=KEY)
     assert r.returncode == 0, r
     logins = net.control / "logins.jsonl"
     wait_for(lambda: len(logins.read_text().splitlines()) == 2, "the second login")
