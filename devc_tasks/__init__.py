@@ -7,7 +7,7 @@ project's own ``tasks.py``.
 
 from invoke import Collection
 
-from .tasks import ns as tailscale
+from devc_tasks.tasks import ns as tailscale
 
 # The one version: the wheel's metadata (pyproject reads this line statically),
 # `devc-tasks --version` and every --json document's "devc_tasks_version".

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from invoke import Program
 
-from . import __version__, ns
+from devc_tasks import __version__, ns
 
 
 def just_module_path() -> Path:
@@ -24,7 +24,7 @@ def _redacted_parse_errors() -> Iterator[None]:
     key typed where no option takes it (`devc-tasks tailscale.up tskey-...`)."""
     from invoke.exceptions import ParseError
 
-    from .secrets import redact
+    from devc_tasks.core.secrets import redact
 
     try:
         yield
@@ -47,9 +47,9 @@ class DevcProgram(Program):
 
     def parse_collection(self) -> None:
         super().parse_collection()
-        from .devcontainer import find_workspace
-        from .engine import logical_cwd
-        from .errors import ConfigError
+        from devc_tasks.core.devcontainer import find_workspace
+        from devc_tasks.core.errors import ConfigError
+        from devc_tasks.shell.engine import logical_cwd
 
         cwd = logical_cwd()
         try:
@@ -61,7 +61,7 @@ class DevcProgram(Program):
     def parse_tasks(self) -> None:
         with _redacted_parse_errors():
             super().parse_tasks()
-        from .engine import logical_cwd
+        from devc_tasks.shell.engine import logical_cwd
 
         named = [ctx.args["workspace"].value for ctx in self.tasks if "workspace" in ctx.args and ctx.args["workspace"].value]
         if named:
@@ -84,8 +84,8 @@ class DevcProgram(Program):
         self.config.merge()
 
     def _check_config(self) -> None:
-        from .errors import ConfigError
-        from .tasks.common import _output, boundary, config_section
+        from devc_tasks.core.errors import ConfigError
+        from devc_tasks.tasks.common import _output, boundary, config_section
 
         json_mode = any(ctx.args["json"].value for ctx in self.tasks if "json" in ctx.args)
         with boundary(_output(json_mode)):

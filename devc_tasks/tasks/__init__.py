@@ -8,8 +8,8 @@ nowhere else. Heavy modules (docker, rich, yaml) are imported inside task bodies
 
 from invoke import Collection
 
-from . import api, compose, doctor, node, state
-from .common import DEFAULTS
+from devc_tasks.tasks import api, compose, doctor, node, state
+from devc_tasks.tasks.common import DEFAULTS
 
 ns = Collection("tailscale")
 for _task in (*node.TASKS, *api.TASKS, *doctor.TASKS, *compose.TASKS):

@@ -8,8 +8,8 @@ from typing import Any
 
 from invoke import task
 
-from ..errors import DevcError, NotConnected, UsageError
-from .common import _help, _output, _seconds, _selectors, _setting, boundary, config_section, parse_tags
+from devc_tasks.core.errors import DevcError, NotConnected, UsageError
+from devc_tasks.tasks.common import _help, _output, _seconds, _selectors, _setting, boundary, config_section, parse_tags
 
 API_HELP = {
     "oauth_secret_file": "Read the OAuth client secret from this file ('-' for stdin). Default: TAILSCALE_OAUTH_CLIENT_SECRET on the host.",
@@ -43,8 +43,8 @@ def _read_secret_file(path: str) -> str:
 def host_api(c: Any, out: Any, *, hostname: str, tags: tuple[str, ...], container: str, oauth_secret_file: str | None, timeout: float,
              ephemeral: bool = False, key_expiry: Any = None) -> Any:
     """A ``HostApi`` when the host has API credentials, else None (then nothing is asked)."""
-    from ..apirules import api_settings
-    from ..hostapi import DEFAULT_KEY_EXPIRY, HostApi
+    from devc_tasks.core.apirules import api_settings
+    from devc_tasks.shell.hostapi import DEFAULT_KEY_EXPIRY, HostApi
 
     settings = api_settings(os.environ, _section(c), secret_file=oauth_secret_file, read_secret_file=_read_secret_file)
     if not settings.available:
@@ -66,7 +66,7 @@ def host_api(c: Any, out: Any, *, hostname: str, tags: tuple[str, ...], containe
 def prepare_login(api: Any, node: Any, key: Any, *, replace: bool) -> None:
     """Before anything changes in the container: when the node must log in, deal with its
     stale copies and mint the key (if it comes from the API), so API errors stop `up` first."""
-    from ..hostapi import must_log_in
+    from devc_tasks.shell.hostapi import must_log_in
 
     probe = node.probe()
     if not must_log_in(probe):
@@ -92,9 +92,9 @@ def prune(c, hostname=None, advertise_tags=None, yes=False, dry_run=False, timeo
     """Delete the stale copies of this devcontainer's node (offline, same name or name-N, same tags) through the Tailscale API."""
     out = _output(json)
     with boundary(out):
-        from ..apirules import describe_device
-        from ..tailscale import Node
-        from ..target import resolve, wanted_hostname
+        from devc_tasks.core.apirules import describe_device
+        from devc_tasks.shell.node import Node
+        from devc_tasks.shell.target import resolve, wanted_hostname
 
         wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
         target = resolve(_selectors(container, workspace, host, context, local), optional=True)

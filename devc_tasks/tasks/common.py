@@ -10,7 +10,7 @@ from typing import Any
 
 from invoke.exceptions import Exit
 
-from ..errors import ConfigError, DevcError, UsageError
+from devc_tasks.core.errors import ConfigError, DevcError, UsageError
 
 SELECTOR_HELP = {
     "container": "The container (name or id). Default: the devcontainer of the workspace.",
@@ -29,7 +29,7 @@ def _help(**extra: str) -> dict[str, str]:
 
 
 def _selectors(container: str | None, workspace: str | None, host: str | None, context: str | None, local: bool):
-    from ..target import Selectors
+    from devc_tasks.shell.target import Selectors
 
     return Selectors(container=container, workspace=workspace, host=host, context=context, local=local)
 
@@ -42,7 +42,7 @@ def _one_line(text: str) -> str:
 def boundary(out: Any) -> Iterator[None]:
     """Library errors become a clean message and their documented exit code; anything
     else (a bug) becomes exit 1 with one line, or its traceback with DEVC_DEBUG=1."""
-    from ..secrets import redact
+    from devc_tasks.core.secrets import redact
 
     try:
         yield
@@ -68,7 +68,7 @@ def boundary(out: Any) -> Iterator[None]:
 
 
 def _output(json_mode: bool) -> Any:
-    from ..ui import Output
+    from devc_tasks.tasks.ui import Output
 
     return Output(json_mode=json_mode)
 

@@ -15,13 +15,13 @@ from typing import Any
 from invoke import task
 from invoke.exceptions import Exit
 
-from .common import _output, boundary
+from devc_tasks.tasks.common import _output, boundary
 
 
 def _override_path(raw: str) -> Path:
     """``--write PATH``: relative to the current folder; a folder gets the default file name."""
-    from ..compose import OVERRIDE_FILENAME
-    from ..engine import logical_cwd
+    from devc_tasks.core.compose import OVERRIDE_FILENAME
+    from devc_tasks.shell.engine import logical_cwd
 
     path = Path(raw).expanduser()
     if not path.is_absolute():
@@ -61,10 +61,10 @@ def compose(c, write=None, force=False, check=False, workspace=None, json=False)
     """Render (or --write, or --check) the TUN/capability/state-volume settings Tailscale needs."""
     out = _output(json)
     with boundary(out):
-        from .. import compose as comp
-        from ..engine import logical_cwd
-        from ..errors import ChecksFailed, ConfigError, UsageError
-        from ..target import Selectors, resolve_workspace
+        from devc_tasks.core import compose as comp
+        from devc_tasks.core.errors import ChecksFailed, ConfigError, UsageError
+        from devc_tasks.shell.engine import logical_cwd
+        from devc_tasks.shell.target import Selectors, resolve_workspace
 
         if check and write:
             raise UsageError("--check and --write do different things; give one of them")

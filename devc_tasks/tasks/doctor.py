@@ -7,8 +7,8 @@ from typing import Any
 from invoke import task
 from invoke.exceptions import Exit
 
-from .common import _help, _output, _selectors, boundary
-from .fleet import LABEL_HELP
+from devc_tasks.tasks.common import _help, _output, _selectors, boundary
+from devc_tasks.tasks.fleet import LABEL_HELP
 
 _MARKS = {"pass": "pass", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
 
@@ -29,17 +29,17 @@ def doctor(c, hostname=None, userspace=False, all=False, timeout=None, label=Non
     out = _output(json)
     with boundary(out):
         if all:
-            from .common import _seconds
-            from .node import ALL_TIMEOUT
+            from devc_tasks.tasks.common import _seconds
+            from devc_tasks.tasks.node import ALL_TIMEOUT
 
             passed = _doctor_all(out, host, context, hostname=hostname, userspace=userspace, timeout=_seconds(timeout or ALL_TIMEOUT, "--timeout"), label=label)
             if not passed:
-                from ..errors import ChecksFailed
+                from devc_tasks.core.errors import ChecksFailed
 
                 raise Exit("doctor --all: something blocks `up` in at least one devcontainer", code=ChecksFailed.exit_code)
             return
-        from ..doctor import gather, ok, run_checks
-        from ..errors import ChecksFailed
+        from devc_tasks.core.errors import ChecksFailed
+        from devc_tasks.shell.doctor import gather, ok, run_checks
 
         facts = gather(_selectors(container, workspace, host, context, local), hostname=hostname, userspace=userspace)
         checks = run_checks(facts)
@@ -55,10 +55,10 @@ def doctor(c, hostname=None, userspace=False, all=False, timeout=None, label=Non
 
 def _doctor_all(out: Any, host: str | None, context: str | None, *, hostname: str | None, userspace: bool, timeout: float, label: str | None = None) -> bool:
     """The checks in every devcontainer at once, one row each; True when nothing blocks `up` anywhere."""
-    from ..doctor import gather, ok, run_checks
-    from ..target import Selectors
-    from .fleet import list_devcontainers, run_each
-    from .node import _all_doc
+    from devc_tasks.shell.doctor import gather, ok, run_checks
+    from devc_tasks.shell.target import Selectors
+    from devc_tasks.tasks.fleet import list_devcontainers, run_each
+    from devc_tasks.tasks.node import _all_doc
 
     _, infos = list_devcontainers(host, context, label)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from ..errors import DevcError, TimedOut, UsageError
+from devc_tasks.core.errors import DevcError, TimedOut, UsageError
 
 __all__ = ["DEFAULT_WORKERS", "Row", "run_each", "list_devcontainers", "Clamped"]
 
@@ -118,7 +118,7 @@ LABEL_HELP = "With --all: only the devcontainers that also carry this Docker lab
 def list_devcontainers(host: str | None, context: str | None, label: str | None = None) -> tuple[Any, list[Any]]:
     """The engine and every devcontainer on it (running or not; with ``label``, those that
     also carry it), in one ``docker ps``."""
-    from ..engine import LABEL_LOCAL_FOLDER, _list, open_engine
+    from devc_tasks.shell.engine import LABEL_LOCAL_FOLDER, _list, open_engine
 
     if label is not None and not label.partition("=")[0].strip():
         raise UsageError(f"--label {label!r} names no label", fix="Give KEY or KEY=VALUE, e.g. --label com.example.team=web.")

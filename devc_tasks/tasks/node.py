@@ -8,11 +8,11 @@ from typing import Any
 from invoke import task
 from invoke.exceptions import Exit
 
-from ..errors import DevcError, NotConnected, TailscaleNotInstalled, UsageError
-from ..identity import BROKEN_STATE_FIX
-from .api import API_HELP, config_tags, host_api, prepare_login
-from .common import _help, _output, _seconds, _selectors, _setting, boundary
-from .fleet import LABEL_HELP
+from devc_tasks.core.errors import DevcError, NotConnected, TailscaleNotInstalled, UsageError
+from devc_tasks.core.identity import BROKEN_STATE_FIX
+from devc_tasks.tasks.api import API_HELP, config_tags, host_api, prepare_login
+from devc_tasks.tasks.common import _help, _output, _seconds, _selectors, _setting, boundary
+from devc_tasks.tasks.fleet import LABEL_HELP
 
 ALL_TIMEOUT = 20.0  # seconds one container of --all may take before its row is an error
 
@@ -66,11 +66,11 @@ def up(
     """Connect the devcontainer to the tailnet (idempotent; opt-in through an auth key)."""
     out = _output(json)
     with boundary(out):
-        from ..plan import UpWish
-        from ..secrets import resolve_key
-        from ..state import target_persistence_warning
-        from ..tailscale import Node
-        from ..target import resolve, wanted_hostname
+        from devc_tasks.core.plan import UpWish
+        from devc_tasks.core.secrets import resolve_key
+        from devc_tasks.shell.node import Node
+        from devc_tasks.shell.state import target_persistence_warning
+        from devc_tasks.shell.target import resolve, wanted_hostname
 
         wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
         daemon_wait = _seconds(_setting(c, "daemon_wait", None), "daemon_wait")  # settings first: a bad one fails before any work
@@ -97,7 +97,7 @@ def up(
         )
         node = Node(target.executor, on_step=out.step)
         if dry_run:
-            from ..plan import dry_run as plan_dry_run
+            from devc_tasks.core.plan import dry_run as plan_dry_run
 
             try:  # nothing is minted, revoked or deleted: the plan only names the key source
                 _report_dry_run(out, target, choice, key.source, plan_dry_run(node.probe(), wish))
@@ -176,7 +176,7 @@ def _ssh_user(target: Any) -> str:
 
 
 def _report_up(out: Any, target: Any, result: Any, key_source: str | None, extra: dict[str, Any] | None = None) -> None:
-    from ..ui import node_doc
+    from devc_tasks.tasks.ui import node_doc
 
     status = result.probe.status if result.probe else None
     doc: dict[str, Any] = {
@@ -225,7 +225,7 @@ _HOST_PEER_WORDS = {
 
 def _host_peer(status: Any) -> dict[str, Any] | None:
     """Whether the host's own tailscale client sees the node online; None (quietly) without one."""
-    from ..hostpeer import host_peer
+    from devc_tasks.shell.hostpeer import host_peer
 
     return host_peer(status.self.id, status.self.public_key, env=os.environ)
 
@@ -234,7 +234,7 @@ def _host_peer(status: Any) -> dict[str, Any] | None:
 
 
 def _report_change(out: Any, target: Any, after: Any, done: list[str]) -> None:
-    from ..ui import node_doc
+    from devc_tasks.tasks.ui import node_doc
 
     doc = {"ok": True, "container": target.label, "done": done, "node": node_doc(after.status)}
     state = after.status.backend_state if after.status else "daemon not running"
@@ -258,8 +258,8 @@ def down(c, logout=False, all=False, yes=False, timeout=None, label=None, contai
         if all:
             failed = _down_all(out, host, context, logout=logout, yes=yes, timeout=_seconds(timeout or ALL_TIMEOUT, "--timeout"), label=label)
         else:
-            from ..tailscale import Node
-            from ..target import resolve
+            from devc_tasks.shell.node import Node
+            from devc_tasks.shell.target import resolve
 
             target = resolve(_selectors(container, workspace, host, context, local))
             after, done = Node(target.executor, on_step=out.step).down(logout=logout)
@@ -273,10 +273,10 @@ def _down_all(out: Any, host: str | None, context: str | None, *, logout: bool, 
     """`down` in every running devcontainer at once, after asking; the first row's error, if any."""
     import sys
 
-    from ..engine import DockerExecutor
-    from ..errors import UsageError
-    from ..ui import node_doc
-    from .fleet import Clamped, list_devcontainers, run_each
+    from devc_tasks.core.errors import UsageError
+    from devc_tasks.shell.engine import DockerExecutor
+    from devc_tasks.tasks.fleet import Clamped, list_devcontainers, run_each
+    from devc_tasks.tasks.ui import node_doc
 
     engine, infos = list_devcontainers(host, context, label)
     running = [i for i in infos if i.running]
@@ -292,7 +292,7 @@ def _down_all(out: Any, host: str | None, context: str | None, *, logout: bool, 
             raise DevcError("not confirmed: nothing was changed")
 
     def one(info: Any) -> Any:
-        from ..tailscale import Node
+        from devc_tasks.shell.node import Node
 
         executor = DockerExecutor(client=engine.client, container_id=info.id, description=f"container {info.name}")
         return Node(Clamped(executor, timeout)).down(logout=logout)
@@ -316,8 +316,8 @@ def logout(c, container=None, workspace=None, host=None, context=None, local=Fal
     """Log the node out: it leaves the tailnet (an ephemeral node is deleted)."""
     out = _output(json)
     with boundary(out):
-        from ..tailscale import Node
-        from ..target import resolve
+        from devc_tasks.shell.node import Node
+        from devc_tasks.shell.target import resolve
 
         target = resolve(_selectors(container, workspace, host, context, local))
         after, done = Node(target.executor, on_step=out.step).logout()
@@ -346,14 +346,14 @@ def _status_rows(target_label: str, probe: Any) -> list[tuple[str, str]]:
 
 
 def _status_doc(label: str, probe: Any) -> dict[str, Any]:
-    from ..ui import node_doc
+    from devc_tasks.tasks.ui import node_doc
 
     return {"container": label, "installed": probe.tailscale is not None, **node_doc(probe.status)}
 
 
 def _status_error(probe: Any) -> DevcError | None:
     """Why `status` does not exit 0: not installed (21), or not Running (5)."""
-    from ..plan import INSTALL_FIX  # plan (and status) only when a status is rendered
+    from devc_tasks.core.plan import INSTALL_FIX  # plan (and status) only when a status is rendered
 
     if probe.tailscale is None:
         return TailscaleNotInstalled("the `tailscale` CLI is not installed in the container", fix=INSTALL_FIX)
@@ -387,8 +387,8 @@ def status(c, all=False, timeout=None, label=None, container=None, workspace=Non
             docs = _status_all(host, context, _seconds(timeout or ALL_TIMEOUT, "--timeout"), label)
             out.emit({"ok": True, "containers": docs}, out.table("devcontainers", ["Container", "Container state", "Tailscale", "Hostname", "MagicDNS", "IPs"], [_all_row(d) for d in docs]))
             return
-        from ..tailscale import Node
-        from ..target import resolve
+        from devc_tasks.shell.node import Node
+        from devc_tasks.shell.target import resolve
 
         target = resolve(_selectors(container, workspace, host, context, local))
         probe = Node(target.executor).probe()
@@ -419,7 +419,7 @@ _ROW_KEYS = ("hostname", "dns_name", "ips", "online")
 
 
 def _all_doc(info: Any, **fields: Any) -> dict[str, Any]:
-    from ..engine import LABEL_LOCAL_FOLDER
+    from devc_tasks.shell.engine import LABEL_LOCAL_FOLDER
 
     doc = {"container": info.name, "workspace": info.labels.get(LABEL_LOCAL_FOLDER), "container_state": info.status, **fields}
     for k in _ROW_KEYS:
@@ -431,10 +431,10 @@ def _status_all(host: str | None, context: str | None, timeout: float, label: st
     """One document per devcontainer, stopped ones included (with their container state;
     they cannot be probed). Running ones are probed concurrently; one that cannot be probed,
     or does not answer within ``timeout``, gets an error row and holds up no other."""
-    from ..engine import DockerExecutor
-    from ..tailscale import Node
-    from ..ui import node_doc
-    from .fleet import Clamped, list_devcontainers, run_each
+    from devc_tasks.shell.engine import DockerExecutor
+    from devc_tasks.shell.node import Node
+    from devc_tasks.tasks.fleet import Clamped, list_devcontainers, run_each
+    from devc_tasks.tasks.ui import node_doc
 
     engine, infos = list_devcontainers(host, context, label)
     running = [i for i in infos if i.running]
@@ -471,9 +471,9 @@ def restart(c, hostname=None, timeout=None, userspace=False, container=None, wor
     """Restart tailscaled in the container and reconnect from the state volume (no key; same node)."""
     out = _output(json)
     with boundary(out):
-        from ..plan import UpWish
-        from ..tailscale import Node
-        from ..target import resolve, wanted_hostname
+        from devc_tasks.core.plan import UpWish
+        from devc_tasks.shell.node import Node
+        from devc_tasks.shell.target import resolve, wanted_hostname
 
         wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
         daemon_wait = _seconds(_setting(c, "daemon_wait", None), "daemon_wait")
@@ -504,7 +504,7 @@ def hostname(c, hostname=None, container=None, workspace=None, host=None, contex
     """Print the node name `up` would use, and where each part came from."""
     out = _output(json)
     with boundary(out):
-        from ..target import resolve, wanted_hostname
+        from devc_tasks.shell.target import resolve, wanted_hostname
 
         target = resolve(_selectors(container, workspace, host, context, local), optional=True)
         if target.engine is not None and target.found is None:

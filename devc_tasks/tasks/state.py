@@ -11,8 +11,8 @@ from typing import Any
 
 from invoke import task
 
-from . import common
-from .common import _output, _seconds, _selectors, _setting, boundary
+from devc_tasks.tasks import common
+from devc_tasks.tasks.common import _output, _seconds, _selectors, _setting, boundary
 
 
 def _help(**extra: str) -> dict[str, str]:
@@ -23,15 +23,15 @@ def _help(**extra: str) -> dict[str, str]:
 
 
 def _open(container: str | None, workspace: str | None, host: str | None, context: str | None) -> Any:
-    from ..state import open_state
-    from ..target import resolve
+    from devc_tasks.shell.state import open_state
+    from devc_tasks.shell.target import resolve
 
     target = resolve(_selectors(container, workspace, host, context, False), allow_stopped=True)
     return open_state(target)
 
 
 def _node_fields(status: Any) -> dict[str, Any] | None:
-    from ..ui import node_doc
+    from devc_tasks.tasks.ui import node_doc
 
     return node_doc(status) if status is not None else None
 
@@ -44,8 +44,8 @@ def show(c, container=None, workspace=None, host=None, context=None, json=False)
     """Show what holds /var/lib/tailscale, whether it has an identity, and the node (works on a stopped container)."""
     out = _output(json)
     with boundary(out):
-        from ..state import STATE_DIR
-        from ..state import show as show_state
+        from devc_tasks.shell.state import STATE_DIR
+        from devc_tasks.shell.state import show as show_state
 
         sc = _open(container, workspace, host, context)
         report = show_state(sc)
@@ -110,8 +110,8 @@ def backup(c, output=None, force=False, container=None, workspace=None, host=Non
     """Back up /var/lib/tailscale to a tar file (mode 0600) through the archive API; works on a stopped container."""
     out = _output(json)
     with boundary(out):
-        from ..state import _files, backup_path
-        from ..state import backup as backup_state
+        from devc_tasks.shell.state import _files, backup_path
+        from devc_tasks.shell.state import backup as backup_state
 
         sc = _open(container, workspace, host, context)
         path = backup_path(sc, output)
@@ -152,9 +152,9 @@ def restore(c, file, stop_daemon=False, max_size=None, container=None, workspace
     with boundary(out):
         from pathlib import Path
 
-        from ..errors import UsageError
-        from ..state import DEFAULT_MAX_SIZE, _files, parse_size, read_archive
-        from ..state import restore as restore_state
+        from devc_tasks.core.errors import UsageError
+        from devc_tasks.shell.state import DEFAULT_MAX_SIZE, _files, parse_size, read_archive
+        from devc_tasks.shell.state import restore as restore_state
 
         if str(file).startswith("-"):
             raise UsageError(f"{file!r} is an option, not a backup file", fix="Usage: inv tailscale.state.restore FILE [--stop-daemon]; help: inv --help tailscale.state.restore")
@@ -210,9 +210,9 @@ def reset(c, yes=False, no_backup=False, no_logout=False, output=None, force=Fal
     """Start over: back up, log the node out, stop tailscaled and empty /var/lib/tailscale. Asks first (--yes)."""
     out = _output(json)
     with boundary(out):
-        from ..errors import DevcError, UsageError
-        from ..state import STATE_DIR, backup_path, check_backup_target, require_running
-        from ..state import reset as reset_state
+        from devc_tasks.core.errors import DevcError, UsageError
+        from devc_tasks.shell.state import STATE_DIR, backup_path, check_backup_target, require_running
+        from devc_tasks.shell.state import reset as reset_state
 
         sc = _open(container, workspace, host, context)
         require_running(sc, "state.reset")

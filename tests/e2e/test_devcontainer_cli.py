@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from devc_tasks.hostname import short_host
+from devc_tasks.core.hostname import short_host
 from tests.conftest import RUN_ID, TEST_LABEL, _engine_required, logins
 
 pytestmark = pytest.mark.e2e

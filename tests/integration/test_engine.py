@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devc_tasks.hostname import short_host
+from devc_tasks.core.hostname import short_host
 from tests.integration.test_up import new_key
 
 pytestmark = pytest.mark.integration

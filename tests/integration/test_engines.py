@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from devc_tasks.hostname import short_host
+from devc_tasks.core.hostname import short_host
 from tests.conftest import REPO, RUN_ID, TEST_LABEL, Containers, TaskRun, _engine_required, logins
 from tests.integration.test_up import new_key
 from tests.support.certs import make_certs
@@ -336,7 +336,7 @@ def test_tls_engine_ca_wins_over_the_ca_bundle_variables(tls_engine):
     env.pop("DOCKER_CONTEXT", None)
     cli = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], env=env, capture_output=True, text=True)
     assert cli.returncode == 0, cli.stderr
-    from devc_tasks.engine import open_engine
+    from devc_tasks.shell.engine import open_engine
 
     assert open_engine(environ=env).client.version()["Version"] == cli.stdout.strip()
 

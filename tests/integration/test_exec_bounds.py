@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from devc_tasks import engine
-from devc_tasks.engine import DockerExecutor
-from devc_tasks.errors import TailscaleFailed, TimedOut
+from devc_tasks.core.errors import TailscaleFailed, TimedOut
+from devc_tasks.shell import engine
+from devc_tasks.shell.engine import DockerExecutor
 from tests.integration.test_up import new_key, up
 
 pytestmark = pytest.mark.integration

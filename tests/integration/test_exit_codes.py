@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from devc_tasks.errors import EXIT_CODES
+from devc_tasks.core.errors import EXIT_CODES
 from tests.conftest import REPO, Containers, TaskRun, unique
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from devc_tasks.engine import DockerExecutor
-from devc_tasks.plan import UpWish
-from devc_tasks.secrets import Secret
-from devc_tasks.tailscale import Node
+from devc_tasks.core.plan import UpWish
+from devc_tasks.core.secrets import Secret
+from devc_tasks.shell.engine import DockerExecutor
+from devc_tasks.shell.node import Node
 from tests.conftest import logins
 from tests.integration.test_state import profile
 from tests.integration.test_up import new_key, up

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from devc_tasks.apirules import api_settings, key_request
-from devc_tasks.errors import ApiForbidden, ApiNotFound, ApiRejected, ApiUnauthorized, ApiUnavailable, ApiUnreachable
-from devc_tasks.tsapi import RETRIES, TailscaleApi
+from devc_tasks.core.apirules import api_settings, key_request
+from devc_tasks.core.errors import ApiForbidden, ApiNotFound, ApiRejected, ApiUnauthorized, ApiUnavailable, ApiUnreachable
+from devc_tasks.shell.tsapi import RETRIES, TailscaleApi
 
 pytestmark = pytest.mark.integration
 

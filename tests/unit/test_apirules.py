@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from devc_tasks.apirules import Device, api_settings, judge, key_description, key_request, name_matches, stale_copies
-from devc_tasks.errors import ConfigError, UsageError
-from devc_tasks.secrets import redact
+from devc_tasks.core.apirules import Device, api_settings, judge, key_description, key_request, name_matches, stale_copies
+from devc_tasks.core.errors import ConfigError, UsageError
+from devc_tasks.core.secrets import redact
 from tests.unit.samples import probe_text
 
 
@@ -160,7 +160,7 @@ def test_redaction_covers_client_and_api_secrets(secret):
 
 
 def test_key_source_order_with_a_minter():
-    from devc_tasks.secrets import resolve_key
+    from devc_tasks.core.secrets import resolve_key
 
     calls = []
 
@@ -186,7 +186,7 @@ def test_key_source_order_with_a_minter():
 def test_must_log_in(state, has_state, logged_in, expected):
     from types import SimpleNamespace
 
-    from devc_tasks.hostapi import must_log_in
+    from devc_tasks.shell.hostapi import must_log_in
 
     status = None if state is None else SimpleNamespace(backend_state=state, logged_in=logged_in, connecting=False)
     assert must_log_in(SimpleNamespace(status=status, has_identity=has_state)) is expected
@@ -206,8 +206,8 @@ def test_must_log_in(state, has_state, logged_in, expected):
     ids=["connecting", "nostate-no-key", "fresh-file", "logged-out-file", "identity-file"],
 )
 def test_must_log_in_follows_the_planner(probe, expected):
-    from devc_tasks.hostapi import must_log_in
-    from devc_tasks.plan import Login, UpWish, next_step, parse_probe
+    from devc_tasks.core.plan import Login, UpWish, next_step, parse_probe
+    from devc_tasks.shell.hostapi import must_log_in
     from tests.unit.samples import status_json
 
     st = probe.get("status")
@@ -223,7 +223,7 @@ def test_up_replace_while_connecting_deletes_nothing():
     key nor deletes the node's own device as a stale copy."""
     from types import SimpleNamespace
 
-    from devc_tasks.plan import parse_probe
+    from devc_tasks.core.plan import parse_probe
     from devc_tasks.tasks.api import prepare_login
     from tests.unit.samples import status_json
 

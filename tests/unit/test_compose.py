@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from devc_tasks.compose import (
+from devc_tasks.core.compose import (
     OVERRIDE_FILENAME,
     REQUIREMENT_KEYS,
     Requirement,
@@ -26,8 +26,8 @@ from devc_tasks.compose import (
     render,
     write_override,
 )
-from devc_tasks.devcontainer import DevcontainerConfig, load_config
-from devc_tasks.errors import ConfigError, UsageError
+from devc_tasks.core.devcontainer import DevcontainerConfig, load_config
+from devc_tasks.core.errors import ConfigError, UsageError
 from tests.conftest import _engine_required
 
 pytestmark = pytest.mark.unit
@@ -473,9 +473,9 @@ def test_module_imports_yaml_only_inside_functions() -> None:
     """Startup stays light: yaml is imported where a compose file is read or written, not at module level."""
     import ast
 
-    import devc_tasks.compose
+    import devc_tasks.core.compose
 
-    tree = ast.parse(Path(devc_tasks.compose.__file__).read_text(encoding="utf-8"))
+    tree = ast.parse(Path(devc_tasks.core.compose.__file__).read_text(encoding="utf-8"))
     top_level = {
         alias.name.split(".")[0]
         for node in tree.body

@@ -8,16 +8,8 @@ from typing import Any
 
 import pytest
 
-from devc_tasks.devcontainer import (
-    CONFIG_CANDIDATES,
-    DevcontainerConfig,
-    compose_project_name,
-    find_config,
-    find_workspace,
-    load_config,
-    parse_jsonc,
-)
-from devc_tasks.errors import ConfigError
+from devc_tasks.core.devcontainer import CONFIG_CANDIDATES, DevcontainerConfig, compose_project_name, find_config, find_workspace, load_config, parse_jsonc
+from devc_tasks.core.errors import ConfigError
 
 pytestmark = pytest.mark.unit
 

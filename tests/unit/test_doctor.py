@@ -8,30 +8,11 @@ from typing import Any
 
 import pytest
 
-from devc_tasks.doctor import (
-    FAIL,
-    PASS,
-    SKIP,
-    TITLES,
-    WARN,
-    Check,
-    ConfigFacts,
-    ContainerFacts,
-    EngineFacts,
-    Facts,
-    ok,
-    run_checks,
-)
-from devc_tasks.errors import (
-    ConfigError,
-    ContainerNotFound,
-    EngineUnreachable,
-    TimedOut,
-    UsageError,
-)
-from devc_tasks.hostname import HostnameChoice
-from devc_tasks.plan import parse_probe
-from devc_tasks.state import inspect_state_mount
+from devc_tasks.core.errors import ConfigError, ContainerNotFound, EngineUnreachable, TimedOut, UsageError
+from devc_tasks.core.hostname import HostnameChoice
+from devc_tasks.core.plan import parse_probe
+from devc_tasks.shell.doctor import FAIL, PASS, SKIP, TITLES, WARN, Check, ConfigFacts, ContainerFacts, EngineFacts, Facts, ok, run_checks
+from devc_tasks.shell.state import inspect_state_mount
 from tests.unit.samples import prefs_json, probe_text, status_json
 
 pytestmark = pytest.mark.unit

@@ -2,9 +2,9 @@
 
 import pytest
 
-from devc_tasks import plan
-from devc_tasks.errors import KeyRequired, TunMissing
-from devc_tasks.plan import UpWish, dry_run, parse_probe
+from devc_tasks.core import plan
+from devc_tasks.core.errors import KeyRequired, TunMissing
+from devc_tasks.core.plan import UpWish, dry_run, parse_probe
 from tests.unit.samples import prefs_json, probe_text, status_json
 
 pytestmark = pytest.mark.unit

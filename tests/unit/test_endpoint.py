@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from devc_tasks.endpoint import ContextMeta, ContextStore, Endpoint, TLSFiles, choose_endpoint, config_dir, default_tls, tls_problem
-from devc_tasks.engine import ssh_transport
-from devc_tasks.errors import UsageError
+from devc_tasks.core.endpoint import ContextMeta, ContextStore, Endpoint, TLSFiles, choose_endpoint, config_dir, default_tls, tls_problem
+from devc_tasks.core.errors import UsageError
+from devc_tasks.shell.engine import ssh_transport
 
 pytestmark = pytest.mark.unit
 
@@ -228,7 +228,7 @@ def test_tls_problem_names_the_file(files, unreadable, words):
 def test_ssh_gets_no_secret_from_our_environment():
     """The system ssh (and any ProxyCommand, LocalCommand or SendEnv of the user's ~/.ssh/config) runs with
     our environment: the auth key and API secrets in it must not travel with it."""
-    from devc_tasks.sshconn import ssh_env
+    from devc_tasks.shell.sshconn import ssh_env
 
     env = ssh_env({"HOME": "/h", "SSH_AUTH_SOCK": "/a", "TAILSCALE_AUTHKEY": "tskey-auth-x", "TAILSCALE_OAUTH_CLIENT_SECRET": "tskey-client-y",
                    "TAILSCALE_API_KEY": "tskey-api-z", "LD_LIBRARY_PATH": "/x"})
@@ -249,7 +249,7 @@ def test_ssh_gets_no_secret_from_our_environment():
 def test_ssh_argv_is_the_docker_clis(url, expected):
     """cli/connhelper/ssh: `-l USER -p PORT -- HOST`, the user URL-decoded (Go's Username()); a leading dash
     cannot become an ssh option (the value follows -l; the host follows --)."""
-    from devc_tasks.sshconn import ssh_argv
+    from devc_tasks.shell.sshconn import ssh_argv
 
     argv = ssh_argv(url)
     assert argv[:4] == ["ssh", "-T", "-o", "ConnectTimeout=30"] and argv[-3:] == ["docker", "system", "dial-stdio"]
@@ -290,7 +290,7 @@ def test_tls_without_verify_prints_no_warning_per_request(tmp_path):
 
     threading.Thread(target=serve, daemon=True).start()
     code = textwrap.dedent(f"""
-        from devc_tasks.engine import open_engine
+        from devc_tasks.shell.engine import open_engine
         e = open_engine(host="tcp://127.0.0.1:{port}", environ={{"DOCKER_TLS": "1", "DOCKER_CERT_PATH": "{certs.folder}", "HOME": "/nonexistent"}})
         e.client.api.version()
         print("ok")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from devc_tasks.engine import ContainerInfo, choose_container, is_local_url, parse_env
-from devc_tasks.errors import AmbiguousContainer, ContainerNotRunning
+from devc_tasks.core.errors import AmbiguousContainer, ContainerNotRunning
+from devc_tasks.shell.engine import ContainerInfo, choose_container, is_local_url, parse_env
 
 pytestmark = pytest.mark.unit
 
@@ -65,7 +65,7 @@ def test_exec_frames_read_through_the_http_buffer():
     import io
     from types import SimpleNamespace
 
-    from devc_tasks.engine import _frames
+    from devc_tasks.shell.engine import _frames
 
     def frame(stream, data):
         return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
@@ -80,7 +80,7 @@ def test_exec_frames_read_through_the_http_buffer():
 
 from types import SimpleNamespace  # noqa: E402
 
-from devc_tasks.engine import Engine, executor_for, find_container  # noqa: E402
+from devc_tasks.shell.engine import Engine, executor_for, find_container  # noqa: E402
 
 LF, CF = "devcontainer.local_folder", "devcontainer.config_file"
 

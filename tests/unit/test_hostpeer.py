@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from devc_tasks.hostpeer import host_peer, peer_view
+from devc_tasks.shell.hostpeer import host_peer, peer_view
 
 ID, KEY = "nAbc123CNTRL", "nodekey:aa11"
 

@@ -4,8 +4,8 @@ import base64
 
 import pytest
 
-from devc_tasks.identity import state_identity, state_identity_of_bytes
-from devc_tasks.plan import parse_probe
+from devc_tasks.core.identity import state_identity, state_identity_of_bytes
+from devc_tasks.core.plan import parse_probe
 
 pytestmark = pytest.mark.unit
 

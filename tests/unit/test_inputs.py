@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from devc_tasks.engine import ContainerInfo, DockerExecutor, Found
-from devc_tasks.errors import UsageError
-from devc_tasks.state import StateContainer
-from devc_tasks.target import Target
+from devc_tasks.core.errors import UsageError
+from devc_tasks.shell.engine import ContainerInfo, DockerExecutor, Found
+from devc_tasks.shell.state import StateContainer
+from devc_tasks.shell.target import Target
 from devc_tasks.tasks.common import parse_tags
 
 pytestmark = pytest.mark.unit

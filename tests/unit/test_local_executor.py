@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from devc_tasks import engine
-from devc_tasks.engine import LocalExecutor
-from devc_tasks.errors import TailscaleFailed, TimedOut
+from devc_tasks.core.errors import TailscaleFailed, TimedOut
+from devc_tasks.shell import engine
+from devc_tasks.shell.engine import LocalExecutor
 
 
 def test_the_deadline_kills_the_whole_command_not_only_its_shell(tmp_path):

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from devc_tasks.engine import ExecResult
-from devc_tasks.errors import LoginRejected, TailscaleFailed, TimedOut
-from devc_tasks.plan import UpWish
-from devc_tasks.secrets import Secret
-from devc_tasks.tailscale import Node
+from devc_tasks.core.errors import LoginRejected, TailscaleFailed, TimedOut
+from devc_tasks.core.plan import UpWish
+from devc_tasks.core.secrets import Secret
+from devc_tasks.shell.engine import ExecResult
+from devc_tasks.shell.node import Node
 from tests.unit.samples import prefs_json, probe_text, status_json
 
 pytestmark = pytest.mark.unit

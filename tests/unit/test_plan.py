@@ -2,10 +2,10 @@
 
 import pytest
 
-from devc_tasks import plan
-from devc_tasks.errors import DaemonFailed, KeyRequired, LoginRejected, StateVolumeError, TailscaleFailed, TailscaleNotInstalled, TunMissing
-from devc_tasks.plan import UpWish, next_step, parse_probe
-from devc_tasks.tailscale import connect_warnings
+from devc_tasks.core import plan
+from devc_tasks.core.errors import DaemonFailed, KeyRequired, LoginRejected, StateVolumeError, TailscaleFailed, TailscaleNotInstalled, TunMissing
+from devc_tasks.core.plan import UpWish, next_step, parse_probe
+from devc_tasks.shell.node import connect_warnings
 from tests.unit.samples import prefs_json, probe_text, status_json
 
 pytestmark = pytest.mark.unit

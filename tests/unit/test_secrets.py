@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from devc_tasks.errors import UsageError
-from devc_tasks.secrets import Secret, redact, resolve_key
+from devc_tasks.core.errors import UsageError
+from devc_tasks.core.secrets import Secret, redact, resolve_key
 from tests.support.limits import memory_cap
 
 pytestmark = pytest.mark.unit

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from devc_tasks.errors import UnsafeArchive, UsageError
-from devc_tasks.state import (
+from devc_tasks.core.errors import UnsafeArchive, UsageError
+from devc_tasks.shell.state import (
     STATE_DIR,
     StateMount,
     backup_label,
@@ -335,7 +335,7 @@ def test_clean_tar_round_trip_drops_special_bits():
 
 @pytest.mark.parametrize("size", [1, 7, 512, 100_000], ids=["1", "7", "block", "whole"])
 def test_chunk_reader_streams_a_tar(size):
-    from devc_tasks.state import _ChunkReader
+    from devc_tasks.shell.state import _ChunkReader
 
     data = tar(*GOOD_TOP)
     chunks = [data[i : i + size] for i in range(0, len(data), size)]
@@ -344,7 +344,7 @@ def test_chunk_reader_streams_a_tar(size):
 
 
 def test_backup_target_rules(tmp_path):
-    from devc_tasks.state import StateContainer, backup_path, check_backup_target
+    from devc_tasks.shell.state import StateContainer, backup_path, check_backup_target
 
     sc = StateContainer(client=None, id="x" * 64, name="web-1", attrs={"Config": {"Labels": {"com.docker.compose.project": "web"}}}, executor=None)
     now = datetime(2024, 5, 1, 9, 8, 7, tzinfo=UTC)
@@ -501,7 +501,7 @@ def test_read_archive_refuses_a_fifo_without_blocking(tmp_path):
     import os
     import threading
 
-    from devc_tasks.state import read_archive
+    from devc_tasks.shell.state import read_archive
 
     fifo = tmp_path / "backup.tar"
     os.mkfifo(fifo)
@@ -547,7 +547,7 @@ class FakeClient:
 
 
 def fake_sc(archives=None, status="exited", executor=None):
-    from devc_tasks.state import StateContainer
+    from devc_tasks.shell.state import StateContainer
 
     return StateContainer(client=FakeClient(archives), id="c" * 64, name="web-1", attrs={"State": {"Status": status}}, executor=executor)
 
@@ -559,7 +559,7 @@ def fake_sc(archives=None, status="exited", executor=None):
 )
 def test_show_decides_the_identity_from_the_state_files_content(content, identity, broken):
     """A stopped container: no daemon to ask, so the file's content decides (not its size)."""
-    from devc_tasks.state import STATE_FILE, show
+    from devc_tasks.shell.state import STATE_FILE, show
 
     class Archives(dict):
         def __getitem__(self, path):
@@ -574,7 +574,7 @@ def test_show_decides_the_identity_from_the_state_files_content(content, identit
 def test_open_state_uses_the_executors_inspect_document():
     from types import SimpleNamespace
 
-    from devc_tasks.state import open_state
+    from devc_tasks.shell.state import open_state
 
     attrs = {"State": {"Status": "running"}, "Config": {"Labels": {}}}
     executor = SimpleNamespace(inspect=lambda: attrs)
@@ -588,8 +588,8 @@ def test_open_state_uses_the_executors_inspect_document():
 
 
 def test_backup_of_an_unreadable_archive_still_succeeds(tmp_path):
-    from devc_tasks.state import STATE_DIR as DIR
-    from devc_tasks.state import backup
+    from devc_tasks.shell.state import STATE_DIR as DIR
+    from devc_tasks.shell.state import backup
 
     result = backup(fake_sc({DIR: (iter([b"not a tar at all" * 64]), {})}), tmp_path / "b.tar")
     assert result.path.read_bytes() == b"not a tar at all" * 64
@@ -601,7 +601,7 @@ def test_backup_of_an_unreadable_archive_still_succeeds(tmp_path):
 def test_backup_never_holds_a_big_archive_in_memory(tmp_path, monkeypatch):
     import tracemalloc
 
-    import devc_tasks.state as state_mod
+    from devc_tasks.shell import state as state_mod
 
     monkeypatch.setattr(state_mod, "DEFAULT_MAX_SIZE", 1024 * 1024)
     big = 24 * 1024 * 1024
@@ -655,14 +655,14 @@ class SwapFails:
     then answers the clean-up with ``after`` (an ExecResult, or an exception to raise)."""
 
     def __init__(self, swap=None, after=None):
-        from devc_tasks.engine import ExecResult
+        from devc_tasks.shell.engine import ExecResult
 
         self.calls = []
         self.swap = swap or ExecResult(1, "devc-stopped\n", "rm: cannot remove '/var/lib/tailscale/certs': Device or resource busy\n")
         self.after = after or ExecResult(0, "", "")
 
     def run(self, argv, *, stdin=None, timeout=30.0):
-        from devc_tasks.engine import ExecResult
+        from devc_tasks.shell.engine import ExecResult
 
         self.calls.append(list(argv))
         script = argv[2] if len(argv) > 2 and argv[:2] == ["sh", "-c"] else ""
@@ -675,13 +675,13 @@ class SwapFails:
 
 
 def _lost():
-    from devc_tasks.errors import EngineUnreachable
+    from devc_tasks.core.errors import EngineUnreachable
 
     return EngineUnreachable("lost the connection to the Docker engine during `sh`: reset")
 
 
 def _result(code, out="", err=""):
-    from devc_tasks.engine import ExecResult
+    from devc_tasks.shell.engine import ExecResult
 
     return ExecResult(code, out, err)
 
@@ -705,9 +705,9 @@ KEPT_OLD = "/var/lib/tailscale/.devc-restore-x.old"
 def test_a_failed_restore_never_deletes_the_previous_state(monkeypatch, swap, after, words, restarted):
     """After a failed swap only the staged copy is removed; ``.old`` (the previous identity set
     aside) is removed only when the container says it is empty, else kept and named."""
-    import devc_tasks.state as state_mod
-    import devc_tasks.tailscale as tailscale_mod
-    from devc_tasks.errors import StateVolumeError
+    from devc_tasks.core.errors import StateVolumeError
+    from devc_tasks.shell import node as tailscale_mod
+    from devc_tasks.shell import state as state_mod
 
     monkeypatch.setattr(tailscale_mod, "Node", FakeNode)
     monkeypatch.setattr(state_mod, "_put_archive", lambda sc, path, data: None)
@@ -732,8 +732,8 @@ def test_a_failed_restore_never_deletes_the_previous_state(monkeypatch, swap, af
 
 
 def test_a_restore_that_fails_before_the_swap_names_nothing_kept(monkeypatch):
-    import devc_tasks.state as state_mod
-    import devc_tasks.tailscale as tailscale_mod
+    from devc_tasks.shell import node as tailscale_mod
+    from devc_tasks.shell import state as state_mod
 
     def put_fails(sc, path, data):
         raise _lost()
@@ -749,9 +749,9 @@ def test_a_restore_that_fails_before_the_swap_names_nothing_kept(monkeypatch):
 
 
 def test_restore_and_reset_stop_the_daemon_under_ups_lock(monkeypatch):
-    import devc_tasks.state as state_mod
-    import devc_tasks.tailscale as tailscale_mod
-    from devc_tasks import plan
+    from devc_tasks.core import plan
+    from devc_tasks.shell import node as tailscale_mod
+    from devc_tasks.shell import state as state_mod
 
     monkeypatch.setattr(tailscale_mod, "Node", FakeNode)
     monkeypatch.setattr(state_mod, "_put_archive", lambda sc, path, data: None)
@@ -763,7 +763,7 @@ def test_restore_and_reset_stop_the_daemon_under_ups_lock(monkeypatch):
             self.scripts = []
 
         def run(self, argv, *, stdin=None, timeout=30.0):
-            from devc_tasks.engine import ExecResult
+            from devc_tasks.shell.engine import ExecResult
 
             script = argv[2] if argv[:2] == ["sh", "-c"] else " ".join(argv)
             self.scripts.append(script)

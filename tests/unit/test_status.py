@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from devc_tasks.errors import TailscaleFailed
-from devc_tasks.status import parse_prefs, parse_status
+from devc_tasks.core.errors import TailscaleFailed
+from devc_tasks.core.status import parse_prefs, parse_status
 from tests.unit.samples import prefs_json, status_doc, status_json
 
 pytestmark = pytest.mark.unit

@@ -134,7 +134,7 @@ def test_readme_exit_code_table_is_the_code():
     """The README's table lists every error class's code and kind, and the codes are distinct."""
     import re
 
-    from devc_tasks.errors import EXIT_CODES
+    from devc_tasks.core.errors import EXIT_CODES
 
     text = (REPO / "README.md").read_text()
     table = text[text.index("## Exit codes") :].split("\n## ", 1)[0]
@@ -147,8 +147,8 @@ def test_engine_errors_map_to_their_classes():
     import docker.errors
     import requests
 
-    from devc_tasks.engine import sdk_call
-    from devc_tasks.errors import ContainerNotFound, ContainerNotRunning, EngineRefused, EngineUnreachable
+    from devc_tasks.core.errors import ContainerNotFound, ContainerNotRunning, EngineRefused, EngineUnreachable
+    from devc_tasks.shell.engine import sdk_call
 
     def api_error(status, text):
         response = requests.Response()

@@ -35,18 +35,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import plan
-from .errors import (
-    ContainerNotRunning,
-    DevcError,
-    EngineUnreachable,
-    StateVolumeError,
-    TimedOut,
-    UnsafeArchive,
-    UsageError,
-)
-from .identity import StateIdentity, state_identity_of_bytes
-from .plan import STATE_DIR, STATE_FILE
+from devc_tasks.core import plan
+from devc_tasks.core.errors import ContainerNotRunning, DevcError, EngineUnreachable, StateVolumeError, TimedOut, UnsafeArchive, UsageError
+from devc_tasks.core.identity import StateIdentity, state_identity_of_bytes
+from devc_tasks.core.plan import STATE_DIR, STATE_FILE
 
 __all__ = [
     "ANONYMOUS_LABEL",
@@ -210,7 +202,7 @@ def inspect_state_mount(container_attrs: Mapping[str, Any], volume_lookup: Calla
 
 
 def _volume_fix() -> str:
-    from .compose import fix_text
+    from devc_tasks.core.compose import fix_text
 
     return (
         f"Mount a named volume at {STATE_DIR}. "
@@ -222,7 +214,7 @@ def _volume_fix() -> str:
 
 def state_mount_of(client: Any, container_attrs: Mapping[str, Any]) -> StateMount:
     """``inspect_state_mount`` with the Engine answering the volume look-ups."""
-    from .engine import volume_lookup
+    from devc_tasks.shell.engine import volume_lookup
 
     return inspect_state_mount(container_attrs, volume_lookup(client))
 
@@ -586,7 +578,7 @@ def _get_archive(sc: StateContainer, path: str) -> tuple[Iterator[bytes], dict[s
     """``get_archive`` (works on a stopped container); None when ``path`` does not exist."""
     import docker.errors
 
-    from .engine import sdk_call
+    from devc_tasks.shell.engine import sdk_call
 
     def call() -> tuple[Iterator[bytes], dict[str, Any]] | None:
         try:
@@ -600,7 +592,7 @@ def _get_archive(sc: StateContainer, path: str) -> tuple[Iterator[bytes], dict[s
 def _put_archive(sc: StateContainer, path: str, data: bytes) -> None:
     import docker.errors
 
-    from .engine import sdk_call
+    from devc_tasks.shell.engine import sdk_call
 
     def call() -> None:
         try:
@@ -733,7 +725,7 @@ def show(sc: StateContainer) -> StateReport:
     daemon: bool | None = None
     probe_error = None
     if sc.running:
-        from .tailscale import Node
+        from devc_tasks.shell.node import Node
 
         try:
             probe = Node(sc.executor).probe()
@@ -932,7 +924,7 @@ _STOPPED = "devc-stopped"
 def _locked(body: str) -> str:
     """``body`` after plan.SH_LIB, holding the lock `up` takes (tailscale._LOCK): no `up` can
     start tailscaled while it runs. Exits 75 (tailscale._LOCK_BUSY) when the lock stays taken."""
-    from .tailscale import _LOCK
+    from devc_tasks.shell.node import _LOCK
 
     return plan.SH_LIB + f"DEVC_LOCK_WAIT={_LOCK_WAIT}\n" + _LOCK + body
 
@@ -1001,7 +993,7 @@ def _run_locked(sc: StateContainer, body: str, *args: str) -> tuple[Any, bool]:
 
 
 def _check_locked(sc: StateContainer, r: Any, what: str) -> str:
-    from .tailscale import _LOCK_BUSY
+    from devc_tasks.shell.node import _LOCK_BUSY
 
     if r.exit_code == 0:
         return r.stdout
@@ -1048,7 +1040,7 @@ def restore(
     """
     if not sc.running:
         return _restore_stopped(sc, archive, on_step)
-    from .tailscale import Node
+    from devc_tasks.shell.node import Node
 
     node = Node(sc.executor, on_step=on_step)
     before = node.probe()
@@ -1265,7 +1257,7 @@ def reset(
     the backup, the reset stops before anything is deleted. The caller checks
     that the container runs (``require_running``) before asking for confirmation.
     """
-    from .tailscale import Node
+    from devc_tasks.shell.node import Node
 
     out = _exec(sc, _PRESENT, STATE_DIR, what=f"looking at {STATE_DIR}").strip()
     present = None if out == "missing" else out == "files"

@@ -239,7 +239,7 @@ def choose_hostname(
         if not wish:
             continue
         if "tskey-" in wish.lower():  # it would become the node's name, seen by the whole tailnet
-            from .errors import UsageError
+            from devc_tasks.core.errors import UsageError
 
             raise UsageError(
                 f"{source} holds what looks like an auth key (tskey-...), not a hostname; it was not used",

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError, UsageError
-from .secrets import Secret
+from devc_tasks.core.errors import ConfigError, UsageError
+from devc_tasks.core.secrets import Secret
 
 __all__ = [
     "ENV_CLIENT_ID",

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO
 
-from .errors import UsageError
+from devc_tasks.core.errors import UsageError
 
 __all__ = ["KeySource", "Secret", "redact", "resolve_key", "looks_like_key", "ENV_AUTHKEY", "MAX_KEY_BYTES"]
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import TailscaleFailed
+from devc_tasks.core.errors import TailscaleFailed
 
 __all__ = ["BACKEND_STATES", "Prefs", "SelfStatus", "Status", "parse_prefs", "parse_status", "prefs_to_flags", "short_version"]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devc_tasks.errors import ConfigError
+from devc_tasks.core.errors import ConfigError
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 """The most a devcontainer.json, compose or .env file may hold: far past any real one."""

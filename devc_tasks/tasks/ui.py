@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .status import Status
+from devc_tasks.core.status import Status
 
 __all__ = ["Output", "node_doc"]
 
@@ -43,7 +43,7 @@ def node_doc(status: Status | None) -> dict[str, Any]:
 
 def _versioned(doc: dict[str, Any]) -> dict[str, Any]:
     """Every JSON document says which devc-tasks wrote it (``"version"`` in status is tailscale's)."""
-    from . import __version__
+    from devc_tasks import __version__
 
     return {**doc, "devc_tasks_version": __version__}
 
@@ -116,7 +116,7 @@ class Output:
 
     def warn(self, text: str) -> None:
         """Redacted: a warning may quote a path or value the user gave, which may be a key."""
-        from .secrets import redact
+        from devc_tasks.core.secrets import redact
 
         text = redact(text)
         if self._plain_err(f"warning: {text}"):
@@ -129,7 +129,7 @@ class Output:
     def emit(self, doc: dict[str, Any], human: Callable[[Any], None]) -> None:
         if self.json_mode:
             if isinstance(doc.get("warnings"), list):  # redacted as `warn` shows them
-                from .secrets import redact
+                from devc_tasks.core.secrets import redact
 
                 doc = {**doc, "warnings": [redact(w) if isinstance(w, str) else w for w in doc["warnings"]]}
             sys.stdout.write(json.dumps(_versioned(doc), indent=2, sort_keys=False) + "\n")

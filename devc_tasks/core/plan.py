@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .errors import DaemonFailed, DevcError, KeyRequired, LoginRejected, StateVolumeError, TailscaleFailed, TailscaleNotInstalled, TunMissing
-from .identity import BROKEN_STATE_FIX, StateIdentity, state_identity
-from .status import Prefs, Status, parse_prefs, parse_status, prefs_to_flags, short_version
+from devc_tasks.core.errors import DaemonFailed, DevcError, KeyRequired, LoginRejected, StateVolumeError, TailscaleFailed, TailscaleNotInstalled, TunMissing
+from devc_tasks.core.identity import BROKEN_STATE_FIX, StateIdentity, state_identity
+from devc_tasks.core.status import Prefs, Status, parse_prefs, parse_status, prefs_to_flags, short_version
 
 __all__ = [
     "SOCKET",
@@ -441,7 +441,7 @@ def set_argv(cli: str, flags: dict[str, str]) -> tuple[str, ...]:
 
 
 def tun_fix() -> str:
-    from .compose import fix_text  # compose imports this module
+    from devc_tasks.core.compose import fix_text  # compose imports this module
 
     return (
         "The container has no TUN device (or lacks NET_ADMIN). "

@@ -44,8 +44,8 @@ def peer_view(doc: Any, *, node_id: str, public_key: str) -> dict[str, Any] | No
 def child_env(env: Mapping[str, str]) -> dict[str, str]:
     """The host environment without the secrets this process holds: the host's tailscale
     needs none of them, and a child's environment is readable in /proc/PID/environ."""
-    from .apirules import ENV_API_KEY, ENV_CLIENT_SECRET
-    from .secrets import ENV_AUTHKEY
+    from devc_tasks.core.apirules import ENV_API_KEY, ENV_CLIENT_SECRET
+    from devc_tasks.core.secrets import ENV_AUTHKEY
 
     return {k: v for k, v in env.items() if k not in (ENV_CLIENT_SECRET, ENV_API_KEY, ENV_AUTHKEY)}
 

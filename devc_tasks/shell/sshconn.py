@@ -25,8 +25,8 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from .apirules import ENV_API_KEY, ENV_CLIENT_SECRET
-from .secrets import ENV_AUTHKEY
+from devc_tasks.core.apirules import ENV_API_KEY, ENV_CLIENT_SECRET
+from devc_tasks.core.secrets import ENV_AUTHKEY
 
 __all__ = ["ssh_argv", "ssh_env", "system_ssh_client"]
 

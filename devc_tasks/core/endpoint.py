@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .errors import UsageError
+from devc_tasks.core.errors import UsageError
 
 __all__ = ["ContextMeta", "ContextStore", "Endpoint", "TLSFiles", "check_url", "choose_endpoint", "config_dir", "default_tls", "is_local_url", "tls_problem"]
 

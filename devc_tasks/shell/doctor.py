@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import DevcError, UsageError
-from .hostname import HostnameChoice
-from .identity import BROKEN_STATE_FIX
-from .plan import CAP_NET_ADMIN, CAP_NET_RAW, INSTALL_FIX, SOCKET, STATE_DIR, Probe, collision
-from .secrets import redact
-from .state import StateMount, persistence_problem
+from devc_tasks.core.errors import DevcError, UsageError
+from devc_tasks.core.hostname import HostnameChoice
+from devc_tasks.core.identity import BROKEN_STATE_FIX
+from devc_tasks.core.plan import CAP_NET_ADMIN, CAP_NET_RAW, INSTALL_FIX, SOCKET, STATE_DIR, Probe, collision
+from devc_tasks.core.secrets import redact
+from devc_tasks.shell.state import StateMount, persistence_problem
 
 __all__ = [
     "FAIL",
@@ -170,7 +170,7 @@ def _service(facts: Facts) -> str:
 
 
 def _settings_fix(facts: Facts, key: str) -> str:
-    from .compose import fix_text
+    from devc_tasks.core.compose import fix_text
 
     kind = _kind(facts)
     text = fix_text((key,), kind=None if kind == "unknown" else kind, service=_service(facts))
@@ -494,7 +494,7 @@ def check_ssh(facts: Facts) -> Check:
         return Check(name="ssh", status=PASS, seen="off (--no-ssh)")
     said = [h for h in p.status.health if SSH_POLICY_HEALTH in h]
     if said:
-        from .tailscale import SSH_REFUSED_FIX
+        from devc_tasks.shell.node import SSH_REFUSED_FIX
 
         return Check(
             name="ssh",
@@ -563,10 +563,10 @@ def gather(
     ``sel`` is a validated ``target.Selectors``. Only a usage error (a bad
     option) escapes. The container is probed in one exec.
     """
-    from . import engine as eng
-    from .secrets import resolve_key
-    from .tailscale import Node
-    from .target import Target, resolve_workspace, wanted_hostname, workspace_from_labels
+    from devc_tasks.core.secrets import resolve_key
+    from devc_tasks.shell import engine as eng
+    from devc_tasks.shell.node import Node
+    from devc_tasks.shell.target import Target, resolve_workspace, wanted_hostname, workspace_from_labels
 
     sel.validate()
     facts: dict[str, Any] = {"local": sel.local, "userspace": userspace}
@@ -646,7 +646,7 @@ def gather(
 
 def _find(engine: Any, sel: Any, workspace: Path | None, config: Any, environ: Mapping[str, str]) -> tuple[Any, ContainerFacts | None, DevcError | None]:
     """The container as ``resolve`` would find it, a stopped one included (the checks say it is stopped)."""
-    from .target import find
+    from devc_tasks.shell.target import find
 
     try:
         found = find(engine, sel, workspace, config, environ, allow_stopped=True)
@@ -658,7 +658,7 @@ def _find(engine: Any, sel: Any, workspace: Path | None, config: Any, environ: M
 
 def _state_mount(client: Any, executor: Any) -> StateMount | None:
     """What holds the state directory (a stopped container can be inspected too); None when inspect fails."""
-    from .state import state_mount_of
+    from devc_tasks.shell.state import state_mount_of
 
     try:
         return state_mount_of(client, executor.inspect())

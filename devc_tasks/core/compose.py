@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .devcontainer import DevcontainerConfig, load_yaml, read_config_text, read_dotenv
-from .errors import ConfigError, UsageError
-from .plan import STATE_DIR
+from devc_tasks.core.devcontainer import DevcontainerConfig, load_yaml, read_config_text, read_dotenv
+from devc_tasks.core.errors import ConfigError, UsageError
+from devc_tasks.core.plan import STATE_DIR
 
 __all__ = [
     "OVERRIDE_FILENAME",

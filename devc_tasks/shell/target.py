@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .engine import LABEL_CONFIG_FILE, LABEL_LOCAL_FOLDER, Engine, Executor, Found, LocalExecutor, logical_cwd
-from .errors import AmbiguousContainer, ConfigError, ContainerNotFound, ContainerNotRunning, UsageError
+from devc_tasks.core.errors import AmbiguousContainer, ConfigError, ContainerNotFound, ContainerNotRunning, UsageError
+from devc_tasks.shell.engine import LABEL_CONFIG_FILE, LABEL_LOCAL_FOLDER, Engine, Executor, Found, LocalExecutor, logical_cwd
 
 if TYPE_CHECKING:
-    from .devcontainer import DevcontainerConfig
-    from .hostname import HostnameChoice
+    from devc_tasks.core.devcontainer import DevcontainerConfig
+    from devc_tasks.core.hostname import HostnameChoice
 
 __all__ = ["Selectors", "Target", "resolve", "resolve_workspace", "wanted_hostname"]
 
@@ -52,7 +52,7 @@ class Target:
 
 def resolve_workspace(sel: Selectors, environ: Mapping[str, str] = os.environ) -> tuple[Path | None, DevcontainerConfig | None]:
     """The workspace folder (``--workspace``, else the nearest upward with a config) and its config."""
-    from . import devcontainer
+    from devc_tasks.core import devcontainer
 
     if sel.workspace:
         ws = Path(sel.workspace).expanduser()
@@ -76,7 +76,7 @@ def resolve_workspace(sel: Selectors, environ: Mapping[str, str] = os.environ) -
 def workspace_from_labels(labels: Mapping[str, str]) -> tuple[Path | None, DevcontainerConfig | None]:
     """The workspace and config the devcontainer CLI recorded on a container, when they
     are readable here: `--container` then names the same node as running from the workspace."""
-    from . import devcontainer
+    from devc_tasks.core import devcontainer
 
     folder = labels.get(LABEL_LOCAL_FOLDER)
     if not folder or not Path(folder).is_dir():
@@ -93,8 +93,8 @@ def workspace_from_labels(labels: Mapping[str, str]) -> tuple[Path | None, Devco
 
 def find(engine: Engine, sel: Selectors, workspace: Path | None, config: DevcontainerConfig | None, environ: Mapping[str, str], *, allow_stopped: bool = False) -> Found:
     """The container the selectors and the workspace's configuration name."""
-    from . import devcontainer
-    from .engine import find_container
+    from devc_tasks.core import devcontainer
+    from devc_tasks.shell.engine import find_container
 
     project = service = None
     if config is not None and config.is_compose:
@@ -117,7 +117,7 @@ def find(engine: Engine, sel: Selectors, workspace: Path | None, config: Devcont
 def resolve(sel: Selectors, environ: Mapping[str, str] = os.environ, *, allow_stopped: bool = False, optional: bool = False) -> Target:
     """Workspace, engine, container and executor; ``optional`` tolerates a missing container
     (``hostname`` only needs the engine) and leaves ``found`` and ``executor`` None."""
-    from .engine import executor_for, open_engine
+    from devc_tasks.shell.engine import executor_for, open_engine
 
     sel.validate()
     workspace, config = resolve_workspace(sel, environ) if not sel.container or sel.workspace else (None, None)
@@ -137,7 +137,7 @@ def resolve(sel: Selectors, environ: Mapping[str, str] = os.environ, *, allow_st
 
 def wanted_hostname(target: Target, flag: str | None, environ: Mapping[str, str] = os.environ) -> HostnameChoice:
     """The node name `up` would use, with where each part came from."""
-    from .hostname import choose_hostname
+    from devc_tasks.core.hostname import choose_hostname
 
     container_env = target.executor.env() if target.engine is not None and target.executor is not None else {}
     if target.engine is not None:

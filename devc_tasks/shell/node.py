@@ -13,20 +13,11 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from . import plan
-from .engine import ExecResult, Executor
-from .errors import (
-    DaemonFailed,
-    DevcError,
-    LoginRejected,
-    SshRefused,
-    TailscaleFailed,
-    TailscaleNotInstalled,
-    TimedOut,
-    TunMissing,
-)
-from .plan import Probe, UpWish
-from .secrets import Secret, redact
+from devc_tasks.core import plan
+from devc_tasks.core.errors import DaemonFailed, DevcError, LoginRejected, SshRefused, TailscaleFailed, TailscaleNotInstalled, TimedOut, TunMissing
+from devc_tasks.core.plan import Probe, UpWish
+from devc_tasks.core.secrets import Secret, redact
+from devc_tasks.shell.engine import ExecResult, Executor
 
 __all__ = ["Node", "UpResult", "classify_tailscale_error", "is_tun_error", "SSH_REFUSED_FIX"]
 

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .apirules import SCOPE_DEVICES, SCOPE_KEYS, ApiSettings, Device
-from .errors import ApiError, ApiForbidden, ApiNotFound, ApiRejected, ApiUnauthorized, ApiUnavailable, ApiUnreachable, UsageError
-from .secrets import Secret, redact
+from devc_tasks.core.apirules import SCOPE_DEVICES, SCOPE_KEYS, ApiSettings, Device
+from devc_tasks.core.errors import ApiError, ApiForbidden, ApiNotFound, ApiRejected, ApiUnauthorized, ApiUnavailable, ApiUnreachable, UsageError
+from devc_tasks.core.secrets import Secret, redact
 
 __all__ = ["TailscaleApi", "MintedKey", "RETRIES"]
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from .endpoint import ContextStore, Endpoint, TLSFiles, choose_endpoint, config_dir, is_local_url, tls_problem
-from .errors import (
+from devc_tasks.core.endpoint import ContextStore, Endpoint, TLSFiles, choose_endpoint, config_dir, is_local_url, tls_problem
+from devc_tasks.core.errors import (
     AmbiguousContainer,
     ContainerNotFound,
     ContainerNotRunning,
@@ -452,7 +452,7 @@ def _client(endpoint: Endpoint, environ: Mapping[str, str]) -> Any:
 
     if endpoint.url.startswith("ssh://"):
         if ssh_transport(environ, _paramiko_installed()) == "ssh":
-            from .sshconn import system_ssh_client
+            from devc_tasks.shell.sshconn import system_ssh_client
 
             return system_ssh_client(endpoint.url, timeout=60)
         return docker.DockerClient(base_url=endpoint.url, use_ssh_client=False)
