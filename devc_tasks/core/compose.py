@@ -31,7 +31,7 @@ from typing import Any
 
 from devc_tasks.core.devcontainer import DevcontainerConfig, load_yaml, read_config_text, read_dotenv
 from devc_tasks.core.errors import ConfigError, UsageError
-from devc_tasks.core.plan import STATE_DIR
+from devc_tasks.core.paths import STATE_DIR
 
 __all__ = [
     "OVERRIDE_FILENAME",

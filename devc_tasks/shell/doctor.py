@@ -27,9 +27,11 @@ from typing import Any
 from devc_tasks.core.errors import DevcError, UsageError
 from devc_tasks.core.hostname import HostnameChoice
 from devc_tasks.core.identity import BROKEN_STATE_FIX
-from devc_tasks.core.plan import CAP_NET_ADMIN, CAP_NET_RAW, INSTALL_FIX, SOCKET, STATE_DIR, Probe, collision
+from devc_tasks.core.paths import SOCKET, STATE_DIR
+from devc_tasks.core.persistence import StateMount, persistence_problem
+from devc_tasks.core.plan import INSTALL_FIX, collision
+from devc_tasks.core.probe import CAP_NET_ADMIN, CAP_NET_RAW, Probe
 from devc_tasks.core.secrets import redact
-from devc_tasks.shell.state import StateMount, persistence_problem
 
 __all__ = [
     "FAIL",
@@ -494,7 +496,7 @@ def check_ssh(facts: Facts) -> Check:
         return Check(name="ssh", status=PASS, seen="off (--no-ssh)")
     said = [h for h in p.status.health if SSH_POLICY_HEALTH in h]
     if said:
-        from devc_tasks.shell.node import SSH_REFUSED_FIX
+        from devc_tasks.core.outcome import SSH_REFUSED_FIX
 
         return Check(
             name="ssh",
@@ -658,7 +660,7 @@ def _find(engine: Any, sel: Any, workspace: Path | None, config: Any, environ: M
 
 def _state_mount(client: Any, executor: Any) -> StateMount | None:
     """What holds the state directory (a stopped container can be inspected too); None when inspect fails."""
-    from devc_tasks.shell.state import state_mount_of
+    from devc_tasks.shell.state.mount import state_mount_of
 
     try:
         return state_mount_of(client, executor.inspect())

@@ -16,7 +16,7 @@ from typing import Any
 
 from devc_tasks.core.apirules import ApiSettings, Device, describe_device, key_description, key_request, stale_copies
 from devc_tasks.core.errors import ApiError, ApiForbidden, DevcError, UsageError
-from devc_tasks.core.plan import Probe
+from devc_tasks.core.probe import Probe
 from devc_tasks.shell.tsapi import MintedKey, TailscaleApi
 
 __all__ = ["HostApi", "must_log_in", "DEFAULT_KEY_EXPIRY"]

@@ -69,7 +69,7 @@ def up(
         from devc_tasks.core.plan import UpWish
         from devc_tasks.core.secrets import resolve_key
         from devc_tasks.shell.node import Node
-        from devc_tasks.shell.state import target_persistence_warning
+        from devc_tasks.shell.state.mount import target_persistence_warning
         from devc_tasks.shell.target import resolve, wanted_hostname
 
         wait = _seconds(_setting(c, "timeout", timeout), "--timeout")

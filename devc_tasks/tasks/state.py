@@ -23,7 +23,7 @@ def _help(**extra: str) -> dict[str, str]:
 
 
 def _open(container: str | None, workspace: str | None, host: str | None, context: str | None) -> Any:
-    from devc_tasks.shell.state import open_state
+    from devc_tasks.shell.state.transport import open_state
     from devc_tasks.shell.target import resolve
 
     target = resolve(_selectors(container, workspace, host, context, False), allow_stopped=True)
@@ -44,8 +44,8 @@ def show(c, container=None, workspace=None, host=None, context=None, json=False)
     """Show what holds /var/lib/tailscale, whether it has an identity, and the node (works on a stopped container)."""
     out = _output(json)
     with boundary(out):
-        from devc_tasks.shell.state import STATE_DIR
-        from devc_tasks.shell.state import show as show_state
+        from devc_tasks.shell.state.backup import show as show_state
+        from devc_tasks.shell.state.transport import STATE_DIR
 
         sc = _open(container, workspace, host, context)
         report = show_state(sc)
@@ -110,8 +110,9 @@ def backup(c, output=None, force=False, container=None, workspace=None, host=Non
     """Back up /var/lib/tailscale to a tar file (mode 0600) through the archive API; works on a stopped container."""
     out = _output(json)
     with boundary(out):
-        from devc_tasks.shell.state import _files, backup_path
-        from devc_tasks.shell.state import backup as backup_state
+        from devc_tasks.shell.state.backup import backup as backup_state
+        from devc_tasks.shell.state.backup import backup_path
+        from devc_tasks.shell.state.restore import _files
 
         sc = _open(container, workspace, host, context)
         path = backup_path(sc, output)
@@ -152,9 +153,11 @@ def restore(c, file, stop_daemon=False, max_size=None, container=None, workspace
     with boundary(out):
         from pathlib import Path
 
+        from devc_tasks.core.archive import DEFAULT_MAX_SIZE, parse_size
         from devc_tasks.core.errors import UsageError
-        from devc_tasks.shell.state import DEFAULT_MAX_SIZE, _files, parse_size, read_archive
-        from devc_tasks.shell.state import restore as restore_state
+        from devc_tasks.shell.state.backup import read_archive
+        from devc_tasks.shell.state.restore import _files
+        from devc_tasks.shell.state.restore import restore as restore_state
 
         if str(file).startswith("-"):
             raise UsageError(f"{file!r} is an option, not a backup file", fix="Usage: inv tailscale.state.restore FILE [--stop-daemon]; help: inv --help tailscale.state.restore")
@@ -211,8 +214,10 @@ def reset(c, yes=False, no_backup=False, no_logout=False, output=None, force=Fal
     out = _output(json)
     with boundary(out):
         from devc_tasks.core.errors import DevcError, UsageError
-        from devc_tasks.shell.state import STATE_DIR, backup_path, check_backup_target, require_running
-        from devc_tasks.shell.state import reset as reset_state
+        from devc_tasks.shell.state.backup import backup_path, check_backup_target
+        from devc_tasks.shell.state.reset import require_running
+        from devc_tasks.shell.state.reset import reset as reset_state
+        from devc_tasks.shell.state.transport import STATE_DIR
 
         sc = _open(container, workspace, host, context)
         require_running(sc, "state.reset")

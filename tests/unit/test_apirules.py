@@ -206,7 +206,8 @@ def test_must_log_in(state, has_state, logged_in, expected):
     ids=["connecting", "nostate-no-key", "fresh-file", "logged-out-file", "identity-file"],
 )
 def test_must_log_in_follows_the_planner(probe, expected):
-    from devc_tasks.core.plan import Login, UpWish, next_step, parse_probe
+    from devc_tasks.core.plan import Login, UpWish, next_step
+    from devc_tasks.core.probe import parse_probe
     from devc_tasks.shell.hostapi import must_log_in
     from tests.unit.samples import status_json
 
@@ -223,7 +224,7 @@ def test_up_replace_while_connecting_deletes_nothing():
     key nor deletes the node's own device as a stale copy."""
     from types import SimpleNamespace
 
-    from devc_tasks.core.plan import parse_probe
+    from devc_tasks.core.probe import parse_probe
     from devc_tasks.tasks.api import prepare_login
     from tests.unit.samples import status_json
 

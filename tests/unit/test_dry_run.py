@@ -4,7 +4,8 @@ import pytest
 
 from devc_tasks.core import plan
 from devc_tasks.core.errors import KeyRequired, TunMissing
-from devc_tasks.core.plan import UpWish, dry_run, parse_probe
+from devc_tasks.core.plan import UpWish, dry_run
+from devc_tasks.core.probe import parse_probe
 from tests.unit.samples import prefs_json, probe_text, status_json
 
 pytestmark = pytest.mark.unit

@@ -5,7 +5,7 @@ import base64
 import pytest
 
 from devc_tasks.core.identity import state_identity, state_identity_of_bytes
-from devc_tasks.core.plan import parse_probe
+from devc_tasks.core.probe import parse_probe
 
 pytestmark = pytest.mark.unit
 

@@ -2,10 +2,11 @@
 
 import pytest
 
-from devc_tasks.core import plan
+from devc_tasks.core import plan, probe
 from devc_tasks.core.errors import DaemonFailed, KeyRequired, LoginRejected, StateVolumeError, TailscaleFailed, TailscaleNotInstalled, TunMissing
-from devc_tasks.core.plan import UpWish, next_step, parse_probe
-from devc_tasks.shell.node import connect_warnings
+from devc_tasks.core.outcome import connect_warnings
+from devc_tasks.core.plan import UpWish, next_step
+from devc_tasks.core.probe import parse_probe
 from tests.unit.samples import prefs_json, probe_text, status_json
 
 pytestmark = pytest.mark.unit
@@ -134,7 +135,7 @@ def test_parse_probe_fields():
     p = parse_probe(probe_text(pid=42, socket=True, state_file=True, status=status_json("Running"), prefs=prefs_json()))
     assert p.tun and p.socket and p.has_state and p.answering
     assert p.daemon_pid == 42 and p.uid == 0 and p.version == "1.86.2"
-    assert p.has_cap(plan.CAP_NET_ADMIN) and p.has_cap(plan.CAP_NET_RAW)
+    assert p.has_cap(probe.CAP_NET_ADMIN) and p.has_cap(probe.CAP_NET_RAW)
     assert p.prefs is not None and p.prefs.hostname == NAME
 
 

@@ -9,19 +9,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from devc_tasks.core.archive import backup_label, default_backup_name, parse_size, validate_archive
 from devc_tasks.core.errors import UnsafeArchive, UsageError
-from devc_tasks.shell.state import (
-    STATE_DIR,
-    StateMount,
-    backup_label,
-    default_backup_name,
-    inspect_state_mount,
-    is_anonymous_volume,
-    parse_size,
-    persistence_problem,
-    persistence_warning,
-    validate_archive,
-)
+from devc_tasks.core.paths import STATE_DIR
+from devc_tasks.core.persistence import StateMount, inspect_state_mount, is_anonymous_volume, persistence_problem, persistence_warning
 from tests.support.archives import foreign_tar
 
 pytestmark = pytest.mark.unit
@@ -335,7 +326,7 @@ def test_clean_tar_round_trip_drops_special_bits():
 
 @pytest.mark.parametrize("size", [1, 7, 512, 100_000], ids=["1", "7", "block", "whole"])
 def test_chunk_reader_streams_a_tar(size):
-    from devc_tasks.shell.state import _ChunkReader
+    from devc_tasks.shell.state.transport import _ChunkReader
 
     data = tar(*GOOD_TOP)
     chunks = [data[i : i + size] for i in range(0, len(data), size)]
@@ -344,7 +335,8 @@ def test_chunk_reader_streams_a_tar(size):
 
 
 def test_backup_target_rules(tmp_path):
-    from devc_tasks.shell.state import StateContainer, backup_path, check_backup_target
+    from devc_tasks.shell.state.backup import backup_path, check_backup_target
+    from devc_tasks.shell.state.transport import StateContainer
 
     sc = StateContainer(client=None, id="x" * 64, name="web-1", attrs={"Config": {"Labels": {"com.docker.compose.project": "web"}}}, executor=None)
     now = datetime(2024, 5, 1, 9, 8, 7, tzinfo=UTC)
@@ -501,7 +493,7 @@ def test_read_archive_refuses_a_fifo_without_blocking(tmp_path):
     import os
     import threading
 
-    from devc_tasks.shell.state import read_archive
+    from devc_tasks.shell.state.backup import read_archive
 
     fifo = tmp_path / "backup.tar"
     os.mkfifo(fifo)
@@ -547,7 +539,7 @@ class FakeClient:
 
 
 def fake_sc(archives=None, status="exited", executor=None):
-    from devc_tasks.shell.state import StateContainer
+    from devc_tasks.shell.state.transport import StateContainer
 
     return StateContainer(client=FakeClient(archives), id="c" * 64, name="web-1", attrs={"State": {"Status": status}}, executor=executor)
 
@@ -559,7 +551,8 @@ def fake_sc(archives=None, status="exited", executor=None):
 )
 def test_show_decides_the_identity_from_the_state_files_content(content, identity, broken):
     """A stopped container: no daemon to ask, so the file's content decides (not its size)."""
-    from devc_tasks.shell.state import STATE_FILE, show
+    from devc_tasks.core.paths import STATE_FILE
+    from devc_tasks.shell.state.backup import show
 
     class Archives(dict):
         def __getitem__(self, path):
@@ -574,7 +567,7 @@ def test_show_decides_the_identity_from_the_state_files_content(content, identit
 def test_open_state_uses_the_executors_inspect_document():
     from types import SimpleNamespace
 
-    from devc_tasks.shell.state import open_state
+    from devc_tasks.shell.state.transport import open_state
 
     attrs = {"State": {"Status": "running"}, "Config": {"Labels": {}}}
     executor = SimpleNamespace(inspect=lambda: attrs)
@@ -588,8 +581,8 @@ def test_open_state_uses_the_executors_inspect_document():
 
 
 def test_backup_of_an_unreadable_archive_still_succeeds(tmp_path):
-    from devc_tasks.shell.state import STATE_DIR as DIR
-    from devc_tasks.shell.state import backup
+    from devc_tasks.core.paths import STATE_DIR as DIR
+    from devc_tasks.shell.state.backup import backup
 
     result = backup(fake_sc({DIR: (iter([b"not a tar at all" * 64]), {})}), tmp_path / "b.tar")
     assert result.path.read_bytes() == b"not a tar at all" * 64
@@ -601,9 +594,9 @@ def test_backup_of_an_unreadable_archive_still_succeeds(tmp_path):
 def test_backup_never_holds_a_big_archive_in_memory(tmp_path, monkeypatch):
     import tracemalloc
 
-    from devc_tasks.shell import state as state_mod
+    from devc_tasks.shell.state import backup as backup_mod
 
-    monkeypatch.setattr(state_mod, "DEFAULT_MAX_SIZE", 1024 * 1024)
+    monkeypatch.setattr(backup_mod, "DEFAULT_MAX_SIZE", 1024 * 1024)
     big = 24 * 1024 * 1024
 
     def chunks():
@@ -623,7 +616,7 @@ def test_backup_never_holds_a_big_archive_in_memory(tmp_path, monkeypatch):
 
     tracemalloc.start()
     try:
-        result = state_mod.backup(fake_sc({STATE_DIR: (chunks(), {})}), tmp_path / "big.tar")
+        result = backup_mod.backup(fake_sc({STATE_DIR: (chunks(), {})}), tmp_path / "big.tar")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -707,10 +700,10 @@ def test_a_failed_restore_never_deletes_the_previous_state(monkeypatch, swap, af
     aside) is removed only when the container says it is empty, else kept and named."""
     from devc_tasks.core.errors import StateVolumeError
     from devc_tasks.shell import node as tailscale_mod
-    from devc_tasks.shell import state as state_mod
+    from devc_tasks.shell.state import restore as state_mod
 
     monkeypatch.setattr(tailscale_mod, "Node", FakeNode)
-    monkeypatch.setattr(state_mod, "_put_archive", lambda sc, path, data: None)
+    monkeypatch.setattr(state_mod, "put_archive", lambda sc, path, data: None)
     FakeNode.started = []
     executor = SwapFails(swap, after)
     checked = validate_archive(tar(*GOOD_TOP))
@@ -733,13 +726,13 @@ def test_a_failed_restore_never_deletes_the_previous_state(monkeypatch, swap, af
 
 def test_a_restore_that_fails_before_the_swap_names_nothing_kept(monkeypatch):
     from devc_tasks.shell import node as tailscale_mod
-    from devc_tasks.shell import state as state_mod
+    from devc_tasks.shell.state import restore as state_mod
 
     def put_fails(sc, path, data):
         raise _lost()
 
     monkeypatch.setattr(tailscale_mod, "Node", FakeNode)
-    monkeypatch.setattr(state_mod, "_put_archive", put_fails)
+    monkeypatch.setattr(state_mod, "put_archive", put_fails)
     FakeNode.started = []
     executor = SwapFails(after=_lost())
     with pytest.raises(Exception, match="lost the connection") as e:
@@ -749,12 +742,13 @@ def test_a_restore_that_fails_before_the_swap_names_nothing_kept(monkeypatch):
 
 
 def test_restore_and_reset_stop_the_daemon_under_ups_lock(monkeypatch):
-    from devc_tasks.core import plan
+    from devc_tasks.core import scripts
     from devc_tasks.shell import node as tailscale_mod
-    from devc_tasks.shell import state as state_mod
+    from devc_tasks.shell.state import reset as reset_mod
+    from devc_tasks.shell.state import restore as state_mod
 
     monkeypatch.setattr(tailscale_mod, "Node", FakeNode)
-    monkeypatch.setattr(state_mod, "_put_archive", lambda sc, path, data: None)
+    monkeypatch.setattr(state_mod, "put_archive", lambda sc, path, data: None)
     monkeypatch.setattr(state_mod, "_settle", lambda node, wait: None)
     FakeNode.started = []
 
@@ -774,12 +768,12 @@ def test_restore_and_reset_stop_the_daemon_under_ups_lock(monkeypatch):
     result = state_mod.restore(fake_sc(status="running", executor=rec), validate_archive(tar(*GOOD_TOP)), stop_daemon=True)
     assert result.daemon_restarted and FakeNode.started
     swap = [s for s in rec.scripts if "phase=1" in s]
-    assert len(swap) == 1 and swap[0].startswith(plan.SH_LIB) and tailscale_mod._LOCK in swap[0] and "stop_tailscaled ||" in swap[0]
+    assert len(swap) == 1 and swap[0].startswith(scripts.SH_LIB) and scripts.LOCK in swap[0] and "stop_tailscaled ||" in swap[0]
     assert swap[0].index("flock") < swap[0].index("stop_tailscaled ||") < swap[0].index("rmdir")
 
     rec = Recorder()
-    result = state_mod.reset(fake_sc(status="running", executor=rec), backup_to=None, logout=False)
+    result = reset_mod.reset(fake_sc(status="running", executor=rec), backup_to=None, logout=False)
     empty = [s for s in rec.scripts if "removed=" in s]
-    assert len(empty) == 1 and tailscale_mod._LOCK in empty[0]
+    assert len(empty) == 1 and scripts.LOCK in empty[0]
     assert empty[0].index("flock") < empty[0].index("stop_tailscaled ||") < empty[0].index("rm -rf")
     assert result.steps == ("stopped tailscaled", "emptied /var/lib/tailscale") and result.removed == 3

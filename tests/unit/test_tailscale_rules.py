@@ -10,8 +10,8 @@ import pytest
 
 from devc_tasks.core.errors import LoginRejected, SshRefused, TailscaleFailed
 from devc_tasks.core.identity import state_identity_of_bytes
+from devc_tasks.core.outcome import classify_tailscale_error, is_tun_error
 from devc_tasks.core.status import Prefs, prefs_to_flags, short_version
-from devc_tasks.shell.node import classify_tailscale_error, is_tun_error
 
 pytestmark = pytest.mark.unit
 
