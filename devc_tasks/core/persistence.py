@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from devc_tasks.core.compose_render import fix_text
 from devc_tasks.core.paths import STATE_DIR
 
 __all__ = ["ANONYMOUS_LABEL", "StateMount", "inspect_state_mount", "is_anonymous_volume", "persistence_problem", "persistence_warning"]
@@ -127,8 +128,6 @@ def inspect_state_mount(container_attrs: Mapping[str, Any], volume_lookup: Calla
 
 
 def _volume_fix() -> str:
-    from devc_tasks.core.compose import fix_text
-
     return (
         f"Mount a named volume at {STATE_DIR}. "
         + fix_text(("state-volume",))

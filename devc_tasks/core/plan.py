@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from devc_tasks.core.compose_render import fix_text
 from devc_tasks.core.errors import DaemonFailed, DevcError, KeyRequired, LoginRejected, StateVolumeError, TailscaleFailed, TailscaleNotInstalled, TunMissing
 from devc_tasks.core.identity import BROKEN_STATE_FIX
 from devc_tasks.core.paths import DAEMON_LOG, SOCKET, STATE_FILE
@@ -194,8 +195,6 @@ def set_argv(cli: str, flags: dict[str, str]) -> tuple[str, ...]:
 
 
 def tun_fix() -> str:
-    from devc_tasks.core.compose import fix_text  # compose imports this module
-
     return (
         "The container has no TUN device (or lacks NET_ADMIN). "
         + fix_text(("tun-device", "cap-net-admin", "cap-net-raw"))

@@ -172,7 +172,7 @@ def _service(facts: Facts) -> str:
 
 
 def _settings_fix(facts: Facts, key: str) -> str:
-    from devc_tasks.core.compose import fix_text
+    from devc_tasks.core.compose_render import fix_text
 
     kind = _kind(facts)
     text = fix_text((key,), kind=None if kind == "unknown" else kind, service=_service(facts))

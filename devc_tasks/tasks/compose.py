@@ -20,7 +20,7 @@ from devc_tasks.tasks.common import _output, boundary
 
 def _override_path(raw: str) -> Path:
     """``--write PATH``: relative to the current folder; a folder gets the default file name."""
-    from devc_tasks.core.compose import OVERRIDE_FILENAME
+    from devc_tasks.core.compose_render import OVERRIDE_FILENAME
     from devc_tasks.shell.engine import logical_cwd
 
     path = Path(raw).expanduser()
@@ -61,8 +61,9 @@ def compose(c, write=None, force=False, check=False, workspace=None, json=False)
     """Render (or --write, or --check) the TUN/capability/state-volume settings Tailscale needs."""
     out = _output(json)
     with boundary(out):
-        from devc_tasks.core import compose as comp
+        from devc_tasks.core import compose_render
         from devc_tasks.core.errors import ChecksFailed, ConfigError, UsageError
+        from devc_tasks.shell import compose
         from devc_tasks.shell.engine import logical_cwd
         from devc_tasks.shell.target import Selectors, resolve_workspace
 
@@ -77,7 +78,7 @@ def compose(c, write=None, force=False, check=False, workspace=None, json=False)
         kind = "compose" if config.is_compose else "image"
 
         if check:
-            reqs = comp.check(config)
+            reqs = compose.check(config)
             missing = [r for r in reqs if not r.present]
             doc = {
                 "ok": not missing,
@@ -99,15 +100,15 @@ def compose(c, write=None, force=False, check=False, workspace=None, json=False)
                 raise Exit(f"compose --check: missing {', '.join(r.key for r in missing)}.{hint}", code=ChecksFailed.exit_code)
             return
 
-        text = comp.render(config)
+        text = compose_render.render(config)
         if not write:
             doc = {"ok": True, "config": str(config.path), "kind": kind, "text": text, "path": None}
             if config.is_compose:
-                doc["suggested_path"] = str(comp.default_override_path(config))
+                doc["suggested_path"] = str(compose.default_override_path(config))
             out.emit(doc, out.lines(text.rstrip("\n")))
             if not json:
                 hint = (
-                    f"Write it with --write {os.path.relpath(comp.default_override_path(config), logical_cwd())}, then add that file as the last dockerComposeFile entry."
+                    f"Write it with --write {os.path.relpath(compose.default_override_path(config), logical_cwd())}, then add that file as the last dockerComposeFile entry."
                     if config.is_compose
                     else "Merge these entries into devcontainer.json, then rebuild the container."
                 )
@@ -120,7 +121,7 @@ def compose(c, write=None, force=False, check=False, workspace=None, json=False)
                 fix="Merge the runArgs and mounts entries that `inv tailscale.compose` prints into devcontainer.json by hand.",
             )
         path = _override_path(write)
-        comp.write_override(path, text, force=force)
+        compose.write_override(path, text, force=force)
         entry, listed = compose_file_entry(config, path)
         doc = {"ok": True, "config": str(config.path), "kind": kind, "text": text, "path": str(path), "docker_compose_file": entry, "already_listed": listed}
         advice = (

@@ -1,4 +1,4 @@
-"""compose.py: rendering the Tailscale settings, and checking configurations for them.
+"""core/compose_render.py, core/compose_check.py, core/compose_merge.py and shell/compose.py: rendering the Tailscale settings, and checking configurations for them.
 
 Every compose fixture is checked twice, through ``docker compose config``
 (skipped where the CLI is missing) and through our own merger, and the two
@@ -15,19 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from devc_tasks.core.compose import (
-    OVERRIDE_FILENAME,
-    REQUIREMENT_KEYS,
-    Requirement,
-    check,
-    compose_config_argv,
-    default_override_path,
-    docker_compose_available,
-    render,
-    write_override,
-)
+from devc_tasks.core.compose_check import REQUIREMENT_KEYS, Requirement
+from devc_tasks.core.compose_render import OVERRIDE_FILENAME, render
 from devc_tasks.core.devcontainer import DevcontainerConfig, load_config
 from devc_tasks.core.errors import ConfigError, UsageError
+from devc_tasks.shell.compose import check, compose_config_argv, default_override_path, docker_compose_available, write_override
 from tests.conftest import _engine_required
 
 pytestmark = pytest.mark.unit
@@ -473,16 +465,20 @@ def test_module_imports_yaml_only_inside_functions() -> None:
     """Startup stays light: yaml is imported where a compose file is read or written, not at module level."""
     import ast
 
-    import devc_tasks.core.compose
+    import devc_tasks.core.compose_check
+    import devc_tasks.core.compose_merge
+    import devc_tasks.core.compose_render
+    import devc_tasks.shell.compose
 
-    tree = ast.parse(Path(devc_tasks.core.compose.__file__).read_text(encoding="utf-8"))
-    top_level = {
-        alias.name.split(".")[0]
-        for node in tree.body
-        if isinstance(node, (ast.Import, ast.ImportFrom))
-        for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
-    }
-    assert "yaml" not in top_level
+    for module in (devc_tasks.shell.compose, devc_tasks.core.compose_render, devc_tasks.core.compose_check, devc_tasks.core.compose_merge):
+        tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
+        top_level = {
+            alias.name.split(".")[0]
+            for node in tree.body
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
+        }
+        assert "yaml" not in top_level, module.__name__
 
 
 def _list_bomb(levels: int) -> str:
