@@ -49,7 +49,7 @@ class DevcProgram(Program):
         super().parse_collection()
         from devc_tasks.core.devcontainer import find_workspace
         from devc_tasks.core.errors import ConfigError
-        from devc_tasks.shell.engine import logical_cwd
+        from devc_tasks.shell.discovery import logical_cwd
 
         cwd = logical_cwd()
         try:
@@ -61,7 +61,7 @@ class DevcProgram(Program):
     def parse_tasks(self) -> None:
         with _redacted_parse_errors():
             super().parse_tasks()
-        from devc_tasks.shell.engine import logical_cwd
+        from devc_tasks.shell.discovery import logical_cwd
 
         named = [ctx.args["workspace"].value for ctx in self.tasks if "workspace" in ctx.args and ctx.args["workspace"].value]
         if named:

@@ -566,6 +566,7 @@ def gather(
     option) escapes. The container is probed in one exec.
     """
     from devc_tasks.core.secrets import resolve_key
+    from devc_tasks.shell import discovery, executors
     from devc_tasks.shell import engine as eng
     from devc_tasks.shell.node import Node
     from devc_tasks.shell.target import Target, resolve_workspace, wanted_hostname, workspace_from_labels
@@ -594,7 +595,7 @@ def gather(
     found = None
     executor: Any = None
     if sel.local:
-        executor = eng.LocalExecutor()
+        executor = executors.LocalExecutor()
     else:
         try:
             engine = eng.open_engine(host=sel.host, context=sel.context, environ=environ)
@@ -603,13 +604,13 @@ def gather(
         if engine is not None:
             version = None
             try:
-                version = str(eng.sdk_call("docker version", engine.client.version).get("Version") or "") or None
+                version = str(executors.sdk_call("docker version", engine.client.version).get("Version") or "") or None
             except DevcError:
                 pass
             facts["engine"] = EngineFacts(url=engine.url, local=engine.local, version=version, context=engine.context)
             found, facts["container"], facts["container_error"] = _find(engine, sel, workspace, config, environ)
             if found is not None:
-                executor = eng.executor_for(engine, found)
+                executor = discovery.executor_for(engine, found)
                 facts["state_mount"] = _state_mount(engine.client, executor)
                 if not facts["config_read"]:
                     # the workspace the devcontainer CLI recorded on the container, as `up` uses it

@@ -17,7 +17,7 @@ from devc_tasks.core.scripts import (
     KILLED_BY_TIMEOUT,
 )
 from devc_tasks.core.secrets import Secret, redact
-from devc_tasks.shell.engine import ExecResult, Executor
+from devc_tasks.shell.executors import ExecResult, Executor
 
 __all__ = ["ScriptRunner"]
 

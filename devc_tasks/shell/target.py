@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from devc_tasks.core.container_choice import LABEL_CONFIG_FILE, LABEL_LOCAL_FOLDER, Found
 from devc_tasks.core.errors import AmbiguousContainer, ConfigError, ContainerNotFound, ContainerNotRunning, UsageError
-from devc_tasks.shell.engine import LABEL_CONFIG_FILE, LABEL_LOCAL_FOLDER, Engine, Executor, Found, LocalExecutor, logical_cwd
+from devc_tasks.shell.discovery import logical_cwd
+from devc_tasks.shell.engine import Engine
+from devc_tasks.shell.executors import Executor, LocalExecutor
 
 if TYPE_CHECKING:
     from devc_tasks.core.devcontainer import DevcontainerConfig
@@ -94,7 +97,7 @@ def workspace_from_labels(labels: Mapping[str, str]) -> tuple[Path | None, Devco
 def find(engine: Engine, sel: Selectors, workspace: Path | None, config: DevcontainerConfig | None, environ: Mapping[str, str], *, allow_stopped: bool = False) -> Found:
     """The container the selectors and the workspace's configuration name."""
     from devc_tasks.core import devcontainer
-    from devc_tasks.shell.engine import find_container
+    from devc_tasks.shell.discovery import find_container
 
     project = service = None
     if config is not None and config.is_compose:
@@ -117,7 +120,8 @@ def find(engine: Engine, sel: Selectors, workspace: Path | None, config: Devcont
 def resolve(sel: Selectors, environ: Mapping[str, str] = os.environ, *, allow_stopped: bool = False, optional: bool = False) -> Target:
     """Workspace, engine, container and executor; ``optional`` tolerates a missing container
     (``hostname`` only needs the engine) and leaves ``found`` and ``executor`` None."""
-    from devc_tasks.shell.engine import executor_for, open_engine
+    from devc_tasks.shell.discovery import executor_for
+    from devc_tasks.shell.engine import open_engine
 
     sel.validate()
     workspace, config = resolve_workspace(sel, environ) if not sel.container or sel.workspace else (None, None)

@@ -21,7 +21,7 @@ from devc_tasks.tasks.common import _output, boundary
 def _override_path(raw: str) -> Path:
     """``--write PATH``: relative to the current folder; a folder gets the default file name."""
     from devc_tasks.core.compose_render import OVERRIDE_FILENAME
-    from devc_tasks.shell.engine import logical_cwd
+    from devc_tasks.shell.discovery import logical_cwd
 
     path = Path(raw).expanduser()
     if not path.is_absolute():
@@ -64,7 +64,7 @@ def compose(c, write=None, force=False, check=False, workspace=None, json=False)
         from devc_tasks.core import compose_render
         from devc_tasks.core.errors import ChecksFailed, ConfigError, UsageError
         from devc_tasks.shell import compose
-        from devc_tasks.shell.engine import logical_cwd
+        from devc_tasks.shell.discovery import logical_cwd
         from devc_tasks.shell.target import Selectors, resolve_workspace
 
         if check and write:

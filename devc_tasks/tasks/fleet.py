@@ -118,9 +118,11 @@ LABEL_HELP = "With --all: only the devcontainers that also carry this Docker lab
 def list_devcontainers(host: str | None, context: str | None, label: str | None = None) -> tuple[Any, list[Any]]:
     """The engine and every devcontainer on it (running or not; with ``label``, those that
     also carry it), in one ``docker ps``."""
-    from devc_tasks.shell.engine import LABEL_LOCAL_FOLDER, _list, open_engine
+    from devc_tasks.core.container_choice import LABEL_LOCAL_FOLDER
+    from devc_tasks.shell.discovery import list_containers
+    from devc_tasks.shell.engine import open_engine
 
     if label is not None and not label.partition("=")[0].strip():
         raise UsageError(f"--label {label!r} names no label", fix="Give KEY or KEY=VALUE, e.g. --label com.example.team=web.")
     engine = open_engine(host=host, context=context)
-    return engine, _list(engine.client, [LABEL_LOCAL_FOLDER, *([label] if label else [])])
+    return engine, list_containers(engine.client, [LABEL_LOCAL_FOLDER, *([label] if label else [])])

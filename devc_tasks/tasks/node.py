@@ -274,7 +274,7 @@ def _down_all(out: Any, host: str | None, context: str | None, *, logout: bool, 
     import sys
 
     from devc_tasks.core.errors import UsageError
-    from devc_tasks.shell.engine import DockerExecutor
+    from devc_tasks.shell.executors import DockerExecutor
     from devc_tasks.tasks.fleet import Clamped, list_devcontainers, run_each
     from devc_tasks.tasks.ui import node_doc
 
@@ -419,7 +419,7 @@ _ROW_KEYS = ("hostname", "dns_name", "ips", "online")
 
 
 def _all_doc(info: Any, **fields: Any) -> dict[str, Any]:
-    from devc_tasks.shell.engine import LABEL_LOCAL_FOLDER
+    from devc_tasks.core.container_choice import LABEL_LOCAL_FOLDER
 
     doc = {"container": info.name, "workspace": info.labels.get(LABEL_LOCAL_FOLDER), "container_state": info.status, **fields}
     for k in _ROW_KEYS:
@@ -431,7 +431,7 @@ def _status_all(host: str | None, context: str | None, timeout: float, label: st
     """One document per devcontainer, stopped ones included (with their container state;
     they cannot be probed). Running ones are probed concurrently; one that cannot be probed,
     or does not answer within ``timeout``, gets an error row and holds up no other."""
-    from devc_tasks.shell.engine import DockerExecutor
+    from devc_tasks.shell.executors import DockerExecutor
     from devc_tasks.shell.node import Node
     from devc_tasks.tasks.fleet import Clamped, list_devcontainers, run_each
     from devc_tasks.tasks.ui import node_doc

@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from devc_tasks.core.errors import TailscaleFailed, TimedOut
-from devc_tasks.shell import engine
-from devc_tasks.shell.engine import DockerExecutor
+from devc_tasks.shell import executors
+from devc_tasks.shell.executors import DockerExecutor
 from tests.integration.test_up import new_key, up
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ def test_a_command_that_keeps_printing_still_times_out(containers, docker_client
 
 
 def test_output_is_capped(containers, docker_client, monkeypatch):
-    monkeypatch.setattr(engine, "MAX_OUTPUT", 1024 * 1024)
+    monkeypatch.setattr(executors, "MAX_OUTPUT", 1024 * 1024)
     c = containers.start()
     ex = DockerExecutor(client=docker_client, container_id=c.id)
     with pytest.raises(TailscaleFailed, match="printed more than 1 MiB"):

@@ -14,7 +14,7 @@ import pytest
 
 from devc_tasks.core.plan import UpWish
 from devc_tasks.core.secrets import Secret
-from devc_tasks.shell.engine import DockerExecutor
+from devc_tasks.shell.executors import DockerExecutor
 from devc_tasks.shell.node import Node
 from tests.conftest import logins
 from tests.integration.test_state import profile

@@ -2,8 +2,10 @@
 
 import pytest
 
+from devc_tasks.core.container_choice import ContainerInfo, choose_container
+from devc_tasks.core.endpoint import is_local_url
 from devc_tasks.core.errors import AmbiguousContainer, ContainerNotRunning
-from devc_tasks.shell.engine import ContainerInfo, choose_container, is_local_url, parse_env
+from devc_tasks.shell.executors import parse_env
 
 pytestmark = pytest.mark.unit
 
@@ -65,7 +67,7 @@ def test_exec_frames_read_through_the_http_buffer():
     import io
     from types import SimpleNamespace
 
-    from devc_tasks.shell.engine import _frames
+    from devc_tasks.shell.executors import _frames
 
     def frame(stream, data):
         return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
@@ -80,7 +82,8 @@ def test_exec_frames_read_through_the_http_buffer():
 
 from types import SimpleNamespace  # noqa: E402
 
-from devc_tasks.shell.engine import Engine, executor_for, find_container  # noqa: E402
+from devc_tasks.shell.discovery import executor_for, find_container  # noqa: E402
+from devc_tasks.shell.engine import Engine  # noqa: E402
 
 LF, CF = "devcontainer.local_folder", "devcontainer.config_file"
 

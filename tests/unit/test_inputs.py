@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from devc_tasks.core.container_choice import ContainerInfo, Found
 from devc_tasks.core.errors import UsageError
-from devc_tasks.shell.engine import ContainerInfo, DockerExecutor, Found
+from devc_tasks.shell.executors import DockerExecutor
 from devc_tasks.shell.state.transport import StateContainer
 from devc_tasks.shell.target import Target
 from devc_tasks.tasks.common import parse_tags

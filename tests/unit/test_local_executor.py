@@ -8,8 +8,8 @@ import time
 import pytest
 
 from devc_tasks.core.errors import TailscaleFailed, TimedOut
-from devc_tasks.shell import engine
-from devc_tasks.shell.engine import LocalExecutor
+from devc_tasks.shell import executors
+from devc_tasks.shell.executors import LocalExecutor
 
 
 def test_the_deadline_kills_the_whole_command_not_only_its_shell(tmp_path):
@@ -32,7 +32,7 @@ def test_the_deadline_kills_the_whole_command_not_only_its_shell(tmp_path):
 
 
 def test_output_is_capped(monkeypatch):
-    monkeypatch.setattr(engine, "MAX_OUTPUT", 1024 * 1024)
+    monkeypatch.setattr(executors, "MAX_OUTPUT", 1024 * 1024)
     with pytest.raises(TailscaleFailed, match="printed more than 1 MiB"):
         LocalExecutor().run(["sh", "-c", "head -c 5000000 /dev/zero"], timeout=30)
 
@@ -43,7 +43,7 @@ def test_output_under_the_cap_and_stdin_arrive_intact():
 
 
 def test_commands_never_see_the_key_variables(monkeypatch):
-    for name in engine.KEY_ENV:
+    for name in executors.KEY_ENV:
         monkeypatch.setenv(name, "tskey-auth-secret")
     monkeypatch.setenv("KEEP_ME", "yes")
     r = LocalExecutor().run(["sh", "-c", "env"], timeout=30)

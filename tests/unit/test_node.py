@@ -9,7 +9,7 @@ import pytest
 from devc_tasks.core.errors import LoginRejected, TailscaleFailed, TimedOut
 from devc_tasks.core.plan import UpWish
 from devc_tasks.core.secrets import Secret
-from devc_tasks.shell.engine import ExecResult
+from devc_tasks.shell.executors import ExecResult
 from devc_tasks.shell.node import Node
 from tests.unit.samples import prefs_json, probe_text, status_json
 

@@ -648,14 +648,14 @@ class SwapFails:
     then answers the clean-up with ``after`` (an ExecResult, or an exception to raise)."""
 
     def __init__(self, swap=None, after=None):
-        from devc_tasks.shell.engine import ExecResult
+        from devc_tasks.shell.executors import ExecResult
 
         self.calls = []
         self.swap = swap or ExecResult(1, "devc-stopped\n", "rm: cannot remove '/var/lib/tailscale/certs': Device or resource busy\n")
         self.after = after or ExecResult(0, "", "")
 
     def run(self, argv, *, stdin=None, timeout=30.0):
-        from devc_tasks.shell.engine import ExecResult
+        from devc_tasks.shell.executors import ExecResult
 
         self.calls.append(list(argv))
         script = argv[2] if len(argv) > 2 and argv[:2] == ["sh", "-c"] else ""
@@ -674,7 +674,7 @@ def _lost():
 
 
 def _result(code, out="", err=""):
-    from devc_tasks.shell.engine import ExecResult
+    from devc_tasks.shell.executors import ExecResult
 
     return ExecResult(code, out, err)
 
@@ -757,7 +757,7 @@ def test_restore_and_reset_stop_the_daemon_under_ups_lock(monkeypatch):
             self.scripts = []
 
         def run(self, argv, *, stdin=None, timeout=30.0):
-            from devc_tasks.shell.engine import ExecResult
+            from devc_tasks.shell.executors import ExecResult
 
             script = argv[2] if argv[:2] == ["sh", "-c"] else " ".join(argv)
             self.scripts.append(script)

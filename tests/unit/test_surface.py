@@ -148,7 +148,7 @@ def test_engine_errors_map_to_their_classes():
     import requests
 
     from devc_tasks.core.errors import ContainerNotFound, ContainerNotRunning, EngineRefused, EngineUnreachable
-    from devc_tasks.shell.engine import sdk_call
+    from devc_tasks.shell.executors import sdk_call
 
     def api_error(status, text):
         response = requests.Response()

@@ -71,7 +71,7 @@ def get_archive(sc: StateContainer, path: str) -> tuple[Iterator[bytes], dict[st
     """``get_archive`` (works on a stopped container); None when ``path`` does not exist."""
     import docker.errors
 
-    from devc_tasks.shell.engine import sdk_call
+    from devc_tasks.shell.executors import sdk_call
 
     def call() -> tuple[Iterator[bytes], dict[str, Any]] | None:
         try:
@@ -85,7 +85,7 @@ def get_archive(sc: StateContainer, path: str) -> tuple[Iterator[bytes], dict[st
 def put_archive(sc: StateContainer, path: str, data: bytes) -> None:
     import docker.errors
 
-    from devc_tasks.shell.engine import sdk_call
+    from devc_tasks.shell.executors import sdk_call
 
     def call() -> None:
         try:
