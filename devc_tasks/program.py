@@ -47,8 +47,8 @@ class DevcProgram(Program):
 
     def parse_collection(self) -> None:
         super().parse_collection()
-        from devc_tasks.core.devcontainer import find_workspace
         from devc_tasks.core.errors import ConfigError
+        from devc_tasks.shell.config_files import find_workspace
         from devc_tasks.shell.discovery import logical_cwd
 
         cwd = logical_cwd()

@@ -1,16 +1,14 @@
-"""Reading devcontainer.json the way the devcontainer CLI does.
+"""The devcontainer configuration as data: devcontainer.json parsed (JSONC, bounded)
+into a ``DevcontainerConfig`` with the few keys we use.
 
 We need the configuration for two things: to find the container the CLI
 created (its labels name the workspace folder and config file; compose-based
-configs add a compose project and service) and to derive the node name. So
-this module follows the CLI's lookup order, path rules and compose project
-naming, and otherwise reads only the few keys we use. Everything here is
-pure apart from reading files; nothing talks to an engine.
+configs add a compose project and service) and to derive the node name. Pure:
+``shell/config_files.py`` finds and reads the files the way the CLI does.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 from collections.abc import Mapping
@@ -20,42 +18,9 @@ from typing import Any
 
 from devc_tasks.core.errors import ConfigError
 
-MAX_CONFIG_BYTES = 16 * 1024 * 1024
+__all__ = ["CONFIG_CANDIDATES", "DevcontainerConfig", "parse_jsonc", "MAX_NESTING"]
+
 """The most a devcontainer.json, compose or .env file may hold: far past any real one."""
-
-
-def read_config_text(path: Path, limit: int = MAX_CONFIG_BYTES) -> str:
-    """A configuration file's text, read only from a regular file and at most ``limit`` bytes:
-    a FIFO would hang the read and ``/dev/zero`` would fill memory. Raises ``OSError`` (or
-    ``UnicodeDecodeError``) as ``Path.read_text`` does, for the callers' messages."""
-    import errno
-    import stat
-
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(f.fileno()).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
-        if not stat.S_ISREG(mode):
-            raise OSError(errno.EINVAL, "not a regular file (a FIFO or a device)", str(path))
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise OSError(errno.EFBIG, f"larger than {limit} bytes", str(path))
-    return data.decode("utf-8")
-
-__all__ = [
-    "read_dotenv",
-    "CONFIG_CANDIDATES",
-    "DevcontainerConfig",
-    "parse_jsonc",
-    "MAX_NESTING",
-    "load_yaml",
-    "find_workspace",
-    "find_config",
-    "load_config",
-    "compose_project_name",
-    "check_compose_files",
-]
 
 CONFIG_CANDIDATES: tuple[str, ...] = (
     ".devcontainer/devcontainer.json",
@@ -66,9 +31,6 @@ CONFIG_CANDIDATES: tuple[str, ...] = (
 
 The last entry is a glob: one level of subfolders under ``.devcontainer``.
 """
-
-_PROJECT_NAME_DROP = re.compile(r"[^-_a-z0-9]")
-_WORKSPACE_FIX = "Pass --workspace with the folder that holds the devcontainer configuration"
 
 
 MAX_NESTING = 64
@@ -154,72 +116,9 @@ def parse_jsonc(text: str, *, source: str = "devcontainer.json") -> dict[str, An
     return data
 
 
-def _is_file(path: Path) -> bool:
-    """``Path.is_file``, but a folder we may not look into (EACCES) is a ``ConfigError``
-    that names it, not a traceback."""
-    try:
-        return path.is_file()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot look for a devcontainer configuration at {path}: {exc.strerror or exc}",
-            fix=f"Check the permissions of {path.parent} (e.g. `ls -ld {path.parent}`), or pass --workspace DIR or --container NAME.",
-        ) from None
-
-
-def _candidates(folder: Path) -> list[Path]:
-    """Every config file ``folder`` holds, in the CLI's lookup order."""
-    found: list[Path] = []
-    for pattern in CONFIG_CANDIDATES:
-        if "*" in pattern:
-            found.extend(p for p in sorted(folder.glob(pattern)) if _is_file(p))
-        else:
-            candidate = folder / pattern
-            if _is_file(candidate):
-                found.append(candidate)
-    return found
-
-
-def _absolute(path: Path) -> Path:
+def absolute_path(path: Path) -> Path:
     """Absolute and lexically normalized, symlinks kept (as the CLI's labels record it)."""
     return Path(os.path.abspath(path))
-
-
-def find_workspace(start: Path) -> Path | None:
-    """The nearest folder upward from ``start`` (inclusive) that holds a devcontainer configuration.
-
-    This lets tasks run from anywhere inside a project, like git does.
-    """
-    here = _absolute(start)
-    if not here.is_dir():
-        here = here.parent
-    for folder in (here, *here.parents):
-        if _candidates(folder):
-            return folder
-    return None
-
-
-def find_config(workspace: Path) -> Path | None:
-    """The configuration file of ``workspace``, or None if it has none.
-
-    The two top-level locations win outright. Several subfolder configurations
-    and neither top-level file is ambiguous: the CLI would ask which one, so
-    we raise ``ConfigError`` listing them rather than guess.
-    """
-    workspace = _absolute(workspace)
-    found = _candidates(workspace)
-    if not found:
-        return None
-    top_level = [p for p in found if p.parent == workspace / ".devcontainer" or p.parent == workspace]
-    if top_level or len(found) == 1:
-        return found[0]
-    listing = ", ".join(str(p.relative_to(workspace)) for p in found)
-    raise ConfigError(
-        f"{workspace} has several devcontainer configurations: {listing}",
-        fix=(
-            "Keep one of them (or add .devcontainer/devcontainer.json), "
-            "or name the container with --container"
-        ),
-    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -294,11 +193,11 @@ def _mounts(data: Mapping[str, Any], source: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _from_dict(data: Mapping[str, Any], *, path: Path, workspace: Path) -> DevcontainerConfig:
+def config_from_dict(data: Mapping[str, Any], *, path: Path, workspace: Path) -> DevcontainerConfig:
     """Build the config, validating each key we use as we read it."""
     source = str(path)
     compose_files = tuple(
-        _absolute(path.parent / entry) for entry in _str_list(data, "dockerComposeFile", source, allow_str=True)
+        absolute_path(path.parent / entry) for entry in _str_list(data, "dockerComposeFile", source, allow_str=True)
     )
     return DevcontainerConfig(
         path=path,
@@ -310,251 +209,5 @@ def _from_dict(data: Mapping[str, Any], *, path: Path, workspace: Path) -> Devco
         mounts=_mounts(data, source),
         remote_user=_opt_str(data, "remoteUser", source) or _opt_str(data, "containerUser", source),
     )
-
-
-def load_config(workspace: Path, config_path: Path | None = None) -> DevcontainerConfig:
-    """Read the workspace's devcontainer.json (or ``config_path``), raising ``ConfigError`` if we cannot."""
-    workspace = _absolute(workspace)
-    if config_path is None:
-        found = find_config(workspace)
-        if found is None:
-            searched = ", ".join(CONFIG_CANDIDATES)
-            raise ConfigError(
-                f"no devcontainer configuration in {workspace} (looked for {searched})",
-                fix=f"{_WORKSPACE_FIX}, or name the container with --container",
-            )
-        config_path = found
-    path = _absolute(config_path)
-    try:
-        text = read_config_text(path)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path} does not exist", fix=_WORKSPACE_FIX) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}", fix=f"Check {path}") from exc
-    return _from_dict(parse_jsonc(text, source=str(path)), path=path, workspace=workspace)
-
-
-def read_dotenv(path: Path) -> dict[str, str]:
-    """A ``.env`` file's plain ``KEY=VALUE`` lines (``export`` allowed, quotes stripped,
-    trailing `` # comments`` dropped); empty when unreadable.
-
-    Full dotenv syntax (interpolation, multi-line values) is out of scope: the
-    values we read (a project name, compose variables for our keys) are short.
-    """
-    try:
-        lines = read_config_text(path).splitlines()
-    except (OSError, UnicodeDecodeError):
-        return {}
-    values: dict[str, str] = {}
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, sep, value = line.removeprefix("export ").partition("=")
-        if not sep:
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        values[name.strip()] = value
-    return values
-
-
-MAX_YAML_NODES = 100_000
 """The most values a compose file may expand to, aliases and merge keys counted
 each time they are used (a compose file has hundreds)."""
-
-
-def _yaml_expanded_size(root: Any, limit: int) -> int:
-    """How many nodes the composed YAML graph stands for once aliases and ``<<``
-    merges are expanded, counted without expanding them (shared nodes are
-    sized once); stops early past ``limit``. Raises ``ValueError`` on a node
-    that contains itself and ``RecursionError`` past ``MAX_NESTING`` levels.
-    """
-    import yaml
-
-    sizes: dict[int, int] = {}
-    stack: list[tuple[Any, int, bool]] = [(root, 0, False)]
-    on_path: set[int] = set()
-    while stack:
-        node, depth, children_done = stack.pop()
-        key = id(node)
-        children: list[Any] = []
-        if isinstance(node, yaml.SequenceNode):
-            children = list(node.value)
-        elif isinstance(node, yaml.MappingNode):
-            children = [part for pair in node.value for part in pair]
-        if children_done:
-            on_path.discard(key)
-            total = 1 + sum(sizes[id(child)] for child in children)
-            sizes[key] = min(total, limit + 1)
-            continue
-        if key in sizes:
-            continue
-        if key in on_path:
-            raise ValueError("an alias refers to a node that contains it")
-        if depth > MAX_NESTING:
-            raise RecursionError
-        on_path.add(key)
-        stack.append((node, depth, True))
-        stack.extend((child, depth + 1, False) for child in children if id(child) not in sizes)
-    return sizes[id(root)]
-
-
-@functools.cache
-def _bounded_loader() -> type:
-    """PyYAML's SafeLoader, refusing nesting past ``MAX_NESTING`` as it reads.
-
-    The check has to come while scanning: PyYAML's scanner takes time
-    quadratic in the flow nesting level (4,000 ``[`` take seconds, 40,000
-    minutes), and its composer recurses once per level.
-    """
-    import yaml
-
-    class BoundedLoader(yaml.SafeLoader):
-        _depth = 0
-
-        def fetch_flow_collection_start(self, token_class: Any) -> None:
-            if self.flow_level >= MAX_NESTING:
-                raise RecursionError
-            super().fetch_flow_collection_start(token_class)
-
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            self._depth += 1
-            try:
-                if self._depth > MAX_NESTING:
-                    raise RecursionError
-                return super().compose_node(parent, index)
-            finally:
-                self._depth -= 1
-
-    return BoundedLoader
-
-
-def _yaml_error(exc: Exception, source: str, fix: str) -> ConfigError:
-    """PyYAML's error as one line with the place: ``... is not valid YAML at line 3, column 5: ...``."""
-    mark = getattr(exc, "problem_mark", None)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    what = getattr(exc, "problem", None) or " ".join(str(exc).split())
-    return ConfigError(f"{source} is not valid YAML{where}: {what}", fix=fix)
-
-
-def load_yaml(text: str, *, source: str, fix: str) -> Any:
-    """``yaml.safe_load`` with bounds: every failure is a ``ConfigError``.
-
-    PyYAML expands aliases and ``<<`` merge keys without limit, so a few
-    lines (an "alias bomb", or merges of merges) can stand for billions of
-    values and keep the loader or our merger busy for minutes; and it recurses
-    once per nesting level. The composed node graph is therefore sized first
-    (cheaply: shared nodes once) and refused past ``MAX_YAML_NODES`` values or
-    ``MAX_NESTING`` levels, before anything is constructed.
-    """
-    import yaml  # heavy; only compose-based lookups pay for it
-
-    loader = _bounded_loader()(text)
-    try:
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                return None
-            size = _yaml_expanded_size(node, MAX_YAML_NODES)
-        except yaml.YAMLError as exc:
-            raise _yaml_error(exc, source, fix) from exc
-        except RecursionError as exc:
-            raise ConfigError(f"{source} nests mappings or lists more than {MAX_NESTING} levels deep (aliases counted where they are used)", fix=fix) from exc
-        except ValueError as exc:
-            raise ConfigError(f"{source} is not usable YAML: {exc}", fix=fix) from exc
-        if size > MAX_YAML_NODES:
-            raise ConfigError(
-                f"{source} expands to more than {MAX_YAML_NODES} values through YAML aliases or merge keys "
-                "(an alias bomb?); refusing to read it",
-                fix=f"{fix}: use fewer nested aliases (*name) and merge keys (<<)",
-            )
-        try:
-            return loader.construct_document(node)
-        except yaml.YAMLError as exc:
-            raise _yaml_error(exc, source, fix) from exc
-        except RecursionError as exc:
-            raise ConfigError(f"{source} nests mappings or lists more than {MAX_NESTING} levels deep (aliases counted where they are used)", fix=fix) from exc
-    finally:
-        loader.dispose()
-
-
-def _load_compose(compose_file: Path) -> Any:
-    """One compose file as YAML data, or the ``ConfigError`` that says why it cannot be read."""
-    try:
-        text = read_config_text(compose_file)
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            f"compose file {compose_file} does not exist",
-            fix="Fix dockerComposeFile in devcontainer.json",
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read compose file {compose_file}: {exc}", fix=f"Check {compose_file}") from exc
-    return load_yaml(text, source=f"compose file {compose_file}", fix=f"Fix {compose_file}")
-
-
-def check_compose_files(config: DevcontainerConfig) -> None:
-    """Raise ``ConfigError`` when a compose file devcontainer.json names is missing or
-    invalid, or names no service: the devcontainer CLI could not have started the
-    container, so "no container" would send the user looking in the wrong place."""
-    if not config.compose_files:
-        return
-    if not config.service:
-        raise ConfigError(
-            f"{config.path} names compose files but no 'service'",
-            fix="Set 'service' in devcontainer.json to the compose service the devcontainer runs in",
-        )
-    for compose_file in config.compose_files:
-        data = _load_compose(compose_file)
-        if data is not None and not isinstance(data, dict):
-            raise ConfigError(f"compose file {compose_file} must hold a mapping at the top level", fix=f"Fix {compose_file}")
-
-
-def _compose_name(compose_files: tuple[Path, ...]) -> str | None:
-    """The top-level ``name:`` compose would use: the last file that sets one wins (compose merges)."""
-    name: str | None = None
-    for compose_file in compose_files:
-        data = _load_compose(compose_file)
-        if isinstance(data, dict) and isinstance(data.get("name"), str) and data["name"].strip():
-            name = data["name"].strip()
-    return name
-
-
-def compose_project_name(config: DevcontainerConfig, environ: Mapping[str, str]) -> str:
-    """The compose project name the devcontainer CLI gives a compose-based devcontainer.
-
-    We need it to find the containers (``com.docker.compose.project``) and the
-    real name of the state volume (``<project>_<volume>``). The rules are the
-    CLI's, in order: ``COMPOSE_PROJECT_NAME`` in the environment; in ``.env``
-    of the folder of the first compose file (the CLI's working directory);
-    the compose files' top-level ``name:``; ``<workspace>_devcontainer`` when
-    the first compose file sits in ``<workspace>/.devcontainer``; else the
-    name of that file's folder. The result is lower-cased with characters
-    outside ``[-_a-z0-9]`` removed.
-    """
-    if not config.compose_files:
-        raise ConfigError(
-            f"{config.path} is not compose-based (no dockerComposeFile)",
-            fix="Name the container with --container",
-        )
-    working_dir = config.compose_files[0].parent
-    name = (
-        environ.get("COMPOSE_PROJECT_NAME", "").strip()
-        or read_dotenv(working_dir / ".env").get("COMPOSE_PROJECT_NAME")
-        or _compose_name(config.compose_files)
-    )
-    if not name:
-        if working_dir == config.workspace / ".devcontainer":
-            name = f"{config.workspace.name}_devcontainer"
-        else:
-            name = working_dir.name
-    project = _PROJECT_NAME_DROP.sub("", name.lower())
-    if not project:
-        raise ConfigError(
-            f"the compose project name {name!r} has no usable characters",
-            fix="Set COMPOSE_PROJECT_NAME to a name made of letters, digits, '-' and '_'",
-        )
-    return project

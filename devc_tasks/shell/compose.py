@@ -30,8 +30,10 @@ from typing import Any
 from devc_tasks.core.compose_check import Effective, Requirement, assess, effective_from_service, image_effective, image_fixes, service_of, state_mounts
 from devc_tasks.core.compose_merge import merge_service
 from devc_tasks.core.compose_render import OVERRIDE_FILENAME, compose_fixes, require_service
-from devc_tasks.core.devcontainer import DevcontainerConfig, load_yaml, read_config_text, read_dotenv
+from devc_tasks.core.devcontainer import DevcontainerConfig
 from devc_tasks.core.errors import ConfigError, UsageError
+from devc_tasks.core.yaml_bounded import load_yaml
+from devc_tasks.shell.config_files import read_config_text, read_dotenv
 
 __all__ = ["check", "default_override_path", "compose_config_argv", "docker_compose_available", "write_override"]
 

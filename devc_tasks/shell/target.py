@@ -55,7 +55,7 @@ class Target:
 
 def resolve_workspace(sel: Selectors, environ: Mapping[str, str] = os.environ) -> tuple[Path | None, DevcontainerConfig | None]:
     """The workspace folder (``--workspace``, else the nearest upward with a config) and its config."""
-    from devc_tasks.core import devcontainer
+    from devc_tasks.shell import config_files
 
     if sel.workspace:
         ws = Path(sel.workspace).expanduser()
@@ -65,21 +65,21 @@ def resolve_workspace(sel: Selectors, environ: Mapping[str, str] = os.environ) -
         if not ws.is_dir():
             raise UsageError(f"--workspace {sel.workspace}: no such folder")
     else:
-        found = devcontainer.find_workspace(logical_cwd(environ))
+        found = config_files.find_workspace(logical_cwd(environ))
         if found is None:
             return None, None
         ws = found
-    if devcontainer.find_config(ws) is None:
+    if config_files.find_config(ws) is None:
         return ws, None
-    config = devcontainer.load_config(ws)
-    devcontainer.check_compose_files(config)  # a broken one is a config error (3), not "no container" (11)
+    config = config_files.load_config(ws)
+    config_files.check_compose_files(config)  # a broken one is a config error (3), not "no container" (11)
     return ws, config
 
 
 def workspace_from_labels(labels: Mapping[str, str]) -> tuple[Path | None, DevcontainerConfig | None]:
     """The workspace and config the devcontainer CLI recorded on a container, when they
     are readable here: `--container` then names the same node as running from the workspace."""
-    from devc_tasks.core import devcontainer
+    from devc_tasks.shell import config_files
 
     folder = labels.get(LABEL_LOCAL_FOLDER)
     if not folder or not Path(folder).is_dir():
@@ -88,21 +88,21 @@ def workspace_from_labels(labels: Mapping[str, str]) -> tuple[Path | None, Devco
     config_file = labels.get(LABEL_CONFIG_FILE)
     try:
         if config_file and Path(config_file).is_file():
-            return ws, devcontainer.load_config(ws, Path(config_file))
-        return ws, (devcontainer.load_config(ws) if devcontainer.find_config(ws) else None)
+            return ws, config_files.load_config(ws, Path(config_file))
+        return ws, (config_files.load_config(ws) if config_files.find_config(ws) else None)
     except ConfigError:
         return ws, None
 
 
 def find(engine: Engine, sel: Selectors, workspace: Path | None, config: DevcontainerConfig | None, environ: Mapping[str, str], *, allow_stopped: bool = False) -> Found:
     """The container the selectors and the workspace's configuration name."""
-    from devc_tasks.core import devcontainer
+    from devc_tasks.shell import config_files
     from devc_tasks.shell.discovery import find_container
 
     project = service = None
     if config is not None and config.is_compose:
         try:
-            project = devcontainer.compose_project_name(config, environ)
+            project = config_files.compose_project_name(config, environ)
         except ConfigError:
             project = None
         service = config.service

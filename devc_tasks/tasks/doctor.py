@@ -38,8 +38,10 @@ def doctor(c, hostname=None, userspace=False, all=False, timeout=None, label=Non
 
                 raise Exit("doctor --all: something blocks `up` in at least one devcontainer", code=ChecksFailed.exit_code)
             return
+        from devc_tasks.core.doctor_checks import run_checks
+        from devc_tasks.core.doctor_facts import ok
         from devc_tasks.core.errors import ChecksFailed
-        from devc_tasks.shell.doctor import gather, ok, run_checks
+        from devc_tasks.shell.doctor_gather import gather
 
         facts = gather(_selectors(container, workspace, host, context, local), hostname=hostname, userspace=userspace)
         checks = run_checks(facts)
@@ -55,7 +57,9 @@ def doctor(c, hostname=None, userspace=False, all=False, timeout=None, label=Non
 
 def _doctor_all(out: Any, host: str | None, context: str | None, *, hostname: str | None, userspace: bool, timeout: float, label: str | None = None) -> bool:
     """The checks in every devcontainer at once, one row each; True when nothing blocks `up` anywhere."""
-    from devc_tasks.shell.doctor import gather, ok, run_checks
+    from devc_tasks.core.doctor_checks import run_checks
+    from devc_tasks.core.doctor_facts import ok
+    from devc_tasks.shell.doctor_gather import gather
     from devc_tasks.shell.target import Selectors
     from devc_tasks.tasks.fleet import list_devcontainers, run_each
     from devc_tasks.tasks.node import _all_doc

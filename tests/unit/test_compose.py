@@ -17,9 +17,10 @@ import pytest
 
 from devc_tasks.core.compose_check import REQUIREMENT_KEYS, Requirement
 from devc_tasks.core.compose_render import OVERRIDE_FILENAME, render
-from devc_tasks.core.devcontainer import DevcontainerConfig, load_config
+from devc_tasks.core.devcontainer import DevcontainerConfig
 from devc_tasks.core.errors import ConfigError, UsageError
 from devc_tasks.shell.compose import check, compose_config_argv, default_override_path, docker_compose_available, write_override
+from devc_tasks.shell.config_files import load_config
 from tests.conftest import _engine_required
 
 pytestmark = pytest.mark.unit

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from devc_tasks.core.devcontainer import CONFIG_CANDIDATES, DevcontainerConfig, compose_project_name, find_config, find_workspace, load_config, parse_jsonc
+from devc_tasks.core.devcontainer import CONFIG_CANDIDATES, DevcontainerConfig, parse_jsonc
 from devc_tasks.core.errors import ConfigError
+from devc_tasks.shell.config_files import compose_project_name, find_config, find_workspace, load_config
 
 pytestmark = pytest.mark.unit
 

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from devc_tasks.core.doctor_checks import run_checks
+from devc_tasks.core.doctor_facts import FAIL, PASS, SKIP, TITLES, WARN, Check, ConfigFacts, ContainerFacts, EngineFacts, Facts, ok
 from devc_tasks.core.errors import ConfigError, ContainerNotFound, EngineUnreachable, TimedOut, UsageError
 from devc_tasks.core.hostname import HostnameChoice
 from devc_tasks.core.persistence import inspect_state_mount
 from devc_tasks.core.probe import parse_probe
-from devc_tasks.shell.doctor import FAIL, PASS, SKIP, TITLES, WARN, Check, ConfigFacts, ContainerFacts, EngineFacts, Facts, ok, run_checks
 from tests.unit.samples import prefs_json, probe_text, status_json
 
 pytestmark = pytest.mark.unit

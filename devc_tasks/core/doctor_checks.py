@@ -1,74 +1,24 @@
 """Every pre-flight check of a devcontainer, each with what was seen and the fix.
 
-``gather`` does all the I/O once: it opens the engine, reads the
-devcontainer configuration, finds the container, inspects its mounts, runs
-the one probe exec, and resolves the wanted hostname and the key source.
-Each stage records its value or the library error it raised, so a missing
-engine or a stopped container still yields a report that goes as far as it
-can. ``run_checks`` is pure: it maps those ``Facts`` to one ``Check`` per
-row, and the task only renders them.
-
-A check ``fail``s when ``up`` would fail because of it (no engine, no
-running container, no TUN device or capability, tailscale missing, a
-malformed key, an unreadable configuration); anything ``up`` copes with but
-the user should know about is a ``warn``; a check that cannot be judged
-because an earlier one failed is a ``skip`` that says why.
+``run_checks`` is pure: it maps the ``Facts`` that ``shell/doctor_gather.py``
+collected to one ``Check`` per row (``core/doctor_facts.py`` says what
+pass/warn/fail/skip mean), and the task only renders them.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from devc_tasks.core.errors import DevcError, UsageError
-from devc_tasks.core.hostname import HostnameChoice
+from devc_tasks.core.doctor_facts import FAIL, PASS, SKIP, WARN, Check, Facts, config_kind, daemon_gap, probe_gap, service_name
 from devc_tasks.core.identity import BROKEN_STATE_FIX
 from devc_tasks.core.paths import SOCKET, STATE_DIR
-from devc_tasks.core.persistence import StateMount, persistence_problem
+from devc_tasks.core.persistence import persistence_problem
 from devc_tasks.core.plan import INSTALL_FIX, collision
-from devc_tasks.core.probe import CAP_NET_ADMIN, CAP_NET_RAW, Probe
+from devc_tasks.core.probe import CAP_NET_ADMIN, CAP_NET_RAW
 from devc_tasks.core.secrets import redact
 
-__all__ = [
-    "FAIL",
-    "PASS",
-    "SKIP",
-    "WARN",
-    "Check",
-    "ConfigFacts",
-    "ContainerFacts",
-    "EngineFacts",
-    "Facts",
-    "gather",
-    "ok",
-    "run_checks",
-]
+__all__ = ["run_checks"]
 
-PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
-
-TITLES: dict[str, str] = {
-    "engine": "Docker engine",
-    "config": "devcontainer.json",
-    "container": "container",
-    "running": "running",
-    "tun": "TUN device",
-    "net_admin": "NET_ADMIN",
-    "net_raw": "NET_RAW",
-    "state_volume": "state volume",
-    "tailscale": "tailscale",
-    "tailscaled": "tailscaled",
-    "daemon": "daemon",
-    "socket": "socket",
-    "backend_state": "backend state",
-    "ssh": "Tailscale SSH",
-    "hostname": "hostname",
-    "dns_name": "DNS name",
-    "auth_key": "auth key",
-}
 """Check names (stable, for ``--json``) in report order, and their titles for people."""
 
 _KEY_FIX = (
@@ -77,105 +27,14 @@ _KEY_FIX = (
 )
 
 
-@dataclass(frozen=True, kw_only=True)
-class Check:
-    name: str
-    """One of ``TITLES``."""
-    status: str
-    """``pass``, ``warn``, ``fail`` or ``skip``."""
-    seen: str
-    fix: str | None = None
-
-    @property
-    def title(self) -> str:
-        return TITLES[self.name]
-
-    def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "status": self.status, "seen": self.seen, "fix": self.fix}
-
-
-# --- facts -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class EngineFacts:
-    url: str
-    local: bool
-    version: str | None
-    context: str | None = None
-    """The Docker context that named the engine, None for a URL (--host, DOCKER_HOST, the default socket)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ConfigFacts:
-    path: Path
-    name: str | None
-    service: str | None
-    is_compose: bool
-
-
-@dataclass(frozen=True, kw_only=True)
-class ContainerFacts:
-    name: str
-    id: str
-    status: str
-    how: str
-
-    @property
-    def running(self) -> bool:
-        return self.status == "running"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Facts:
-    """Everything ``gather`` learnt; ``*_error`` holds the error of a stage that failed."""
-
-    local: bool = False
-    config_read: bool = True
-    """False when ``--container`` alone named the container (``up`` does not read the configuration then)."""
-    workspace: Path | None = None
-    config: ConfigFacts | None = None
-    config_error: DevcError | None = None
-    engine: EngineFacts | None = None
-    engine_error: DevcError | None = None
-    container: ContainerFacts | None = None
-    container_error: DevcError | None = None
-    state_mount: StateMount | None = None
-    """What holds the state directory (``state.inspect_state_mount``); None when the container could not be inspected."""
-    probe: Probe | None = None
-    probe_error: DevcError | None = None
-    wanted: HostnameChoice | None = None
-    wanted_error: DevcError | None = None
-    key_source: str | None = None
-    key_error: DevcError | None = None
-    userspace: bool = False
-    """The user means to run ``up --userspace``: no TUN device is needed."""
-
-
-def ok(checks: Sequence[Check]) -> bool:
-    """Nothing blocks ``up``: warnings and skips are fine."""
-    return not any(c.status == FAIL for c in checks)
-
-
 # --- the checks (pure) ---------------------------------------------------------------------------------
-
-
-def _kind(facts: Facts) -> str:
-    """``compose``, ``image`` or ``unknown``: which syntax the fixes are written in."""
-    if facts.config is None:
-        return "unknown"
-    return "compose" if facts.config.is_compose else "image"
-
-
-def _service(facts: Facts) -> str:
-    return (facts.config.service if facts.config else None) or "SERVICE"
 
 
 def _settings_fix(facts: Facts, key: str) -> str:
     from devc_tasks.core.compose_render import fix_text
 
-    kind = _kind(facts)
-    text = fix_text((key,), kind=None if kind == "unknown" else kind, service=_service(facts))
+    kind = config_kind(facts)
+    text = fix_text((key,), kind=None if kind == "unknown" else kind, service=service_name(facts))
     return f"{text}\nthen rebuild the container (`inv tailscale.compose --check` checks the configuration)."
 
 
@@ -240,24 +99,8 @@ def check_running(facts: Facts) -> Check:
     return Check(name="running", status=SKIP, seen="no container")
 
 
-def _probe_gap(facts: Facts) -> str | None:
-    """Why there is no probe of the container, or None when there is one."""
-    if facts.probe is not None:
-        return None
-    if not facts.local:
-        if facts.engine is None:
-            return "no Docker engine"
-        if facts.container is None:
-            return "no container"
-        if not facts.container.running:
-            return "the container is not running"
-    if facts.probe_error is not None:
-        return f"the probe failed: {facts.probe_error.message}"
-    return "not probed"
-
-
 def check_tun(facts: Facts) -> Check:
-    gap = _probe_gap(facts)
+    gap = probe_gap(facts)
     if gap:
         return Check(name="tun", status=SKIP, seen=gap)
     assert facts.probe is not None
@@ -270,7 +113,7 @@ def check_tun(facts: Facts) -> Check:
 
 
 def _check_cap(facts: Facts, name: str, cap: str, bit: int) -> Check:
-    gap = _probe_gap(facts)
+    gap = probe_gap(facts)
     if gap:
         return Check(name=name, status=SKIP, seen=gap)
     assert facts.probe is not None
@@ -308,7 +151,7 @@ def check_state_volume(facts: Facts) -> Check:
 
 
 def check_tailscale(facts: Facts) -> Check:
-    gap = _probe_gap(facts)
+    gap = probe_gap(facts)
     if gap:
         return Check(name="tailscale", status=SKIP, seen=gap)
     p = facts.probe
@@ -319,7 +162,7 @@ def check_tailscale(facts: Facts) -> Check:
 
 
 def check_tailscaled(facts: Facts) -> Check:
-    gap = _probe_gap(facts)
+    gap = probe_gap(facts)
     if gap:
         return Check(name="tailscaled", status=SKIP, seen=gap)
     p = facts.probe
@@ -332,19 +175,8 @@ def check_tailscaled(facts: Facts) -> Check:
     return Check(name="tailscaled", status=PASS, seen=where)
 
 
-def _daemon_gap(facts: Facts) -> str | None:
-    gap = _probe_gap(facts)
-    if gap:
-        return gap
-    p = facts.probe
-    assert p is not None
-    if p.tailscale is None:
-        return "tailscale is not installed"
-    return None
-
-
 def check_daemon(facts: Facts) -> Check:
-    gap = _daemon_gap(facts)
+    gap = daemon_gap(facts)
     if gap:
         return Check(name="daemon", status=SKIP, seen=gap)
     p = facts.probe
@@ -362,7 +194,7 @@ def check_daemon(facts: Facts) -> Check:
 
 
 def check_socket(facts: Facts) -> Check:
-    gap = _daemon_gap(facts)
+    gap = daemon_gap(facts)
     if gap:
         return Check(name="socket", status=SKIP, seen=gap)
     p = facts.probe
@@ -397,7 +229,7 @@ _STATE_ADVICE: dict[str, tuple[str, str]] = {
 
 
 def check_backend_state(facts: Facts) -> Check:
-    gap = _daemon_gap(facts)
+    gap = daemon_gap(facts)
     p = facts.probe
     if gap or p is None or p.status is None:
         return Check(name="backend_state", status=SKIP, seen=gap or "tailscaled does not answer")
@@ -433,7 +265,7 @@ def check_hostname(facts: Facts) -> Check:
     if facts.wanted_error is not None:
         return Check(name="hostname", status=WARN, seen=facts.wanted_error.message, fix=facts.wanted_error.fix)
     if facts.wanted is None:
-        return Check(name="hostname", status=SKIP, seen=_daemon_gap(facts) or "the wanted hostname is unknown")
+        return Check(name="hostname", status=SKIP, seen=daemon_gap(facts) or "the wanted hostname is unknown")
     warnings = "; ".join(facts.wanted.warnings)
     p = facts.probe
     st = p.status if p is not None else None
@@ -459,7 +291,7 @@ def check_dns_name(facts: Facts) -> Check:
     p = facts.probe
     st = p.status if p is not None else None
     if st is None or not st.logged_in or not st.self.dns_name:
-        reason = _daemon_gap(facts) or ("tailscaled does not answer" if st is None else "no MagicDNS name yet (not logged in)")
+        reason = daemon_gap(facts) or ("tailscaled does not answer" if st is None else "no MagicDNS name yet (not logged in)")
         return Check(name="dns_name", status=SKIP, seen=reason)
     dns = st.self.magic_dns_name
     label = collision(st, facts.wanted.name if facts.wanted is not None else st.self.host_name)
@@ -488,7 +320,7 @@ SSH_POLICY_HEALTH = "Tailscale SSH enabled, but"
 def check_ssh(facts: Facts) -> Check:
     """`up` turns Tailscale SSH on by default; a tailnet policy that does not grant it makes
     every later `up`/`set` on the node fail ("not enabled on Tailnet")."""
-    gap = _daemon_gap(facts)
+    gap = daemon_gap(facts)
     p = facts.probe
     if gap or p is None or p.status is None:
         return Check(name="ssh", status=SKIP, seen=gap or "tailscaled does not answer")
@@ -548,122 +380,3 @@ CHECKS = (
 def run_checks(facts: Facts) -> list[Check]:
     """One result per check, in report order."""
     return [check(facts) for check in CHECKS]
-
-
-# --- gathering (the I/O) ---------------------------------------------------------------------------
-
-
-def gather(
-    sel: Any,
-    *,
-    hostname: str | None = None,
-    userspace: bool = False,
-    environ: Mapping[str, str] = os.environ,
-) -> Facts:
-    """Learn everything the checks need, stage by stage; a failed stage is recorded, not raised.
-
-    ``sel`` is a validated ``target.Selectors``. Only a usage error (a bad
-    option) escapes. The container is probed in one exec.
-    """
-    from devc_tasks.core.secrets import resolve_key
-    from devc_tasks.shell import discovery, executors
-    from devc_tasks.shell import engine as eng
-    from devc_tasks.shell.node import Node
-    from devc_tasks.shell.target import Target, resolve_workspace, wanted_hostname, workspace_from_labels
-
-    sel.validate()
-    facts: dict[str, Any] = {"local": sel.local, "userspace": userspace}
-
-    # the workspace and its configuration, read when `up` would read them
-    config: Any = None
-    workspace: Path | None = None
-    facts["config_read"] = not sel.container or bool(sel.workspace)
-    if facts["config_read"]:
-        try:
-            workspace, config = resolve_workspace(sel, environ)
-        except UsageError:
-            raise
-        except DevcError as e:
-            facts["config_error"] = e
-            if sel.workspace:
-                workspace = Path(sel.workspace)
-        facts["workspace"] = workspace
-        if config is not None:
-            facts["config"] = ConfigFacts(path=config.path, name=config.name, service=config.service, is_compose=config.is_compose)
-
-    engine = None
-    found = None
-    executor: Any = None
-    if sel.local:
-        executor = executors.LocalExecutor()
-    else:
-        try:
-            engine = eng.open_engine(host=sel.host, context=sel.context, environ=environ)
-        except DevcError as e:
-            facts["engine_error"] = e
-        if engine is not None:
-            version = None
-            try:
-                version = str(executors.sdk_call("docker version", engine.client.version).get("Version") or "") or None
-            except DevcError:
-                pass
-            facts["engine"] = EngineFacts(url=engine.url, local=engine.local, version=version, context=engine.context)
-            found, facts["container"], facts["container_error"] = _find(engine, sel, workspace, config, environ)
-            if found is not None:
-                executor = discovery.executor_for(engine, found)
-                facts["state_mount"] = _state_mount(engine.client, executor)
-                if not facts["config_read"]:
-                    # the workspace the devcontainer CLI recorded on the container, as `up` uses it
-                    workspace, config = workspace_from_labels(found.container.labels)
-                    if config is not None:
-                        facts["config_read"] = True
-                        facts["workspace"] = workspace
-                        facts["config"] = ConfigFacts(path=config.path, name=config.name, service=config.service, is_compose=config.is_compose)
-
-    if executor is not None and (found is None or found.container.running):
-        try:
-            facts["probe"] = Node(executor).probe()
-        except DevcError as e:
-            facts["probe_error"] = e
-        target = Target(workspace=workspace, config=config, engine=engine, found=found, executor=executor)
-        try:
-            facts["wanted"] = wanted_hostname(target, hostname, environ)
-        except DevcError as e:
-            facts["wanted_error"] = e
-
-    container_env: Mapping[str, str] = {}
-    if executor is not None and not sel.local:
-        try:
-            container_env = executor.env()
-        except DevcError:
-            container_env = {}
-    try:
-        key = resolve_key(authkey_file=None, host_env=environ, container_env=container_env)
-        if key.available:
-            key.load()  # a malformed key is a finding; its value goes nowhere
-        facts["key_source"] = key.source
-    except DevcError as e:
-        facts["key_error"] = e
-    return Facts(**facts)
-
-
-def _find(engine: Any, sel: Any, workspace: Path | None, config: Any, environ: Mapping[str, str]) -> tuple[Any, ContainerFacts | None, DevcError | None]:
-    """The container as ``resolve`` would find it, a stopped one included (the checks say it is stopped)."""
-    from devc_tasks.shell.target import find
-
-    try:
-        found = find(engine, sel, workspace, config, environ, allow_stopped=True)
-    except DevcError as e:
-        return None, None, e
-    c = found.container
-    return found, ContainerFacts(name=c.name, id=c.id, status=c.status, how=found.how), None
-
-
-def _state_mount(client: Any, executor: Any) -> StateMount | None:
-    """What holds the state directory (a stopped container can be inspected too); None when inspect fails."""
-    from devc_tasks.shell.state.mount import state_mount_of
-
-    try:
-        return state_mount_of(client, executor.inspect())
-    except DevcError:
-        return None
