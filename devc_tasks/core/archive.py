@@ -33,8 +33,10 @@ __all__ = ["ARCHIVE_TOP", "DEFAULT_MAX_SIZE", "MAX_MEMBERS", "STATE_FILE_NAME", 
 STATE_FILE_NAME = STATE_FILE.rsplit("/", 1)[1]  # tailscaled.state
 ARCHIVE_TOP = STATE_DIR.rsplit("/", 1)[1]  # "tailscale": get_archive(STATE_DIR) puts everything under it
 DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+"""Restore refuses archives whose files add up to more (a state directory holds kilobytes)."""
 MAX_MEMBERS = 10_000
 _MAX_MTIME = 8**11
+"""The first modification time a ustar header cannot hold (year 2242)."""
 
 
 # --- backup names and sizes (pure) --------------------------------------------

@@ -21,6 +21,7 @@ from devc_tasks.core.paths import STATE_DIR
 __all__ = ["REQUIREMENT_KEYS", "Requirement"]
 
 REQUIREMENT_KEYS: tuple[str, ...] = ("tun-device", "cap-net-admin", "cap-net-raw", "state-volume")
+"""The order in which ``check`` reports requirements."""
 
 _DESCRIPTIONS: dict[str, str] = {
     "tun-device": f"the TUN device {TUN_DEVICE}",

@@ -22,11 +22,20 @@ from devc_tasks.core.paths import STATE_DIR
 __all__ = ["OVERRIDE_FILENAME", "STATE_VOLUME", "TUN_DEVICE", "render", "fix_text"]
 
 OVERRIDE_FILENAME = "docker-compose.tailscale.yml"
+"""Suggested name of the rendered override, next to the first compose file."""
 
 TUN_DEVICE = "/dev/net/tun"
 STATE_VOLUME = "tailscale-state"
+"""The named volume for the state directory (compose prefixes it with the project name)."""
 
 _IMAGE_STATE_SOURCE = f"{STATE_VOLUME}-${{devcontainerId}}"
+"""Image-based volume names are global on the engine, so each devcontainer needs its own.
+
+Without compose there is no project prefix: a plain ``tailscale-state``
+would be shared by every image-based devcontainer on the engine, and two
+containers running one node identity fight over it. The devcontainer CLI
+replaces ``${devcontainerId}`` with an id that is stable across rebuilds.
+"""
 
 IMAGE_MOUNT = f"source={_IMAGE_STATE_SOURCE},target={STATE_DIR},type=volume"
 CAPS = ("NET_ADMIN", "NET_RAW")

@@ -20,7 +20,6 @@ from devc_tasks.core.errors import ConfigError
 
 __all__ = ["CONFIG_CANDIDATES", "DevcontainerConfig", "parse_jsonc", "MAX_NESTING"]
 
-"""The most a devcontainer.json, compose or .env file may hold: far past any real one."""
 
 CONFIG_CANDIDATES: tuple[str, ...] = (
     ".devcontainer/devcontainer.json",
@@ -209,5 +208,3 @@ def config_from_dict(data: Mapping[str, Any], *, path: Path, workspace: Path) ->
         mounts=_mounts(data, source),
         remote_user=_opt_str(data, "remoteUser", source) or _opt_str(data, "containerUser", source),
     )
-"""The most values a compose file may expand to, aliases and merge keys counted
-each time they are used (a compose file has hundreds)."""

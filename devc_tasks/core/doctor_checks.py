@@ -19,7 +19,6 @@ from devc_tasks.core.secrets import redact
 
 __all__ = ["run_checks"]
 
-"""Check names (stable, for ``--json``) in report order, and their titles for people."""
 
 _KEY_FIX = (
     "Set TAILSCALE_AUTHKEY on the host (or in the container's environment), or pass "

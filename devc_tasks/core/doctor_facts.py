@@ -42,6 +42,7 @@ TITLES: dict[str, str] = {
     "dns_name": "DNS name",
     "auth_key": "auth key",
 }
+"""Check names (stable, for ``--json``) in report order, and their titles for people."""
 
 
 @dataclass(frozen=True, kw_only=True)

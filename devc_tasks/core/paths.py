@@ -16,3 +16,4 @@ DAEMON_LOG = "/var/log/tailscaled.log"
 LOCK_FILE = "/run/devc-tasks-tailscale.lock"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+"""Restore writes every file with mode 0600 and every directory 0700, owned by root."""

@@ -15,6 +15,7 @@ from devc_tasks.core.paths import STATE_DIR
 __all__ = ["ANONYMOUS_LABEL", "StateMount", "inspect_state_mount", "is_anonymous_volume", "persistence_problem", "persistence_warning"]
 
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
+"""Set by Docker 23+ on anonymous volumes; older engines only give them a 64-hex name."""
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 

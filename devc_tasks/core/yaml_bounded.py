@@ -14,6 +14,8 @@ from devc_tasks.core.errors import ConfigError
 __all__ = ["load_yaml"]
 
 MAX_YAML_NODES = 100_000
+"""The most values a compose file may expand to, aliases and merge keys counted
+each time they are used (a compose file has hundreds)."""
 
 
 def _yaml_expanded_size(root: Any, limit: int) -> int:

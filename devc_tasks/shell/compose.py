@@ -37,16 +37,6 @@ from devc_tasks.shell.config_files import read_config_text, read_dotenv
 
 __all__ = ["check", "default_override_path", "compose_config_argv", "docker_compose_available", "write_override"]
 
-"""Suggested name of the rendered override, next to the first compose file."""
-"""The named volume for the state directory (compose prefixes it with the project name)."""
-"""Image-based volume names are global on the engine, so each devcontainer needs its own.
-
-Without compose there is no project prefix: a plain ``tailscale-state``
-would be shared by every image-based devcontainer on the engine, and two
-containers running one node identity fight over it. The devcontainer CLI
-replaces ``${devcontainerId}`` with an id that is stable across rebuilds.
-"""
-"""The order in which ``check`` reports requirements."""
 
 _COMMAND_TIMEOUT = 60.0
 """``docker compose config`` reads local files only; a minute means something is stuck."""

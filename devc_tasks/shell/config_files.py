@@ -19,6 +19,7 @@ from devc_tasks.core.yaml_bounded import load_yaml
 __all__ = ["read_dotenv", "find_workspace", "find_config", "load_config", "compose_project_name", "check_compose_files"]
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
+"""The most a devcontainer.json, compose or .env file may hold: far past any real one."""
 
 
 def read_config_text(path: Path, limit: int = MAX_CONFIG_BYTES) -> str:

@@ -33,9 +33,9 @@ def gather(
     ``sel`` is a validated ``target.Selectors``. Only a usage error (a bad
     option) escapes. The container is probed in one exec.
     """
-    from devc_tasks.core.secrets import resolve_key
     from devc_tasks.shell import discovery, executors
     from devc_tasks.shell import engine as eng
+    from devc_tasks.shell.keys import resolve_key
     from devc_tasks.shell.node import Node
     from devc_tasks.shell.target import Target, resolve_workspace, wanted_hostname, workspace_from_labels
 

@@ -15,11 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from devc_tasks.core.endpoint import ContextStore, Endpoint, TLSFiles, choose_endpoint, config_dir, tls_problem
+from devc_tasks.core.endpoint import Endpoint, TLSFiles, choose_endpoint
 from devc_tasks.core.errors import (
     EngineUnreachable,
     UsageError,
 )
+from devc_tasks.shell.contexts import ContextStore, config_dir, tls_problem
 from devc_tasks.shell.executors import sdk_call
 
 __all__ = ["Engine", "open_engine", "volume_lookup"]

@@ -30,7 +30,7 @@ def doctor(c, hostname=None, userspace=False, all=False, timeout=None, label=Non
     with boundary(out):
         if all:
             from devc_tasks.tasks.common import _seconds
-            from devc_tasks.tasks.node import ALL_TIMEOUT
+            from devc_tasks.tasks.node_all import ALL_TIMEOUT
 
             passed = _doctor_all(out, host, context, hostname=hostname, userspace=userspace, timeout=_seconds(timeout or ALL_TIMEOUT, "--timeout"), label=label)
             if not passed:
@@ -62,7 +62,7 @@ def _doctor_all(out: Any, host: str | None, context: str | None, *, hostname: st
     from devc_tasks.shell.doctor_gather import gather
     from devc_tasks.shell.target import Selectors
     from devc_tasks.tasks.fleet import list_devcontainers, run_each
-    from devc_tasks.tasks.node import _all_doc
+    from devc_tasks.tasks.node_all import all_doc
 
     _, infos = list_devcontainers(host, context, label)
 
@@ -74,14 +74,14 @@ def _doctor_all(out: Any, host: str | None, context: str | None, *, hostname: st
     rows: list[tuple[str, ...]] = []
     for row in run_each(infos, one, timeout=timeout, what="the checks"):
         if row.error is not None:
-            docs.append(_all_doc(row.item, ok=False, error=row.error.message, error_kind=row.error.kind))
+            docs.append(all_doc(row.item, ok=False, error=row.error.message, error_kind=row.error.kind))
             rows.append((row.item.name, "ERROR", row.error.message))
             continue
         checks: Any = row.value
         passed = ok(checks)
         failed = [ch for ch in checks if ch.status == "fail"]
         warned = [ch for ch in checks if ch.status == "warn"]
-        docs.append(_all_doc(row.item, ok=passed, checks=[ch.to_dict() for ch in checks]))
+        docs.append(all_doc(row.item, ok=passed, checks=[ch.to_dict() for ch in checks]))
         seen = "; ".join([f"FAIL {ch.title}" for ch in failed] + [f"WARN {ch.title}" for ch in warned]) or "nothing blocks `up`"
         rows.append((row.item.name, "pass" if passed else "FAIL", seen))
     all_ok = all(d["ok"] for d in docs)

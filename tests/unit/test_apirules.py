@@ -160,7 +160,7 @@ def test_redaction_covers_client_and_api_secrets(secret):
 
 
 def test_key_source_order_with_a_minter():
-    from devc_tasks.core.secrets import resolve_key
+    from devc_tasks.shell.keys import resolve_key
 
     calls = []
 

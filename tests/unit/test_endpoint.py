@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from devc_tasks.core.endpoint import ContextMeta, ContextStore, Endpoint, TLSFiles, choose_endpoint, config_dir, default_tls, tls_problem
+from devc_tasks.core.endpoint import ContextMeta, Endpoint, TLSFiles, choose_endpoint, default_tls
 from devc_tasks.core.errors import UsageError
+from devc_tasks.shell.contexts import ContextStore, config_dir, tls_problem
 from devc_tasks.shell.engine import ssh_transport
 
 pytestmark = pytest.mark.unit

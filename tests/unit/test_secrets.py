@@ -4,7 +4,8 @@ import os
 import pytest
 
 from devc_tasks.core.errors import UsageError
-from devc_tasks.core.secrets import Secret, redact, resolve_key
+from devc_tasks.core.secrets import Secret, redact
+from devc_tasks.shell.keys import resolve_key
 from tests.support.limits import memory_cap
 
 pytestmark = pytest.mark.unit

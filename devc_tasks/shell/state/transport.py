@@ -19,10 +19,6 @@ from devc_tasks.core.scripts import DAEMON_RUNS, LOCK_WAIT, STOPPED, locked
 
 __all__ = ["StateContainer", "open_state"]
 
-"""Restore refuses archives whose files add up to more (a state directory holds kilobytes)."""
-"""Restore writes every file with mode 0600 and every directory 0700, owned by root."""
-"""The first modification time a ustar header cannot hold (year 2242)."""
-"""Set by Docker 23+ on anonymous volumes; older engines only give them a 64-hex name."""
 
 
 # --- the Engine part --------------------------------------------------------------

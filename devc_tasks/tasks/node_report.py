@@ -1,0 +1,178 @@
+"""How the node tasks report: one ``up`` (or its dry run), a change (down, logout), a
+status. Rendering only; the work is done by the time these run.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from devc_tasks.core.errors import DevcError, NotConnected, TailscaleNotInstalled
+from devc_tasks.core.identity import BROKEN_STATE_FIX
+
+
+def report_dry_run(out: Any, target: Any, choice: Any, key_source: str | None, planned: Any) -> None:
+    """The plan as data (--json) or as numbered lines; the key's source, never its value."""
+    import shlex
+
+    steps = [
+        {"action": s.action, "argv": list(s.argv), "command": shlex.join(s.argv), "note": s.note, "when": s.when}
+        for s in planned.steps
+    ]
+    doc: dict[str, Any] = {
+        "ok": True,
+        "dry_run": True,
+        "container": target.label,
+        "outcome": planned.outcome,
+        "reason": planned.reason,
+        "hostname": choice.name,
+        "hostname_source": choice.source,
+        "hostname_project": choice.project,
+        "hostname_project_source": choice.project_source,
+        "hostname_host": choice.host,
+        "hostname_host_source": choice.host_source,
+        "key_source": key_source,
+        "key_needed": planned.uses_key,
+        "steps": steps,
+    }
+    origin = choice.source
+    if choice.project is not None:
+        origin += f": {choice.project} ({choice.project_source}) + {choice.host} ({choice.host_source})"
+    if planned.uses_key:
+        key_line = f"{key_source} (read only for the login step)"
+    else:
+        key_line = f"not needed ({key_source or 'none available'})"
+    lines = [
+        f"Dry run for {target.label}: nothing was changed.",
+        f"Hostname: {choice.name}  (from {origin})",
+        f"Key:      {key_line}",
+    ]
+    if planned.outcome == "already-connected":
+        lines.append("Plan:     nothing to do: the node is Running with the wanted settings.")
+    elif planned.outcome == "skipped":
+        lines.append(f"Plan:     skip: {planned.reason}.")
+    else:
+        lines.append("Plan:")
+        for i, s in enumerate(planned.steps, 1):
+            lines.append(f"  {i}. {s.action}" + (f"  [{s.when}]" if s.when else ""))
+            lines.append(f"     {shlex.join(s.argv)}")
+            if s.note:
+                lines.append(f"     ({s.note})")
+    out.emit(doc, out.lines("\n".join(lines)))
+
+
+def _ssh_user(target: Any) -> str:
+    return getattr(target.config, "remote_user", None) or "root"
+
+
+def report_up(out: Any, target: Any, result: Any, key_source: str | None, extra: dict[str, Any] | None = None) -> None:
+    from devc_tasks.tasks.ui import node_doc
+
+    status = result.probe.status if result.probe else None
+    doc: dict[str, Any] = {
+        "ok": True,
+        "outcome": result.outcome,
+        "container": target.label,
+        "wanted_hostname": result.wanted_hostname,
+        "key_source": key_source if result.used_key else None,
+        "steps": result.steps,
+        "warnings": result.warnings,
+        "node": node_doc(status),
+        **(extra or {}),
+    }
+    for w in result.warnings:
+        out.warn(w)
+    if result.outcome == "skipped":
+        doc["reason"] = result.skip_reason
+        out.emit(doc, out.lines(f"Tailscale skipped for {target.label}: {result.skip_reason}."))
+        return
+    assert status is not None
+    dns = status.self.magic_dns_name
+    ssh = f"ssh {_ssh_user(target)}@{dns or status.self.host_name}"
+    doc["ssh"] = ssh
+    rows = [
+        ("Hostname", status.self.host_name),
+        ("MagicDNS", dns or "-"),
+        ("IPs", ", ".join(status.tailscale_ips or status.self.tailscale_ips) or "-"),
+        ("SSH", ssh),
+        ("State", status.backend_state),
+    ]
+    peer = _host_peer(status)
+    doc["host_peer"] = peer
+    if peer is not None:
+        rows.append(("This host", _HOST_PEER_WORDS[(peer["self"], peer["seen"], peer["online"])]))
+    title = f"{target.label}: " + ("already connected" if result.outcome == "already-connected" else "connected")
+    out.emit(doc, out.panel(title, rows, style="yellow" if result.warnings else "green"))
+
+
+_HOST_PEER_WORDS = {
+    (True, True, True): "is this node",
+    (False, True, True): "sees it as an online peer",
+    (False, True, False): "sees it as a peer, offline",
+    (False, False, False): "does not see it (another tailnet, or an ACL hides it)",
+}
+
+
+def _host_peer(status: Any) -> dict[str, Any] | None:
+    """Whether the host's own tailscale client sees the node online; None (quietly) without one."""
+    from devc_tasks.shell.hostpeer import host_peer
+
+    return host_peer(status.self.id, status.self.public_key, env=os.environ)
+
+
+# --- down / logout -----------------------------------------------------------
+
+
+def report_change(out: Any, target: Any, after: Any, done: list[str]) -> None:
+    from devc_tasks.tasks.ui import node_doc
+
+    doc = {"ok": True, "container": target.label, "done": done, "node": node_doc(after.status)}
+    state = after.status.backend_state if after.status else "daemon not running"
+    out.emit(doc, out.lines(f"{target.label}: {', '.join(done)} (state: {state})."))
+
+
+# --- status ------------------------------------------------------------------
+
+
+def status_rows(target_label: str, probe: Any) -> list[tuple[str, str]]:
+    st = probe.status
+    if st is None:
+        why = "tailscale not installed" if probe.tailscale is None else "tailscaled not running"
+        return [("Container", target_label), ("State", why)]
+    me = st.self
+    return [
+        ("Container", target_label),
+        ("State", st.state_label),
+        ("Hostname", me.host_name),
+        ("MagicDNS", me.magic_dns_name or "-"),
+        ("IPs", ", ".join(st.tailscale_ips or me.tailscale_ips) or "-"),
+        ("Online", "yes" if me.online else "no"),
+        ("Peers", "-" if st.peers is None else str(st.peers)),
+        ("Health", "; ".join(st.health) or "ok"),
+    ]
+
+
+def status_doc(label: str, probe: Any) -> dict[str, Any]:
+    from devc_tasks.tasks.ui import node_doc
+
+    return {"container": label, "installed": probe.tailscale is not None, **node_doc(probe.status)}
+
+
+def status_error(probe: Any) -> DevcError | None:
+    """Why `status` does not exit 0: not installed (21), or not Running (5)."""
+    from devc_tasks.core.plan import INSTALL_FIX  # plan (and status) only when a status is rendered
+
+    if probe.tailscale is None:
+        return TailscaleNotInstalled("the `tailscale` CLI is not installed in the container", fix=INSTALL_FIX)
+    if probe.status is None:
+        return NotConnected("not connected: tailscaled is not running", fix="Run `up` to start it and connect.")
+    if probe.status.connecting:
+        return NotConnected(
+            f"connecting: the node has its identity and waits for control's first network map (backend state {probe.status.backend_state})",
+            fix="Wait a moment and check again; `up` waits for it (no key needed).",
+        )
+    if probe.state_broken:
+        return NotConnected("not connected: the state file is not valid JSON", fix=BROKEN_STATE_FIX)
+    if not probe.status.running:
+        return NotConnected(f"not connected: the backend state is {probe.status.backend_state}", fix="Run `up` to connect.")
+    return None
