@@ -48,7 +48,47 @@ def _versioned(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "devc_tasks_version": __version__}
 
 
-class Output:
+class Renderers:
+    """Builders of what ``Output.emit`` prints for a human: each returns a function of a
+    rich console. Our text is data, never markup."""
+
+    def panel(self, title: str, rows: Sequence[tuple[str, str]], *, style: str = "green") -> Callable[[Any], None]:
+        def render(console: Any) -> None:
+            from rich.panel import Panel
+            from rich.table import Table
+            from rich.text import Text
+
+            table = Table.grid(padding=(0, 2))
+            table.add_column(style="bold")
+            table.add_column()
+            for k, v in rows:
+                table.add_row(Text(k), Text(v))  # our text is data, never markup
+            console.print(Panel(table, title=Text(title), title_align="left", border_style=style, expand=False))
+
+        return render
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Callable[[Any], None]:
+        def render(console: Any) -> None:
+            from rich.table import Table
+            from rich.text import Text
+
+            t = Table(title=Text(title), title_justify="left")
+            for c in columns:
+                t.add_column(c, overflow="fold")
+            for r in rows:
+                t.add_row(*(Text(cell) for cell in r))  # data, never markup
+            console.print(t)
+
+        return render
+
+    def lines(self, text: str) -> Callable[[Any], None]:
+        def render(console: Any) -> None:
+            console.print(text, markup=False, highlight=False)
+
+        return render
+
+
+class Output(Renderers):
     def __init__(self, *, json_mode: bool = False) -> None:
         self.json_mode = json_mode
         self._err: Any = None
@@ -142,35 +182,6 @@ class Output:
             sys.stdout.write(json.dumps(_versioned({"ok": False, "error": error}), indent=2) + "\n")
             sys.stdout.flush()
 
-    def panel(self, title: str, rows: Sequence[tuple[str, str]], *, style: str = "green") -> Callable[[Any], None]:
-        def render(console: Any) -> None:
-            from rich.panel import Panel
-            from rich.table import Table
-            from rich.text import Text
-
-            table = Table.grid(padding=(0, 2))
-            table.add_column(style="bold")
-            table.add_column()
-            for k, v in rows:
-                table.add_row(Text(k), Text(v))  # our text is data, never markup
-            console.print(Panel(table, title=Text(title), title_align="left", border_style=style, expand=False))
-
-        return render
-
-    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> Callable[[Any], None]:
-        def render(console: Any) -> None:
-            from rich.table import Table
-            from rich.text import Text
-
-            t = Table(title=Text(title), title_justify="left")
-            for c in columns:
-                t.add_column(c, overflow="fold")
-            for r in rows:
-                t.add_row(*(Text(cell) for cell in r))  # data, never markup
-            console.print(t)
-
-        return render
-
     def name_and_details(self, name: str, details: str, rows: Sequence[tuple[str, str]]) -> Callable[[Any], None]:
         """The bare name on stdout, always (scripts capture it: ``name=$(just tailscale hostname)``);
         where it came from on stderr: a panel on a terminal, plain lines otherwise."""
@@ -181,11 +192,5 @@ class Output:
                 self.panel("hostname", rows)(self.err)
             else:
                 self.err.print(details, markup=False, highlight=False)
-
-        return render
-
-    def lines(self, text: str) -> Callable[[Any], None]:
-        def render(console: Any) -> None:
-            console.print(text, markup=False, highlight=False)
 
         return render

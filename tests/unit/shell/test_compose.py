@@ -25,7 +25,7 @@ from tests.conftest import _engine_required
 
 pytestmark = pytest.mark.unit
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "compose"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "compose"
 ALL = frozenset(REQUIREMENT_KEYS)
 HAS_DOCKER_COMPOSE = docker_compose_available()
 # where the tools are required (CI), a missing `docker compose` fails instead of skipping
