@@ -115,6 +115,10 @@ def test_the_wheel_ships_the_just_module_types_and_license(dist: Dist) -> None:
         entry_points = whl.read(f"{info}/entry_points.txt").decode()
     assert {"devc_tasks/tailscale.just", "devc_tasks/py.typed", f"{info}/licenses/LICENSE"} <= names
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
+    # every module of every layer (core, shell, shell/state, tasks), not only the top folder
+    source = Path(__file__).resolve().parents[2] / "devc_tasks"
+    modules = {p.relative_to(source.parent).as_posix() for p in source.rglob("*.py")}
+    assert {"devc_tasks/core/plan.py", "devc_tasks/shell/state/restore.py", "devc_tasks/tasks/ui.py"} <= modules <= names, modules - names
     headers = [line for line in metadata.splitlines() if ": " in line]
     assert f"Version: {__version__}" in headers and "License-Expression: MIT" in headers
     assert "Classifier: Typing :: Typed" in headers
@@ -125,7 +129,7 @@ def test_the_sdist_carries_license_docs_and_tests(dist: Dist) -> None:
     with tarfile.open(dist.sdist) as sd:
         names = {n.split("/", 1)[1] for n in sd.getnames() if "/" in n}
     assert {"LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml", "devc_tasks/tailscale.just", "devc_tasks/py.typed"} <= names
-    assert {"tests/conftest.py", "tests/standin/tailscale", "tasks.py"} <= names
+    assert {"tests/conftest.py", "tests/standin/tailscale", "tasks.py", "ARCHITECTURE.md", "devc_tasks/core/scripts.py", "tests/unit/core/test_plan.py"} <= names
 
 
 def test_the_installed_copy_runs_without_the_source_tree(installed: Installed) -> None:
