@@ -1,6 +1,6 @@
 """Running the connect logic through an executor (the single-script operations are ``control``).
 
-The decisions are in ``plan``; this module runs one step at a time, probes
+The decisions are in ``core.plan``; this module runs one step at a time, probes
 again, and stops on Done, Skip or Fail. Every in-container command is bounded
 (``timeout`` in the container when it has one, and the executor's read
 timeout). Mutating steps hold a lock file in the container so two ``up``s at
