@@ -442,7 +442,17 @@ def default_prefs() -> dict:
         "NoStatefulFiltering": "true",
         "NetfilterMode": 2,
         "OperatorUser": "",
+        "AppConnector": {"Advertise": False},
     }
+
+
+EXIT_ROUTES = ("0.0.0.0/0", "::/0")
+
+
+def contains_exit_routes(routes) -> bool:
+    """net/tsaddr ``ContainsExitRoutes``: both the IPv4 and the IPv6 default route."""
+    routes = list(routes or [])
+    return all(r in routes for r in EXIT_ROUTES)
 
 
 def prefs_for_debug(prefs: dict, persist: dict | None) -> dict:
@@ -475,7 +485,7 @@ def prefs_for_debug(prefs: dict, persist: dict | None) -> dict:
         out["OperatorUser"] = p["OperatorUser"]
     out.update({
         "AutoUpdate": {"Check": True, "Apply": None},
-        "AppConnector": {"Advertise": False},
+        "AppConnector": {"Advertise": bool((p.get("AppConnector") or {}).get("Advertise"))},
         "PostureChecking": False,
         "NetfilterKind": "",
         "DriveShares": None,

@@ -484,6 +484,57 @@ def test_non_default_flags_rule_covers_every_pref(net):
     assert r.returncode == 0, r
 
 
+def exit_node_pair(net):
+    """Node a offers itself as an exit node and an admin approved its exit routes; b is a peer."""
+    a, b = net.node("a"), net.node("b")
+    a.up("--hostname=exitbox")
+    b.up("--hostname=box")
+    assert a.ts("set", "--advertise-exit-node").returncode == 0
+    return a, b
+
+
+def test_exit_node_needs_a_peer_offering_approved_exit_routes(net):
+    a, b = exit_node_pair(net)
+    a_ip, a_id = a.status()["Self"]["TailscaleIPs"][0], a.status()["Self"]["ID"]
+    r = b.ts("set", f"--exit-node={a_ip}")  # advertised, not yet approved: no ExitNodeOption
+    assert (r.returncode, r.stderr) == (1, f"node {a_ip} is not advertising an exit node\n")
+    assert b.ts("set", "--exit-node=100.64.9.9").stderr == "no node found in netmap with IP 100.64.9.9\n"
+    own = b.status()["Self"]["TailscaleIPs"][0]
+    assert "as it is a local IP address to this machine; did you mean --advertise-exit-node?" in b.ts("set", f"--exit-node={own}").stderr
+    assert b.ts("set", "--exit-node=nosuch").stderr == 'invalid value "nosuch" for --exit-node; must be IP or peer hostname\n'
+    C.Registry(str(net.control)).update(a_id, ApprovedRoutes=["0.0.0.0/0", "::/0"])
+    peer = b.status()["Peer"][a.status()["Self"]["PublicKey"]]
+    assert (peer["ExitNodeOption"], peer["ExitNode"]) == (True, False)
+    assert "0.0.0.0/0" in peer["AllowedIPs"]
+    r = b.ts("set", f"--exit-node={a_ip}", "--exit-node-allow-lan-access", "--advertise-connector")
+    assert r.returncode == 0, r
+    prefs = json.loads(b.ts("debug", "prefs").stdout)
+    # the daemon names the exit node by its stable ID once the netmap has it
+    assert (prefs["ExitNodeID"], prefs["ExitNodeIP"], prefs["ExitNodeAllowLANAccess"]) == (a_id, "", True)
+    assert prefs["AppConnector"] == {"Advertise": True}
+    assert b.status()["Peer"][a.status()["Self"]["PublicKey"]]["ExitNode"] is True
+    assert b.ts("set", "--exit-node=").returncode == 0
+    assert json.loads(b.ts("debug", "prefs").stdout)["ExitNodeID"] == ""
+    assert b.ts("set", "--exit-node=exitbox").returncode == 0  # the MagicDNS base name resolves too
+    assert json.loads(b.ts("debug", "prefs").stdout)["ExitNodeID"] == a_id
+
+
+def test_non_default_flags_rule_names_the_exit_node_by_ip_and_the_app_connector(net):
+    a, b = exit_node_pair(net)
+    a_ip, a_id = a.status()["Self"]["TailscaleIPs"][0], a.status()["Self"]["ID"]
+    C.Registry(str(net.control)).update(a_id, ApprovedRoutes=["0.0.0.0/0", "::/0"])
+    assert b.ts("set", f"--exit-node={a_ip}", "--exit-node-allow-lan-access", "--advertise-connector").returncode == 0
+    r = b.ts("up", "--hostname=box", "--advertise-tags=tag:dev", "--timeout=5s")
+    assert r.returncode == 1 and r.stderr.startswith(ACCIDENTAL)
+    assert f"--advertise-connector --exit-node-allow-lan-access --exit-node={a_ip}\n" in r.stderr  # sort.Strings order
+    r = b.ts("up", "--hostname=box", "--advertise-tags=tag:dev", "--timeout=5s", "--advertise-connector",
+             f"--exit-node={a_ip}", "--exit-node-allow-lan-access")
+    assert r.returncode == 0, r
+    prefs = json.loads(b.ts("debug", "prefs").stdout)
+    assert (prefs["ExitNodeID"], prefs["ExitNodeAllowLANAccess"], prefs["AppConnector"], prefs["AdvertiseTags"]) == (
+        a_id, True, {"Advertise": True}, ["tag:dev"])
+
+
 def test_ssh_refused_by_the_tailnet_policy(net):
     net.control.mkdir(parents=True, exist_ok=True)
     (net.control / "policy.json").write_text('{"ssh": false}')
