@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import uuid
 
 import pytest
@@ -166,6 +167,37 @@ def test_a_setting_the_user_changed_never_breaks_reconnects_or_tag_changes(inv, 
     prefs = json.loads(sh(c, "tailscale debug prefs")[1])
     assert (prefs["CorpDNS"], prefs["ShieldsUp"], prefs["AdvertiseTags"]) == (False, True, ["tag:dev"])
     assert len(logins(containers.control)) == 1
+
+
+def approve_routes(control, node_id: str, routes=("0.0.0.0/0", "::/0")) -> None:
+    """What a tailnet admin does in the console: approve the routes a node advertises."""
+    from tests.conftest import REPO
+
+    sys.path.insert(0, str(REPO / "tests" / "standin"))
+    import _standin_common as C
+
+    assert C.Registry(str(control)).update(node_id, ApprovedRoutes=list(routes)) is not None
+
+
+def test_a_tag_change_keeps_the_exit_node_and_app_connector_the_user_set(inv, containers):
+    exit_box = containers.start()
+    assert up(inv, exit_box, "--hostname", "exitbox", key=new_key()).code == 0
+    code, out = sh(exit_box, "tailscale set --advertise-exit-node")
+    assert code == 0, out
+    exit_self = json.loads(sh(exit_box, "tailscale status --json")[1])["Self"]
+    approve_routes(containers.control, exit_self["ID"])
+
+    c = containers.start()
+    assert up(inv, c, "--hostname", "viaexit", key=new_key()).code == 0
+    # the user picks an exit node and offers an app connector in the container
+    code, out = sh(c, f"tailscale set --exit-node={exit_self['TailscaleIPs'][0]} --exit-node-allow-lan-access --advertise-connector")
+    assert code == 0, out
+    tags = up(inv, c, "--hostname", "viaexit", "--advertise-tags", "tag:dev")
+    assert tags.code == 0, tags
+    prefs = json.loads(sh(c, "tailscale debug prefs")[1])
+    assert (prefs["ExitNodeID"], prefs["ExitNodeAllowLANAccess"], prefs["AppConnector"], prefs["AdvertiseTags"]) == (
+        exit_self["ID"], True, {"Advertise": True}, ["tag:dev"])
+    assert len(logins(containers.control)) == 2  # one per node: the tag change did not log in again
 
 
 # --- 6. smaller ones ---------------------------------------------------------------
