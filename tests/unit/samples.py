@@ -8,8 +8,9 @@ from typing import Any
 ZERO = "0001-01-01T00:00:00Z"
 
 
-def status_doc(state: str = "Running", *, hostname: str = "web-devc-laptop", dns: str | None = None, tun: bool = True, node_id: str = "nAbC123XyZ11CNTRL", node_key: bool | None = None, health: list[str] | None = None, version: str = "1.86.2-t1234abcd") -> dict[str, Any]:
-    """``node_key``: HaveNodeKey for NoState (right after a daemon start with an identity)."""
+def status_doc(state: str = "Running", *, hostname: str = "web-devc-laptop", dns: str | None = None, tun: bool = True, node_id: str = "nAbC123XyZ11CNTRL", node_key: bool | None = None, health: list[str] | None = None, version: str = "1.86.2-t1234abcd", peers: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """``node_key``: HaveNodeKey for NoState (right after a daemon start with an identity);
+    ``peers``: stable ID -> Tailscale IPs of each peer."""
     logged_in = state in ("Running", "Stopped", "Starting", "NeedsMachineAuth")
     if dns is None:
         dns = f"{hostname}.tail1234.ts.net." if logged_in else ""
@@ -39,7 +40,8 @@ def status_doc(state: str = "Running", *, hostname: str = "web-devc-laptop", dns
         "MagicDNSSuffix": "tail1234.ts.net" if logged_in else "",
         "CurrentTailnet": {"Name": "user@example.com", "MagicDNSSuffix": "tail1234.ts.net", "MagicDNSEnabled": True} if logged_in else None,
         "CertDomains": None,
-        "Peer": None,
+        "Peer": {f"nodekey:{i:064x}": {"ID": pid, "PublicKey": f"nodekey:{i:064x}", "HostName": pid.lower(), "TailscaleIPs": ips, "ExitNodeOption": True}
+                 for i, (pid, ips) in enumerate((peers or {}).items())} or None,
         "User": None,
         "ClientVersion": None,
     }

@@ -71,6 +71,13 @@ CASES = [
      dict(advertise_tags=("tag:dev",)), plan.Connect,
      (CLI, SOCK, "up", *UP_FLAGS[:3], "--advertise-tags=tag:dev", "--accept-dns=false", "--advertise-routes=10.0.0.0/24",
       "--operator=vscode", "--shields-up", UP_FLAGS[4])),
+    # an exit node the daemon names by ID is mentioned by its peer's IP (up.go exitNodeIP), as is an app connector
+    ("running-tags-exit-node-app-connector",
+     dict(pid=42, socket=True, status=status_json("Running", peers={"nEXIT1CNTRL": ["100.64.0.7", "fd7a:115c:a1e0::7"]}),
+          prefs=prefs_json(ExitNodeID="nEXIT1CNTRL", ExitNodeIP="", ExitNodeAllowLANAccess=True, AppConnector={"Advertise": True})),
+     dict(advertise_tags=("tag:dev",)), plan.Connect,
+     (CLI, SOCK, "up", *UP_FLAGS[:3], "--advertise-tags=tag:dev", "--advertise-connector", "--exit-node=100.64.0.7",
+      "--exit-node-allow-lan-access", UP_FLAGS[4])),
     # NoState with a node key right after the daemon started: connecting, never a new login
     ("nostate-node-key-key-available", dict(pid=42, socket=True, status=status_json("NoState", node_key=True)), dict(have_key=True), plan.WaitRunning, None),
     ("nostate-node-key-no-key", dict(pid=42, socket=True, status=status_json("NoState", node_key=True)), dict(require_key=True), plan.WaitRunning, None),

@@ -11,7 +11,7 @@ import pytest
 from devc_tasks.core.errors import LoginRejected, SshRefused, TailscaleFailed
 from devc_tasks.core.identity import state_identity_of_bytes
 from devc_tasks.core.outcome import classify_tailscale_error, is_tun_error
-from devc_tasks.core.status import Prefs, prefs_to_flags, short_version
+from devc_tasks.core.status import Prefs, exit_node_ip, parse_prefs, parse_status, prefs_to_flags, short_version
 
 pytestmark = pytest.mark.unit
 
@@ -100,6 +100,47 @@ def test_tun_errors(log, tun):
 )
 def test_prefs_to_flags_non_default(prefs, flags):
     assert prefs_to_flags(prefs) == flags
+
+
+@pytest.mark.parametrize(
+    "prefs, cur_exit_ip, flags",
+    [
+        (Prefs(exit_node_id="nEXIT", exit_node_allow_lan_access=True), "100.64.0.7", {"exit-node": "100.64.0.7", "exit-node-allow-lan-access": True}),
+        (Prefs(exit_node_id="nEXIT"), "", {}),
+        (Prefs(exit_node_ip="100.64.0.9"), "100.64.0.7", {"exit-node": "100.64.0.9"}),
+        (Prefs(), "100.64.0.7", {}),
+        (Prefs(app_connector=True), "", {"advertise-connector": True}),
+    ],
+    ids=["id-by-peer-ip", "id-peer-gone", "ip-wins", "no-exit-node", "app-connector"],
+)
+def test_prefs_to_flags_exit_node_and_app_connector(prefs, cur_exit_ip, flags):
+    """up.go prefsToFlags: exit-node is ExitNodeIP, else (ExitNodeID set) curExitNodeIP."""
+    assert prefs_to_flags(prefs, cur_exit_ip) == flags
+
+
+@pytest.mark.parametrize(
+    "prefs_doc, peers, ip",
+    [
+        ({"ExitNodeID": "nEXIT", "ExitNodeIP": ""}, {"nOTHER": ["100.64.0.3"], "nEXIT": ["100.64.0.7", "fd7a:115c:a1e0::7"]}, "100.64.0.7"),
+        ({"ExitNodeID": "nEXIT", "ExitNodeIP": ""}, {"nOTHER": ["100.64.0.3"]}, ""),
+        ({"ExitNodeID": "nEXIT", "ExitNodeIP": ""}, {"nEXIT": []}, ""),
+        ({"ExitNodeID": "", "ExitNodeIP": "100.64.0.9"}, {"nEXIT": ["100.64.0.7"]}, "100.64.0.9"),
+        ({"ExitNodeID": "", "ExitNodeIP": ""}, {"nEXIT": ["100.64.0.7"]}, ""),
+    ],
+    ids=["by-id", "peer-gone", "peer-without-ip", "by-ip", "none"],
+)
+def test_exit_node_ip_from_the_status_peers(prefs_doc, peers, ip):
+    from tests.unit.samples import prefs_json, status_json
+
+    prefs = parse_prefs(prefs_json(**prefs_doc))
+    assert exit_node_ip(prefs, parse_status(status_json("Running", peers=peers))) == ip
+
+
+def test_debug_prefs_app_connector_is_read():
+    from tests.unit.samples import prefs_json
+
+    assert parse_prefs(prefs_json(AppConnector={"Advertise": True})).app_connector is True
+    assert parse_prefs(prefs_json()).app_connector is False
 
 
 @pytest.mark.parametrize(
