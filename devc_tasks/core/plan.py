@@ -17,7 +17,7 @@ from devc_tasks.core.errors import DaemonFailed, DevcError, KeyRequired, LoginRe
 from devc_tasks.core.identity import BROKEN_STATE_FIX
 from devc_tasks.core.paths import DAEMON_LOG, SOCKET, STATE_FILE
 from devc_tasks.core.probe import Probe
-from devc_tasks.core.status import Prefs, Status, prefs_to_flags
+from devc_tasks.core.status import Prefs, Status, exit_node_ip, prefs_to_flags
 
 __all__ = ["UpWish", "Step", "Done", "Skip", "Fail", "StartDaemon", "WaitRunning", "Login", "Connect", "ApplySettings", "next_step", "tailscaled_argv", "up_argv", "bare_up_argv", "set_argv", "settings_diff", "tun_fix", "collision", "INSTALL_FIX", "DryRun", "PlannedStep", "dry_run"]
 
@@ -141,11 +141,11 @@ def _keep_flag(name: str, value: str | bool) -> str:
     return f"--{name}={value}"
 
 
-def up_argv(cli: str, wish: UpWish, *, with_key: bool, prefs: Prefs | None = None) -> tuple[str, ...]:
+def up_argv(cli: str, wish: UpWish, *, with_key: bool, prefs: Prefs | None = None, status: Status | None = None) -> tuple[str, ...]:
     """Any flag makes `tailscale up` check every pref flag (``checkForAccidentalSettingReverts``),
     so the managed settings are mentioned explicitly and every other non-default setting
-    the node has (``prefs``, as `debug prefs` shows it) is repeated as it is; the key, when
-    there is one, is read from stdin."""
+    the node has (``prefs``, as `debug prefs` shows it) is repeated as it is, the exit node
+    by its peer's IP in ``status``; the key, when there is one, is read from stdin."""
     argv = [
         cli,
         f"--socket={SOCKET}",
@@ -156,7 +156,8 @@ def up_argv(cli: str, wish: UpWish, *, with_key: bool, prefs: Prefs | None = Non
         f"--advertise-tags={','.join(wish.advertise_tags)}",
     ]
     if prefs is not None and not prefs.logged_out:
-        argv += [_keep_flag(k, v) for k, v in sorted(prefs_to_flags(prefs).items()) if k not in MANAGED_FLAGS]
+        kept = prefs_to_flags(prefs, exit_node_ip(prefs, status))
+        argv += [_keep_flag(k, v) for k, v in sorted(kept.items()) if k not in MANAGED_FLAGS]
     argv.append(f"--timeout={_timeout(wish.timeout)}")
     if with_key:
         argv.append("--auth-key=file:/dev/stdin")
@@ -235,7 +236,7 @@ def next_step(probe: Probe, wish: UpWish) -> Step:
         if "advertise-tags" in diff:
             # `tailscale set` has no --advertise-tags: `up` with every managed flag and
             # every other non-default setting mentioned
-            return Connect(up_argv(probe.tailscale, wish, with_key=False, prefs=probe.prefs))
+            return Connect(up_argv(probe.tailscale, wish, with_key=False, prefs=probe.prefs, status=status))
         if diff:
             return ApplySettings(set_argv(probe.tailscale, diff), tuple(diff))
         return Done()
@@ -249,7 +250,7 @@ def next_step(probe: Probe, wish: UpWish) -> Step:
     if state in ("NeedsLogin", "Stopped", "NoState"):
         if not wish.have_key:
             return _no_key(wish)
-        return Login(up_argv(probe.tailscale, wish, with_key=True, prefs=probe.prefs))
+        return Login(up_argv(probe.tailscale, wish, with_key=True, prefs=probe.prefs, status=status))
     if state == "NeedsMachineAuth":
         return Fail(LoginRejected("the node is logged in but waits for approval by a tailnet admin", fix="Approve the machine in the Tailscale admin console, then run up again."))
     return Fail(TailscaleFailed(f"tailscaled reports backend state {state!r}", fix="Check `tailscale status` in the container."))

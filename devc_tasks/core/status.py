@@ -15,7 +15,7 @@ from typing import Any
 
 from devc_tasks.core.errors import TailscaleFailed
 
-__all__ = ["BACKEND_STATES", "Prefs", "SelfStatus", "Status", "parse_prefs", "parse_status", "prefs_to_flags", "short_version"]
+__all__ = ["BACKEND_STATES", "Prefs", "SelfStatus", "Status", "exit_node_ip", "parse_prefs", "parse_status", "prefs_to_flags", "short_version"]
 
 BACKEND_STATES = ("NoState", "InUseOtherUser", "NeedsLogin", "NeedsMachineAuth", "Stopped", "Starting", "Running")
 _ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -69,6 +69,7 @@ class Status:
     magic_dns_suffix: str
     tailnet: str | None
     peers: int | None  # None when the document has no "Peer" key; null (zero peers) is 0
+    peer_ips: tuple[tuple[str, str], ...] = ()  # (stable ID, first Tailscale IP) of each peer
 
     @property
     def running(self) -> bool:
@@ -127,7 +128,19 @@ def parse_status(text: str) -> Status:
         magic_dns_suffix=_field(doc, "MagicDNSSuffix", str, "status", default=""),
         tailnet=(_field(tailnet, "Name", str, "CurrentTailnet") if tailnet else None),
         peers=len(peers) if isinstance(peers, dict) else (0 if "Peer" in doc else None),
+        peer_ips=_peer_ips(peers),
     )
+
+
+def _peer_ips(peers: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(peers, dict):
+        return ()
+    out = []
+    for ps in peers.values():
+        if isinstance(ps, dict):
+            ips = _strings(ps, "TailscaleIPs", "Peer")
+            out.append((_field(ps, "ID", str, "Peer", default=""), ips[0] if ips else ""))
+    return tuple(out)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,8 +158,10 @@ class Prefs:
     corp_dns: bool = True
     shields_up: bool = False
     advertise_routes: tuple[str, ...] = ()
+    exit_node_id: str = ""  # the daemon names the exit node by stable ID once its netmap has it
     exit_node_ip: str = ""
     exit_node_allow_lan_access: bool = False
+    app_connector: bool = False  # AppConnector.Advertise
     operator_user: str = ""
     no_snat: bool = False
     no_stateful_filtering: str = "true"  # an opt.Bool: "true", "false" or ""
@@ -159,19 +174,31 @@ _NETFILTER = {0: "off", 1: "nodivert", 2: "on"}
 DEFAULT_CONTROL_URLS = ("", "https://controlplane.tailscale.com", "https://login.tailscale.com")
 
 
-def prefs_to_flags(p: Prefs) -> dict[str, str | bool]:
+def exit_node_ip(p: Prefs, status: Status | None) -> str:
+    """The exit node as an IP, as `tailscale up` names it (cmd/tailscale/cli/up.go
+    ``exitNodeIP``): ExitNodeIP when set, else the first Tailscale IP of the status peer
+    whose ID is ExitNodeID; "" when no peer has that ID."""
+    if p.exit_node_ip or not p.exit_node_id or status is None:
+        return p.exit_node_ip
+    return next((ip for pid, ip in status.peer_ips if pid == p.exit_node_id), "")
+
+
+def prefs_to_flags(p: Prefs, cur_exit_node_ip: str = "") -> dict[str, str | bool]:
     """The `tailscale up` flag values that reproduce the prefs (cmd/tailscale/cli/up.go
     ``prefsToFlags``, Linux), for the flags whose value differs from `up`'s default.
     Together with the flags a tool sets itself, these are what `up` must mention to pass
-    ``checkForAccidentalSettingReverts``."""
+    ``checkForAccidentalSettingReverts``. ``cur_exit_node_ip`` is the exit node's IP from
+    the status (``exit_node_ip``; up.go's ``upCheckEnv.curExitNodeIP``), used when the
+    prefs name the exit node by ID only."""
     routes = p.advertise_routes
     values: dict[str, str | bool] = {
         "accept-dns": p.corp_dns,
         "accept-routes": p.route_all,
+        "advertise-connector": p.app_connector,
         "advertise-exit-node": all(r in routes for r in _EXIT_ROUTES),
         "advertise-routes": ",".join(r for r in routes if r not in _EXIT_ROUTES),
         "advertise-tags": ",".join(p.advertise_tags),
-        "exit-node": p.exit_node_ip,
+        "exit-node": p.exit_node_ip or (cur_exit_node_ip if p.exit_node_id else ""),
         "exit-node-allow-lan-access": p.exit_node_allow_lan_access,
         "hostname": p.hostname,
         "login-server": p.control_url,
@@ -186,6 +213,7 @@ def prefs_to_flags(p: Prefs) -> dict[str, str | bool]:
     defaults: dict[str, str | bool] = {
         "accept-dns": True,
         "accept-routes": False,
+        "advertise-connector": False,
         "advertise-exit-node": False,
         "advertise-routes": "",
         "advertise-tags": "",
@@ -235,6 +263,7 @@ def parse_prefs(text: str) -> Prefs:
         corp_dns=bool(_field(doc, "CorpDNS", bool, "prefs", default=True)),
         shields_up=bool(_field(doc, "ShieldsUp", bool, "prefs", default=False)),
         advertise_routes=_strings(doc, "AdvertiseRoutes", "prefs"),
+        exit_node_id=_field(doc, "ExitNodeID", str, "prefs", default=""),
         exit_node_ip=_field(doc, "ExitNodeIP", str, "prefs", default=""),
         exit_node_allow_lan_access=bool(_field(doc, "ExitNodeAllowLANAccess", bool, "prefs", default=False)),
         operator_user=_field(doc, "OperatorUser", str, "prefs", default=""),
@@ -242,4 +271,5 @@ def parse_prefs(text: str) -> Prefs:
         no_stateful_filtering=str(_field(doc, "NoStatefulFiltering", (str, bool), "prefs", default="true")).lower(),
         netfilter_mode=int(_field(doc, "NetfilterMode", int, "prefs", default=2)),
         run_web_client=bool(_field(doc, "RunWebClient", bool, "prefs", default=False)),
+        app_connector=bool(_field(_field(doc, "AppConnector", dict, "prefs", default={}), "Advertise", bool, "AppConnector", default=False)),
     )
