@@ -155,9 +155,9 @@ def prune(c, hostname=None, advertise_tags=None, yes=False, dry_run=False, timeo
             api.close()
         title = f"stale copies of {name}" + (" (deleted)" if doc["deleted"] else "")
         if not rows:
-            out.emit(doc, out.lines(f"No device uses the name {name}: nothing to prune."))
+            out.emit(doc, out.lines(f"No device uses the name {name}: nothing to prune."), kind="prune")
         else:
-            out.emit(doc, out.table(title, ["Device", "Verdict"], [list(r) for r in rows]))
+            out.emit(doc, out.table(title, ["Device", "Verdict"], [list(r) for r in rows]), kind="prune")
 
 
 TASKS = (prune,)

@@ -94,7 +94,7 @@ def compose(c, write=None, force=False, check=False, workspace=None, json=False)
                 for r in reqs
             ]
             verdict = "everything Tailscale needs is there" if not missing else f"{len(missing)} missing"
-            out.emit(doc, out.table(f"{config.path}: {verdict}", ["Requirement", "Result", "Seen", "Fix"], rows))
+            out.emit(doc, out.table(f"{config.path}: {verdict}", ["Requirement", "Result", "Seen", "Fix"], rows), kind="compose.check")
             if missing:
                 hint = " Or write them all at once: `inv tailscale.compose --write PATH`." if config.is_compose else ""
                 raise Exit(f"compose --check: missing {', '.join(r.key for r in missing)}.{hint}", code=ChecksFailed.exit_code)
@@ -105,7 +105,7 @@ def compose(c, write=None, force=False, check=False, workspace=None, json=False)
             doc = {"ok": True, "config": str(config.path), "kind": kind, "text": text, "path": None}
             if config.is_compose:
                 doc["suggested_path"] = str(compose.default_override_path(config))
-            out.emit(doc, out.lines(text.rstrip("\n")))
+            out.emit(doc, out.lines(text.rstrip("\n")), kind="compose.snippet")
             if not json:
                 hint = (
                     f"Write it with --write {os.path.relpath(compose.default_override_path(config), logical_cwd())}, then add that file as the last dockerComposeFile entry."
@@ -129,7 +129,7 @@ def compose(c, write=None, force=False, check=False, workspace=None, json=False)
             if listed
             else f"Now set in {config.path} (it must be the last entry), then rebuild the container:\n    {entry}"
         )
-        out.emit(doc, out.lines(f"Wrote {path}.\n{advice}"))
+        out.emit(doc, out.lines(f"Wrote {path}.\n{advice}"), kind="compose.write")
 
 
 TASKS = (compose,)

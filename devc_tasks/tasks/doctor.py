@@ -49,7 +49,7 @@ def doctor(c, hostname=None, userspace=False, all=False, timeout=None, label=Non
         doc: dict[str, Any] = {"ok": passed, "checks": [ch.to_dict() for ch in checks]}
         rows = [(ch.title, _MARKS[ch.status], ch.seen, ch.fix or "") for ch in checks]
         title = "devc-tasks doctor: " + ("nothing blocks `up`" if passed else "something blocks `up`")
-        out.emit(doc, out.table(title, ["Check", "Result", "Seen", "Fix"], rows))
+        out.emit(doc, out.table(title, ["Check", "Result", "Seen", "Fix"], rows), kind="doctor")
     if not passed:
         failed = ", ".join(ch.title for ch in checks if ch.status == "fail")
         raise Exit(f"doctor: failed: {failed}", code=ChecksFailed.exit_code)
@@ -86,7 +86,7 @@ def _doctor_all(out: Any, host: str | None, context: str | None, *, hostname: st
         rows.append((row.item.name, "pass" if passed else "FAIL", seen))
     all_ok = all(d["ok"] for d in docs)
     title = "devc-tasks doctor --all: " + ("nothing blocks `up`" if all_ok else "something blocks `up`")
-    out.emit({"ok": all_ok, "containers": docs}, out.table(title, ["Container", "Result", "Failed / warned checks"], rows))
+    out.emit({"ok": all_ok, "containers": docs}, out.table(title, ["Container", "Result", "Failed / warned checks"], rows), kind="doctor.all")
     return all_ok
 
 

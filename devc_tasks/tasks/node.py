@@ -138,7 +138,7 @@ def down(c, logout=False, all=False, yes=False, timeout=None, label=None, contai
 
             target = resolve(_selectors(container, workspace, host, context, local))
             after, done = Node(target.executor, on_step=out.step).down(logout=logout)
-            report_change(out, target, after, done)
+            report_change(out, target, after, done, kind="down")
             return
     if failed is not None:
         raise Exit(f"down --all: {failed.message}", code=failed.exit_code)
@@ -154,7 +154,7 @@ def logout(c, container=None, workspace=None, host=None, context=None, local=Fal
 
         target = resolve(_selectors(container, workspace, host, context, local))
         after, done = Node(target.executor, on_step=out.step).logout()
-        report_change(out, target, after, done)
+        report_change(out, target, after, done, kind="logout")
 
 
 @task(
@@ -171,7 +171,7 @@ def status(c, all=False, timeout=None, label=None, container=None, workspace=Non
     with boundary(out):
         if all:
             docs = status_all(host, context, _seconds(timeout or ALL_TIMEOUT, "--timeout"), label)
-            out.emit({"ok": True, "containers": docs}, out.table("devcontainers", ["Container", "Container state", "Tailscale", "Hostname", "MagicDNS", "IPs"], [all_row(d) for d in docs]))
+            out.emit({"ok": True, "containers": docs}, out.table("devcontainers", ["Container", "Container state", "Tailscale", "Hostname", "MagicDNS", "IPs"], [all_row(d) for d in docs]), kind="status.all")
             return
         from devc_tasks.shell.node import Node
         from devc_tasks.shell.target import resolve
@@ -182,7 +182,7 @@ def status(c, all=False, timeout=None, label=None, container=None, workspace=Non
         doc: dict[str, Any] = {"ok": error is None, **status_doc(target.label, probe)}
         if error is not None:
             doc["error"] = error.to_dict()
-        out.emit(doc, out.panel(f"tailscale in {target.label}", status_rows(target.label, probe), style="green" if error is None else "red"))
+        out.emit(doc, out.panel(f"tailscale in {target.label}", status_rows(target.label, probe), style="green" if error is None else "red"), kind="status")
     if error is not None:
         raise Exit(error.message, code=error.exit_code)
 
@@ -224,7 +224,7 @@ def restart(c, hostname=None, timeout=None, userspace=False, container=None, wor
         new_id = result.probe.status.self.id if result.probe and result.probe.status else None
         if old_id and new_id and old_id != new_id:
             result.warnings.append(f"the node ID changed from {old_id} to {new_id}: the state volume did not keep the identity")
-        report_up(out, target, result, None)
+        report_up(out, target, result, None, kind="restart")
 
 
 # --- hostname ----------------------------------------------------------------
@@ -258,7 +258,7 @@ def hostname(c, hostname=None, container=None, workspace=None, host=None, contex
             rows += [("Project part", f"{choice.project}  ({choice.project_source})"), ("Host part", f"{choice.host}  ({choice.host_source})")]
 
         details = "\n".join(f"{k}: {v}" for k, v in rows[1:])
-        out.emit(doc, out.name_and_details(choice.name, details, rows))
+        out.emit(doc, out.name_and_details(choice.name, details, rows), kind="hostname")
 
 
 TASKS = (up, down, status, restart, logout, hostname)

@@ -52,7 +52,7 @@ def down_all(out: Any, host: str | None, context: str | None, *, logout: bool, y
             after, done = row.value  # type: ignore[misc]  # value is set when error is None
             docs.append(all_doc(row.item, ok=True, done=done, **node_doc(after.status)))
     rows = [(d["container"], ", ".join(d.get("done") or []) or "-", d.get("error") or (d.get("backend_state") or "daemon down")) for d in docs]
-    out.emit({"ok": first is None, "containers": docs}, out.table(f"down --all ({len(docs)} running devcontainers)", ["Container", "Done", "State / error"], rows))
+    out.emit({"ok": first is None, "containers": docs}, out.table(f"down --all ({len(docs)} running devcontainers)", ["Container", "Done", "State / error"], rows), kind="down.all")
     return first
 
 

@@ -58,14 +58,14 @@ def report_dry_run(out: Any, target: Any, choice: Any, key_source: str | None, p
             lines.append(f"     {shlex.join(s.argv)}")
             if s.note:
                 lines.append(f"     ({s.note})")
-    out.emit(doc, out.lines("\n".join(lines)))
+    out.emit(doc, out.lines("\n".join(lines)), kind="up.dry-run")
 
 
 def _ssh_user(target: Any) -> str:
     return getattr(target.config, "remote_user", None) or "root"
 
 
-def report_up(out: Any, target: Any, result: Any, key_source: str | None, extra: dict[str, Any] | None = None) -> None:
+def report_up(out: Any, target: Any, result: Any, key_source: str | None, extra: dict[str, Any] | None = None, *, kind: str = "up") -> None:
     from devc_tasks.tasks.ui import node_doc
 
     status = result.probe.status if result.probe else None
@@ -84,7 +84,7 @@ def report_up(out: Any, target: Any, result: Any, key_source: str | None, extra:
         out.warn(w)
     if result.outcome == "skipped":
         doc["reason"] = result.skip_reason
-        out.emit(doc, out.lines(f"Tailscale skipped for {target.label}: {result.skip_reason}."))
+        out.emit(doc, out.lines(f"Tailscale skipped for {target.label}: {result.skip_reason}."), kind=kind)
         return
     assert status is not None
     dns = status.self.magic_dns_name
@@ -102,7 +102,7 @@ def report_up(out: Any, target: Any, result: Any, key_source: str | None, extra:
     if peer is not None:
         rows.append(("This host", _HOST_PEER_WORDS[(peer["self"], peer["seen"], peer["online"])]))
     title = f"{target.label}: " + ("already connected" if result.outcome == "already-connected" else "connected")
-    out.emit(doc, out.panel(title, rows, style="yellow" if result.warnings else "green"))
+    out.emit(doc, out.panel(title, rows, style="yellow" if result.warnings else "green"), kind=kind)
 
 
 _HOST_PEER_WORDS = {
@@ -123,12 +123,12 @@ def _host_peer(status: Any) -> dict[str, Any] | None:
 # --- down / logout -----------------------------------------------------------
 
 
-def report_change(out: Any, target: Any, after: Any, done: list[str]) -> None:
+def report_change(out: Any, target: Any, after: Any, done: list[str], *, kind: str) -> None:
     from devc_tasks.tasks.ui import node_doc
 
     doc = {"ok": True, "container": target.label, "done": done, "node": node_doc(after.status)}
     state = after.status.backend_state if after.status else "daemon not running"
-    out.emit(doc, out.lines(f"{target.label}: {', '.join(done)} (state: {state})."))
+    out.emit(doc, out.lines(f"{target.label}: {', '.join(done)} (state: {state})."), kind=kind)
 
 
 # --- status ------------------------------------------------------------------

@@ -90,7 +90,7 @@ def show(c, container=None, workspace=None, host=None, context=None, json=False)
             rows.append(("Daemon", "not running" if report.daemon_running is False else report.probe_error or "not answering"))
         if warning:
             out.warn(warning)
-        out.emit(doc, out.panel(f"tailscale state of {report.container}", rows, style="yellow" if warning else "green"))
+        out.emit(doc, out.panel(f"tailscale state of {report.container}", rows, style="yellow" if warning else "green"), kind="state.show")
 
 
 # --- backup --------------------------------------------------------------------
@@ -133,7 +133,7 @@ def backup(c, output=None, force=False, container=None, workspace=None, host=Non
         # one plain line: the path must come out whole, never cut to the panel's width
         what = "the node's identity" if result.has_identity else "no node identity"
         line = f"Backed up the tailscale state of {sc.name} ({_files(result.files)}, {result.size} bytes, {what}) to:\n{result.path}"
-        out.emit(doc, out.lines(line))
+        out.emit(doc, out.lines(line), kind="state.backup")
 
 
 # --- restore -------------------------------------------------------------------
@@ -193,7 +193,7 @@ def restore(c, file, stop_daemon=False, max_size=None, container=None, workspace
         rows = [("Container", sc.name), ("From", str(file)), ("Restored", f"{_files(result.files)}, {result.size} bytes"), ("Done", ", ".join(result.steps))]
         if st is not None:
             rows += [("Node ID", st.self.id or "-"), ("Hostname", st.self.host_name), ("State", st.backend_state)]
-        out.emit(doc, out.panel(f"tailscale state of {sc.name} restored", rows, style="yellow" if warnings else "green"))
+        out.emit(doc, out.panel(f"tailscale state of {sc.name} restored", rows, style="yellow" if warnings else "green"), kind="state.restore")
 
 
 # --- reset ---------------------------------------------------------------------
@@ -257,7 +257,7 @@ def reset(c, yes=False, no_backup=False, no_logout=False, output=None, force=Fal
             "warnings": warnings,
         }
         rows = [("Container", sc.name), ("Done", ", ".join(result.steps)), ("Backup", str(result.backup.path) if result.backup else "none"), ("Next", "inv tailscale.up with an auth key joins as a new node")]
-        out.emit(doc, out.panel(f"tailscale state of {sc.name} reset", rows))
+        out.emit(doc, out.panel(f"tailscale state of {sc.name} reset", rows), kind="state.reset")
 
 
 TASKS = (show, backup, restore, reset)

@@ -16,7 +16,7 @@ from typing import Any
 
 from devc_tasks.core.status import Status
 
-__all__ = ["Output", "node_doc"]
+__all__ = ["KINDS", "SCHEMA_VERSION", "Output", "node_doc"]
 
 
 def node_doc(status: Status | None) -> dict[str, Any]:
@@ -41,11 +41,28 @@ def node_doc(status: Status | None) -> dict[str, Any]:
     }
 
 
-def _versioned(doc: dict[str, Any]) -> dict[str, Any]:
-    """Every JSON document says which devc-tasks wrote it (``"version"`` in status is tailscale's)."""
+# The JSON contract's version (devc_tasks/schemas/*.json): an added field or kind keeps it;
+# a field removed, renamed or given another type or meaning raises it.
+SCHEMA_VERSION = "1"
+
+# Every kind of document a task prints with --json (its "document" field); each has
+# devc_tasks/schemas/<kind>.json.
+KINDS = (
+    "up", "up.dry-run", "restart", "down", "down.all", "logout", "status", "status.all", "hostname",
+    "doctor", "doctor.all", "state.show", "state.backup", "state.restore", "state.reset",
+    "compose.check", "compose.snippet", "compose.write", "prune", "error",
+)
+
+
+def _versioned(doc: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Every JSON document says what it is (``document``, which names its schema file; not
+    ``kind``, which compose documents already use for the configuration's kind), which contract
+    it follows (``schema_version``) and which devc-tasks wrote it (``"version"`` in status is
+    tailscale's)."""
     from devc_tasks import __version__
 
-    return {**doc, "devc_tasks_version": __version__}
+    assert kind in KINDS, kind
+    return {"document": kind, "schema_version": SCHEMA_VERSION, **doc, "devc_tasks_version": __version__}
 
 
 class Renderers:
@@ -166,20 +183,21 @@ class Output(Renderers):
 
     # -- results --------------------------------------------------------------
 
-    def emit(self, doc: dict[str, Any], human: Callable[[Any], None]) -> None:
+    def emit(self, doc: dict[str, Any], human: Callable[[Any], None], *, kind: str) -> None:
+        """The result: with --json one document of ``kind`` (see KINDS), else ``human``."""
         if self.json_mode:
             if isinstance(doc.get("warnings"), list):  # redacted as `warn` shows them
                 from devc_tasks.core.secrets import redact
 
                 doc = {**doc, "warnings": [redact(w) if isinstance(w, str) else w for w in doc["warnings"]]}
-            sys.stdout.write(json.dumps(_versioned(doc), indent=2, sort_keys=False) + "\n")
+            sys.stdout.write(json.dumps(_versioned(doc, kind), indent=2, sort_keys=False) + "\n")
             sys.stdout.flush()
         else:
             human(self.out)
 
     def error_doc(self, error: dict[str, Any]) -> None:
         if self.json_mode:
-            sys.stdout.write(json.dumps(_versioned({"ok": False, "error": error}), indent=2) + "\n")
+            sys.stdout.write(json.dumps(_versioned({"ok": False, "error": error}, "error"), indent=2) + "\n")
             sys.stdout.flush()
 
     def name_and_details(self, name: str, details: str, rows: Sequence[tuple[str, str]]) -> Callable[[Any], None]:

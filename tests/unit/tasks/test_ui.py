@@ -16,7 +16,7 @@ def test_warnings_never_show_a_key(json_mode: bool, capsys: pytest.CaptureFixtur
     out = Output(json_mode=json_mode)
     warning = f"/backups/{_KEY}.tar can be read by other users: chmod 600 /backups/{_KEY}.tar"
     out.warn(warning)
-    out.emit({"ok": True, "warnings": [warning]}, out.lines("done"))
+    out.emit({"ok": True, "warnings": [warning]}, out.lines("done"), kind="state.backup")
     captured = capsys.readouterr()
     assert "SeCrEt" not in captured.err + captured.out
     assert "warning:" in captured.err and "chmod 600" in captured.err
