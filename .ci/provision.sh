@@ -18,6 +18,8 @@ command -v podman >/dev/null 2>&1 || need_apt+=(podman)
 command -v catatonit >/dev/null 2>&1 || need_apt+=(catatonit)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v unshare >/dev/null 2>&1 || need_apt+=(util-linux)
+# jq: the README's worked script examples (tests/integration/test_readme_scripts.py)
+command -v jq >/dev/null 2>&1 || need_apt+=(jq)
 # the BusyBox test image copies the host's static busybox (tests/support/images.py)
 [ -x /bin/busybox ] || need_apt+=(busybox-static)
 if [ ${#need_apt[@]} -gt 0 ]; then

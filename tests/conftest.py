@@ -200,14 +200,26 @@ def containers(docker_client: Any, images: tuple[str, str], control_dir: Path) -
 
 
 class TaskRun:
+    """One run of a task. A ``--json`` run's stdout is checked against its schema as soon as
+    the run is made (tests/support/contract.py), whether or not the test looks at it."""
+
     def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
         self.code = proc.returncode
         self.stdout = proc.stdout
         self.stderr = proc.stderr
+        self.json_mode = "--json" in (proc.args if isinstance(proc.args, list) else [])
+        self._doc: Any = None
+        if self.json_mode:
+            from tests.support.contract import document
+
+            try:
+                self._doc = document(self.stdout)
+            except json.JSONDecodeError as e:
+                raise AssertionError(f"a --json run printed no JSON document on stdout ({e}): {self!r}") from None
 
     @property
     def doc(self) -> Any:
-        return json.loads(self.stdout)
+        return self._doc if self.json_mode else json.loads(self.stdout)
 
     def __repr__(self) -> str:
         return f"TaskRun(code={self.code}, stdout={self.stdout!r}, stderr={self.stderr!r})"

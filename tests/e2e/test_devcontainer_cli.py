@@ -15,6 +15,7 @@ import pytest
 
 from devc_tasks.core.hostname import short_host
 from tests.conftest import RUN_ID, TEST_LABEL, _engine_required, logins
+from tests.support.contract import document
 
 pytestmark = pytest.mark.e2e
 
@@ -118,14 +119,14 @@ def test_just_tailscale_from_the_workspace(workspace, control_dir, tmp_path):
 
     r = just(workspace, "tailscale", "status", "--json")
     assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
+    doc = document(r.stdout)
     assert doc["backend_state"] == "Running" and doc["hostname"] == expected
     assert doc["dns_name"].startswith(expected + ".")
 
     # arguments pass through just intact: one argument with a space, sanitized with a warning
     r = just(workspace, "tailscale", "up", "--hostname", "My Box", "--json")
     assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
+    doc = document(r.stdout)
     assert doc["node"]["hostname"] == "my-box" and doc["steps"] == ["change hostname"]
     assert "my-box" in r.stderr  # the sanitizing warning
     assert len(logins(control_dir)) == 1
@@ -134,4 +135,4 @@ def test_just_tailscale_from_the_workspace(workspace, control_dir, tmp_path):
     assert r.returncode == 0, r.stderr
     r = just(workspace, "tailscale", "status", "--json")
     assert r.returncode == 5
-    assert json.loads(r.stdout)["backend_state"] == "Stopped"
+    assert document(r.stdout)["backend_state"] == "Stopped"

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from tests.conftest import logins
+from tests.support.contract import document
 
 pytestmark = pytest.mark.integration
 
@@ -222,7 +223,6 @@ def test_without_devices_scope_up_still_logs_in_and_says_why_it_could_not_look(i
 
 
 def test_just_tailscale_prune(containers, tailscale_api, tmp_path):
-    import json
     import os
     import subprocess
 
@@ -235,7 +235,7 @@ def test_just_tailscale_prune(containers, tailscale_api, tmp_path):
         cwd=tmp_path, env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
     )
     assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
+    doc = document(r.stdout)
     assert doc["ok"] and doc["stale"] == [] and doc["hostname"] == "nobody-here"
 
 

@@ -23,8 +23,10 @@ import pytest
 
 from devc_tasks import __version__
 from tests.conftest import REPO, logins
+from tests.support.contract import document
 
 pytestmark = pytest.mark.integration
+SCHEMAS = REPO / "devc_tasks" / "schemas"
 
 # what the installed copy must not inherit from this test run
 _DROP = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "DEVC_TASKS", "TAILSCALE_AUTHKEY", "TAILSCALE_HOSTNAME", "PIP_REQUIRE_VIRTUALENV")
@@ -114,6 +116,7 @@ def test_the_wheel_ships_the_just_module_types_and_license(dist: Dist) -> None:
         metadata = whl.read(f"{info}/METADATA").decode()
         entry_points = whl.read(f"{info}/entry_points.txt").decode()
     assert {"devc_tasks/tailscale.just", "devc_tasks/py.typed", f"{info}/licenses/LICENSE"} <= names
+    assert {n for n in names if n.startswith("devc_tasks/schemas/")} == {f"devc_tasks/schemas/{p.name}" for p in SCHEMAS.glob("*.json")}
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
     # every module of every layer (core, shell, shell/state, tasks), not only the top folder
     source = Path(__file__).resolve().parents[2] / "devc_tasks"
@@ -129,6 +132,7 @@ def test_the_sdist_carries_license_docs_and_tests(dist: Dist) -> None:
     with tarfile.open(dist.sdist) as sd:
         names = {n.split("/", 1)[1] for n in sd.getnames() if "/" in n}
     assert {"LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml", "devc_tasks/tailscale.just", "devc_tasks/py.typed"} <= names
+    assert {f"devc_tasks/schemas/{p.name}" for p in SCHEMAS.glob("*.json")} <= names
     assert {"tests/conftest.py", "tests/standin/tailscale", "tasks.py", "ARCHITECTURE.md", "devc_tasks/core/scripts.py", "tests/unit/core/test_plan.py"} <= names
 
 
@@ -138,6 +142,17 @@ def test_the_installed_copy_runs_without_the_source_tree(installed: Installed) -
     module_file, path = where.stdout.splitlines()
     assert Path(module_file).is_relative_to(installed.venv)
     assert str(REPO) not in path
+
+    # the JSON contract ships with the code: the installed copy holds every schema, as in the tree
+    schemas = _run(
+        [str(installed.venv / "bin" / "python"), "-c",
+         "import json; from importlib.resources import files; d = files('devc_tasks') / 'schemas'; "
+         "print(json.dumps({p.name: json.loads(p.read_text()) for p in d.iterdir() if p.name.endswith('.json')}))"],
+        cwd=installed.cwd, env=installed.env(),
+    )
+    assert schemas.returncode == 0, schemas.stderr
+    shipped = json.loads(schemas.stdout)  # not a task document
+    assert shipped == {p.name: json.loads(p.read_text()) for p in SCHEMAS.glob("*.json")}
 
     version = installed.run("--version")
     assert (version.returncode, version.stdout.strip()) == (0, f"devc-tasks {__version__}")
@@ -204,7 +219,7 @@ def test_up_status_down_through_the_installed_copy(installed: Installed, contain
 
     up = installed.run("tailscale.up", "--container", c.name, "--hostname", "wheel-box", "--json", TAILSCALE_AUTHKEY=key)
     assert up.returncode == 0, up
-    doc = json.loads(up.stdout)
+    doc = document(up.stdout)
     assert doc["outcome"] == "connected" and doc["node"]["hostname"] == "wheel-box"
     assert doc["devc_tasks_version"] == __version__
     assert len(logins(containers.control)) == 1
@@ -214,13 +229,13 @@ def test_up_status_down_through_the_installed_copy(installed: Installed, contain
     assert shutil.which("devc-tasks", path=installed.env()["PATH"]) == str(installed.exe)
     status = _run(["just", "tailscale", "status", "--container", c.name, "--json"], cwd=tmp_path, env=installed.env())
     assert status.returncode == 0, status
-    st = json.loads(status.stdout)
+    st = document(status.stdout)
     assert st["backend_state"] == "Running" and st["hostname"] == "wheel-box"
     assert st["devc_tasks_version"] == __version__
 
     down = installed.run("tailscale.down", "--container", c.name, "--json")
     assert down.returncode == 0, down
-    assert json.loads(down.stdout)["node"]["backend_state"] == "Stopped"
+    assert document(down.stdout)["node"]["backend_state"] == "Stopped"
 
     for r in (up, status, down):
         assert key not in r.stdout and key not in r.stderr

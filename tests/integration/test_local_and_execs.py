@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import REPO, logins
 from tests.integration.test_up import new_key, up
+from tests.support.contract import document
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +49,7 @@ def test_local_runs_the_same_logic_inside_the_container(inv, containers, docker_
     )
     out, err = (run.output[0] or b"").decode(), (run.output[1] or b"").decode()
     assert run.exit_code == 0, (out, err)
-    assert '"backend_state": "Running"' in out and key not in out + err
+    assert document(out)["node"]["backend_state"] == "Running" and key not in out + err
     assert len(logins(containers.control)) == 1
     # seen from the host through the Engine: the same node
     st = inv("tailscale.status", "--container", c.name, "--json")
@@ -56,3 +57,4 @@ def test_local_runs_the_same_logic_inside_the_container(inv, containers, docker_
     # --local without a host name to derive from says how to give one
     run = c.exec_run(["python3", "-m", "invoke", "--search-root", "/opt/devc-tasks", "tailscale.hostname", "--local", "--json"], demux=True)
     assert run.exit_code == 2 and b"DEVC_HOST_NAME" in (run.output[0] or b"")
+    assert document((run.output[0] or b"").decode())["error"]["kind"] == "usage"
