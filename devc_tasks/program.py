@@ -102,4 +102,6 @@ def main() -> None:
     if sys.argv[1:] == ["--just-module"]:
         print(just_module_path())
         return
-    DevcProgram(namespace=ns, name="devc-tasks", binary="devc-tasks", version=__version__).run()
+    # binary_names: the completion scripts (--print-completion-script) register for and call
+    # `devc-tasks`, whatever argv[0] this process was started with
+    DevcProgram(namespace=ns, name="devc-tasks", binary="devc-tasks", binary_names=["devc-tasks"], version=__version__).run()

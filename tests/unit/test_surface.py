@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 import textwrap
@@ -168,3 +169,18 @@ def test_engine_errors_map_to_their_classes():
 
         with pytest.raises(cls):
             sdk_call("docker exec", boom)
+
+
+@pytest.mark.parametrize(
+    "shell, registers",
+    [("bash", "complete -F _complete_devc-tasks -o default devc-tasks"), ("zsh", "compctl -K _complete_devc-tasks + -f devc-tasks"), ("fish", "complete --command devc-tasks")],
+)
+def test_completion_scripts_register_for_devc_tasks_however_it_was_started(tmp_path, shell, registers):
+    """README: `source <(devc-tasks --print-completion-script bash)`. The script names the
+    console script and asks it for candidates (`devc-tasks --complete`), also when the
+    program was started another way (here `python -c`, whose argv[0] is `-c`)."""
+    r = subprocess.run([sys.executable, "-c", "from devc_tasks.program import main; main()", "--print-completion-script", shell],
+                       cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert registers in r.stdout
+    assert re.search(r"devc-tasks [^\n]*--complete", r.stdout), r.stdout
