@@ -200,7 +200,7 @@ _OTHER_PROGRAMS = re.compile(r"splitlines\(\)\[-1\]|# not a task document")
 def test_no_test_parses_a_task_document_around_the_schema():
     offenders = []
     for path in sorted((REPO / "tests").rglob("*.py")):
-        if path.parts[-2] in ("unit", "standin", "support") or path.name == "conftest.py":
+        if path.parts[-2] in ("standin", "support") or path.name in ("conftest.py", "test_standin.py"):  # the stand-in's own JSON
             continue
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if re.search(r"json\.loads\([^)]*stdout", line) and not _OTHER_PROGRAMS.search(line):

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from invoke.exceptions import Exit
 
+from tests.support.contract import document
+
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 NO_ENGINE = "unix:///nonexistent.sock"  # these promises hold before any engine is asked
@@ -44,7 +46,7 @@ def test_devc_tasks_reads_the_invoke_yaml_of_the_workspace_named_by_flag(tmp_pat
     there = workspace(tmp_path, "there", "tailscale:\n  timeout: soon\n")
     r = devc("tailscale.up", "--workspace", str(there), "--json", cwd=here)
     assert r.returncode == 3, r
-    assert json.loads(r.stdout)["error"]["message"] == f"{there}/invoke.yaml: tailscale.timeout takes a number of seconds, not 'soon'"
+    assert document(r.stdout)["error"]["message"] == f"{there}/invoke.yaml: tailscale.timeout takes a number of seconds, not 'soon'"
     r = devc("tailscale.up", "--workspace", "../there", "--json", cwd=here)  # relative to the current folder
     assert r.returncode == 3 and "tailscale.timeout" in r.stdout, r
     r = devc("tailscale.up", "--json", cwd=there / ".devcontainer")  # no flag: the workspace found upward
@@ -65,7 +67,7 @@ def test_malformed_invoke_yaml_is_a_config_error_with_one_json_document(tmp_path
     ws = workspace(tmp_path, "ws", text)
     r = devc(task, "--json", cwd=ws)
     assert r.returncode == 3, r
-    doc = json.loads(r.stdout)  # exactly one document
+    doc = document(r.stdout)  # exactly one document
     assert doc["ok"] is False and doc["error"]["kind"] == "config" and doc["error"]["exit_code"] == 3
     assert doc["error"]["message"].startswith(message.format(path=ws / "invoke.yaml", ws=ws)), doc
     assert "Traceback" not in r.stderr and r.stderr.startswith("error: ")
@@ -77,7 +79,7 @@ def test_a_bad_value_in_the_file_is_a_config_error_where_it_is_used(tmp_path):
     ws = workspace(tmp_path, "ws", "tailscale:\n  daemon_wait: -1\n")
     r = devc("tailscale.up", "--container", "x", "--json", cwd=ws)
     assert r.returncode == 3, r
-    assert json.loads(r.stdout)["error"]["message"] == f"{ws}/invoke.yaml: tailscale.daemon_wait must be between 0 and 86400 seconds, not -1"
+    assert document(r.stdout)["error"]["message"] == f"{ws}/invoke.yaml: tailscale.daemon_wait must be between 0 and 86400 seconds, not -1"
 
 
 def test_a_broken_invoke_yaml_still_lists_the_tasks(tmp_path):
@@ -113,7 +115,7 @@ def test_a_missing_or_invalid_compose_file_is_exit_3(tmp_path, files, message, t
         (ws / ".devcontainer" / name).write_text(text)
     r = devc(task, "--json", cwd=ws)
     assert r.returncode == 3, r
-    assert json.loads(r.stdout)["error"]["message"].startswith(message.format(dc=ws / ".devcontainer")), r.stdout
+    assert document(r.stdout)["error"]["message"].startswith(message.format(dc=ws / ".devcontainer")), r.stdout
 
 
 def test_compose_config_without_a_service_is_exit_3(tmp_path):
@@ -142,7 +144,7 @@ def test_an_unreadable_devcontainer_folder_is_a_config_error_and_list_works(tmp_
         assert listing.returncode == 0 and "tailscale.up" in listing.stdout and "Traceback" not in listing.stderr, listing
         r = devc("tailscale.status", "--json", cwd=ws, wrap=wrap)
         assert r.returncode == 3, r
-        error = json.loads(r.stdout)["error"]
+        error = document(r.stdout)["error"]
         assert error["message"] == f"cannot look for a devcontainer configuration at {ws}/.devcontainer/devcontainer.json: Permission denied"
         assert f"ls -ld {ws}/.devcontainer" in error["fix"] and "Traceback" not in r.stderr
     finally:
@@ -225,7 +227,7 @@ def test_a_flag_for_one_setting_does_not_check_the_files_value_of_it(tmp_path):
     """The file's `timeout: soon` is never used when --timeout is given: no error for it."""
     ws = workspace(tmp_path, "ws", "tailscale:\n  timeout: soon\n  daemon_wait: -1\n")
     r = devc("tailscale.up", "--container", "x", "--timeout", "5", "--json", cwd=ws)
-    assert r.returncode == 3 and "tailscale.daemon_wait" in json.loads(r.stdout)["error"]["message"], r
+    assert r.returncode == 3 and "tailscale.daemon_wait" in document(r.stdout)["error"]["message"], r
 
 
 @pytest.mark.parametrize("value", ["yes", "true", "on"])
@@ -233,7 +235,7 @@ def test_a_yaml_boolean_is_not_a_number_of_seconds(tmp_path, value):
     """`timeout: yes` is YAML 1.1's True: not a 1-second timeout but a config error (exit 3)."""
     ws = workspace(tmp_path, "ws", f"tailscale:\n  timeout: {value}\n")
     r = devc("tailscale.up", "--container", "x", "--json", cwd=ws)
-    assert r.returncode == 3 and "tailscale.timeout" in json.loads(r.stdout)["error"]["message"], r
+    assert r.returncode == 3 and "tailscale.timeout" in document(r.stdout)["error"]["message"], r
 
 
 @pytest.mark.parametrize(
@@ -282,4 +284,4 @@ def test_a_compose_file_that_is_no_regular_file_is_a_config_error(tmp_path, kind
     finally:
         if kind == "fifo":
             os.close(os.open(target, os.O_RDONLY | os.O_NONBLOCK))  # frees a writer still waiting
-    assert r.returncode == 3 and "not a regular file" in json.loads(r.stdout)["error"]["message"], r
+    assert r.returncode == 3 and "not a regular file" in document(r.stdout)["error"]["message"], r

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tomllib
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from devc_tasks import __version__
+from tests.support.contract import document
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def test_version_flag_prints_the_package_version(tmp_path: Path) -> None:
 def test_every_json_document_names_the_devc_tasks_version(tmp_path: Path, args: tuple[str, ...], code: int) -> None:
     r = _run(*args, cwd=tmp_path)
     assert r.returncode == code, r
-    doc = json.loads(r.stdout)
+    doc = document(r.stdout)
     assert doc["devc_tasks_version"] == __version__
 
 
