@@ -9,12 +9,25 @@ from dataclasses import dataclass
 
 from devc_tasks.core.errors import TailscaleFailed
 from devc_tasks.core.identity import StateIdentity, state_identity
+from devc_tasks.core.scripts import AFTER_MARK, PROBE_SCRIPT
 from devc_tasks.core.status import Prefs, Status, parse_prefs, parse_status, short_version
 
-__all__ = ["Probe", "parse_probe"]
+__all__ = ["Probe", "parse_probe", "probe_argv", "after_probe"]
 
 CAP_NET_ADMIN = 12
 CAP_NET_RAW = 13
+
+
+def probe_argv(*, prefs: bool = False, version: bool = False) -> list[str]:
+    """The probe's command line: the optional CLI calls a task needs, and no other."""
+    wants = [w for w, on in (("prefs", prefs), ("version", version)) if on]
+    return ["sh", "-c", PROBE_SCRIPT, "devc-probe", *wants]
+
+
+def after_probe(stdout: str) -> Probe | None:
+    """The probe a step's script printed after AFTER_MARK on success; None when it printed none."""
+    _, mark, rest = stdout.rpartition(AFTER_MARK + "\n")
+    return parse_probe(rest) if mark else None
 
 
 def _json_object(lines: list[str]) -> str | None:
@@ -40,11 +53,11 @@ class Probe:
     state_identity: StateIdentity = "absent"  # what the state file's content says
     capeff: int | None
     uid: int | None
-    version: str | None  # the CLI's short version
+    version: str | None  # the CLI's short version (probed only when asked for: `doctor`)
     daemon_version: str | None  # the running daemon's short version, when it answered
     status: Status | None  # None when the daemon did not answer
     status_error: str | None  # what the CLI said when it did not
-    prefs: Prefs | None
+    prefs: Prefs | None  # probed only when asked for (`up`, `restart`, `doctor`)
 
     @property
     def answering(self) -> bool:

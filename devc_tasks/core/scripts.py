@@ -29,6 +29,8 @@ from devc_tasks.core.paths import DAEMON_LOG, DIR_MODE, LOCK_FILE, SOCKET, STATE
 __all__ = [
     "SH_LIB",
     "PROBE_SCRIPT",
+    "PROBE_BODY",
+    "AFTER_MARK",
     "LOCK",
     "UP_SCRIPT",
     "START_DAEMON_SCRIPT",
@@ -65,16 +67,19 @@ S=%(socket)s
 to=$(command -v timeout 2>/dev/null)
 tf=
 if [ -n "$to" ]; then
-  case "$("$to" --version 2>/dev/null | head -n 1)" in
+  case "$("$to" --version 2>/dev/null)" in
     *coreutils*) tf=gnu ;;
     *) if "$to" 5 true 2>/dev/null; then tf=bb; elif "$to" -t 5 true 2>/dev/null; then tf=bbt; fi ;;
   esac
 fi
-# pids of live tailscaled processes (zombies excluded)
+# pids of live tailscaled processes (zombies excluded); read with the shell's own `read`:
+# a process started per /proc entry would cost more than the rest of a probe
 ts_pids() {
   for d in /proc/[0-9]*; do
-    [ "$(cat "$d/comm" 2>/dev/null)" = tailscaled ] || continue
-    case "$(cut -d' ' -f3 "$d/stat" 2>/dev/null)" in Z|X|"") continue ;; esac
+    tsp_comm=; read -r tsp_comm 2>/dev/null <"$d/comm"
+    [ "$tsp_comm" = tailscaled ] || continue
+    tsp_state=; read -r tsp_x tsp_x tsp_state tsp_x 2>/dev/null <"$d/stat"
+    case $tsp_state in Z|X|"") continue ;; esac
     echo "${d#/proc/}"
   done
 }
@@ -104,8 +109,10 @@ stop_tailscaled() {
 }
 """ % {"socket": SOCKET}
 
-# One exec that tells everything `up`, `status` and `doctor` need.
-PROBE_SCRIPT = SH_LIB + r"""
+# One exec that tells everything `up`, `status` and `doctor` need, with one CLI call
+# (`status --json`) unless the arguments ask for `prefs` (`debug prefs`: `up`) or `version`
+# (`doctor`). A script that changes the node ends with PROBE_BODY (after AFTER_MARK).
+PROBE_BODY = r"""
 echo "devc-probe=1"
 if [ -c /dev/net/tun ]; then echo tun=1; else echo tun=0; fi
 ts=$(command -v tailscale 2>/dev/null)
@@ -115,28 +122,48 @@ for p in /usr/sbin/tailscaled /usr/local/sbin/tailscaled /usr/bin/tailscaled; do
 done
 echo "tailscale=$ts"
 echo "tailscaled=$d"
-echo "daemon_pid=$(ts_pids | head -n 1)"
+daemon_pid=; for p in $(ts_pids); do daemon_pid=$p; break; done
+echo "daemon_pid=$daemon_pid"
 if [ -S "$S" ]; then echo socket=1; else echo socket=0; fi
 if [ -s %(state)s ]; then echo state=1; else echo state=0; fi
-echo "capeff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status 2>/dev/null)"
-echo "uid=$(id -u 2>/dev/null)"
+# this shell's effective capabilities and uid (the shell's own `read`: no process)
+capeff= uid=
+while read -r k v1 v2 v3; do
+  case $k in CapEff:) capeff=$v1 ;; Uid:) uid=$v2 ;; esac
+done 2>/dev/null </proc/self/status
+echo "capeff=$capeff"
+echo "uid=$uid"
 rc=1
 if [ -n "$ts" ] && [ -S "$S" ]; then
-  st=$(bounded 10 "$ts" --socket="$S" status --json 2>&1); rc=$?
+  if [ "$want_prefs" = 1 ]; then
+    # both CLI calls at once (each is a process start): `debug prefs` writes first, in
+    # the background; the status follows once both are done, after its exit code
+    both=$(
+      bounded 10 "$ts" --socket="$S" debug prefs 2>/dev/null &
+      st=$(bounded 10 "$ts" --socket="$S" status --json 2>&1); rc=$?
+      wait
+      printf '\n%%s\n%%s\n' "devc-status-rc=$rc" "$st"
+    )
+    pr=${both%%%%devc-status-rc=*} rest=${both#*devc-status-rc=}
+    rc=${rest%%%%[!0-9]*}; st=${rest#"$rc"}; st=${st#?}
+  else
+    st=$(bounded 10 "$ts" --socket="$S" status --json 2>&1); rc=$?
+  fi
   echo "status_rc=$rc"
   echo "--- status"
   printf '%%s\n' "$st"
-  if [ "$rc" = 0 ]; then
+  if [ "$rc" = 0 ] && [ "$want_prefs" = 1 ]; then
     echo "--- prefs"
-    bounded 10 "$ts" --socket="$S" debug prefs 2>/dev/null
-    echo
+    printf '%%s\n' "$pr"
   fi
 fi
 # the CLI's own version (the daemon's is in the status; they can differ)
-if [ -n "$ts" ]; then echo "--- version"; bounded 5 "$ts" version 2>/dev/null | head -n 1; fi
+if [ -n "$ts" ] && [ "$want_version" = 1 ]; then echo "--- version"; bounded 5 "$ts" version 2>/dev/null | head -n 1; fi
 # the state file with every value blanked (values hold private keys and never leave the
-# container), and the two values that decide whether it holds an identity, decoded
-if [ -s %(state)s ]; then
+# container), and the two values that decide whether it holds an identity, decoded; not
+# needed when the daemon answered that it has a node key (see Probe.has_identity)
+known=; if [ "$rc" = 0 ]; then case $st in *'"HaveNodeKey": true'*) known=1 ;; esac; fi
+if [ -z "$known" ] && [ -s %(state)s ]; then
   echo "--- state"
   sed -e 's/"\([^"]*\)":[[:space:]]*"[^"]*"/"\1": ""/g' -e 's/":[[:space:]]*"[^"]*$/": "/' %(state)s
   echo
@@ -151,6 +178,11 @@ if [ -s %(state)s ]; then
 fi
 echo "--- end"
 """ % {"state": STATE_FILE}
+PROBE_SCRIPT = SH_LIB + r"""
+want_prefs=0 want_version=0
+for w in "$@"; do case $w in prefs) want_prefs=1 ;; version) want_version=1 ;; esac; done
+""" + PROBE_BODY
+AFTER_MARK = "--- devc-tasks: the node after this step"
 
 
 # Exit codes of our own scripts (not tailscale's); 124 is coreutils `timeout`'s.
@@ -181,36 +213,53 @@ if command -v flock >/dev/null 2>&1; then
 fi
 """ % {"lock": LOCK_FILE, "busy": LOCK_BUSY}
 
+# Run by a step's script once it succeeded: the next probe in the same exec (one exec less
+# after Running); without `debug prefs` when DEVC_AFTER_PREFS=0 (after an `up` that named
+# every managed setting, the settings are what it set).
+PROBE_AFTER = r"""
+want_prefs=${DEVC_AFTER_PREFS:-1} want_version=0
+echo "%(mark)s"
+""" % {"mark": AFTER_MARK} + PROBE_BODY + "exit 0\n"
+
 # `tailscale up` under the lock; a login first checks, under the lock, whether
 # another `up` already connected the node (then the key is not used). The key, when there is one, is the
 # first line of stdin (read by `head`, so no half-close of the stream is needed).
+# `up` returns at Running (it follows the IPN bus); `wait` on it returns as soon as it does.
 UP_SCRIPT = SH_LIB + LOCK + r"""
 if [ "$DEVC_KEY_ON_STDIN" = 1 ] && bounded 10 "$1" --socket="$S" status --json --peers=false 2>/dev/null | grep -q '"BackendState": "Running"'; then
   echo "devc-tasks: already Running (another up connected it)" >&2
   exit 0
 fi
 if [ "$DEVC_KEY_ON_STDIN" = 1 ]; then
-  # `up` waits on, silently for us, while the node needs an admin's approval: watch the
-  # backend state beside it and stop at once when it says NeedsMachineAuth
+  # `up` waits on, silently for us, while the node needs an admin's approval: a watcher
+  # beside it stops it when the backend state says NeedsMachineAuth (its output goes
+  # nowhere, so it never holds the exec's streams open)
   exec 3<&0
   head -n 1 <&3 | bounded "$DEVC_BOUND" "$@" &
   up=$!
   exec 3<&-
-  while kill -0 "$up" 2>/dev/null; do
-    if bounded 5 "$1" --socket="$S" status --json --peers=false 2>/dev/null | grep -q '"BackendState": "NeedsMachineAuth"'; then
-      kill "$up" 2>/dev/null
-      wait "$up"
-      exit %(approval)d
-    fi
-    sleep 0.2
-  done
-  wait "$up"
+  (
+    while sleep 0.5; do
+      if bounded 5 "$1" --socket="$S" status --json --peers=false 2>/dev/null | grep -q '"BackendState": "NeedsMachineAuth"'; then
+        kill "$up" 2>/dev/null
+        exit 0
+      fi
+    done
+  ) </dev/null >/dev/null 2>&1 &
+  watcher=$!
+  wait "$up"; rc=$?
+  kill "$watcher" 2>/dev/null
+  if [ "$rc" != 0 ] && bounded 5 "$1" --socket="$S" status --json --peers=false 2>/dev/null | grep -q '"BackendState": "NeedsMachineAuth"'; then
+    exit %(approval)d
+  fi
 else
   bounded "$DEVC_BOUND" "$@" </dev/null
+  rc=$?
 fi
-""" % {"approval": NEEDS_APPROVAL}
+[ "$rc" = 0 ] || exit "$rc"
+""" % {"approval": NEEDS_APPROVAL} + PROBE_AFTER
 
-# Starts tailscaled detached unless it runs, then waits (wall clock) for it to answer.
+# Starts tailscaled detached unless it runs, waits (wall clock) for it to answer, then probes.
 START_DAEMON_SCRIPT = SH_LIB + LOCK + r"""
 mkdir -p %(state_dir)s /var/run/tailscale "$(dirname %(log)s)"
 pid=
@@ -227,8 +276,9 @@ fi
 alive() { [ -n "$(ts_pids)" ] || { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }; }
 start=$(date +%%s)
 end=$(( start + DEVC_WAIT ))
+ok=
 while [ "$(date +%%s)" -lt "$end" ]; do
-  if [ -S "$S" ] && bounded 5 "$DEVC_CLI" --socket="$S" status --json --peers=false >/dev/null 2>&1; then exit 0; fi
+  if [ -S "$S" ] && bounded 5 "$DEVC_CLI" --socket="$S" status --json --peers=false >/dev/null 2>&1; then ok=1; break; fi
   if [ -z "$pid" ] && [ ! -S "$S" ] && [ "$(date +%%s)" -ge $(( start + 5 )) ]; then
     # a tailscaled we did not start, and no socket where the CLI looks: another --socket
     for p in $(ts_pids); do echo "pid $p: $(tr '\0' ' ' < /proc/$p/cmdline)" >&2; done
@@ -243,19 +293,19 @@ while [ "$(date +%%s)" -lt "$end" ]; do
   fi
   sleep 0.1
 done
-tail -n 15 %(log)s >&2
-exit %(slow)d
-""" % {"state_dir": STATE_DIR, "log": DAEMON_LOG, "died": DAEMON_DIED, "slow": DAEMON_SLOW, "foreign": FOREIGN_DAEMON}
+[ -n "$ok" ] || { tail -n 15 %(log)s >&2; exit %(slow)d; }
+""" % {"state_dir": STATE_DIR, "log": DAEMON_LOG, "died": DAEMON_DIED, "slow": DAEMON_SLOW, "foreign": FOREIGN_DAEMON} + PROBE_AFTER
 
-# Polls (wall clock) until the backend is Running.
+# Polls (wall clock) until the backend is Running, then probes.
 WAIT_RUNNING_SCRIPT = SH_LIB + r"""
 end=$(( $(date +%%s) + DEVC_WAIT ))
+ok=
 while [ "$(date +%%s)" -lt "$end" ]; do
-  if bounded 5 "$DEVC_CLI" --socket="$S" status --json --peers=false 2>/dev/null | grep -q '"BackendState": "Running"'; then exit 0; fi
+  if bounded 5 "$DEVC_CLI" --socket="$S" status --json --peers=false 2>/dev/null | grep -q '"BackendState": "Running"'; then ok=1; break; fi
   sleep 0.05
 done
-exit %(slow)d
-""" % {"slow": DAEMON_SLOW}
+[ -n "$ok" ] || exit %(slow)d
+""" % {"slow": DAEMON_SLOW} + PROBE_AFTER
 
 # Stops tailscaled (SIGTERM, then SIGKILL after 10 s), under the lock.
 STOP_DAEMON_SCRIPT = SH_LIB + LOCK + "stop_tailscaled\n"

@@ -12,7 +12,7 @@ from devc_tasks.core import paths, plan
 from devc_tasks.core.errors import DaemonFailed, LoginRejected, TailscaleFailed, TimedOut, TunMissing
 from devc_tasks.core.outcome import APPROVAL_FIX, classify_tailscale_error, is_tun_error
 from devc_tasks.core.plan import UpWish
-from devc_tasks.core.probe import Probe
+from devc_tasks.core.probe import Probe, after_probe
 from devc_tasks.core.scripts import (
     DAEMON_DIED,
     DAEMON_SLOW,
@@ -34,11 +34,12 @@ __all__ = ["NodeControl"]
 class NodeControl(ScriptRunner):
     """The node operations that run one script each (the connect logic is ``node.Node``)."""
 
-    def start_daemon(self, argv: Sequence[str], *, cli: str, wait: float) -> None:
+    def start_daemon(self, argv: Sequence[str], *, cli: str, wait: float) -> Probe | None:
+        """Start tailscaled and wait for it; the node as the script probed it at its end."""
         env = {"DEVC_WAIT": str(max(1, int(wait))), "DEVC_LOCK_WAIT": str(max(1, int(wait))), "DEVC_CLI": cli}
         r = self._sh(START_DAEMON_SCRIPT, argv, env=env, timeout=2 * wait + 20)
         if r.exit_code == 0:
-            return
+            return after_probe(r.stdout)
         log = self._clean(r.stderr)
         if r.exit_code == DAEMON_DIED:
             if is_tun_error(log):
@@ -58,12 +59,20 @@ class NodeControl(ScriptRunner):
             raise TimedOut(f"another devc-tasks command held {paths.LOCK_FILE} for {wait:g} s", fix="Wait for it to finish, then retry.")
         raise DaemonFailed(f"starting tailscaled failed (exit {r.exit_code}): {log or self._clean(r.stdout)}")
 
-    def _tailscale_up(self, argv: Sequence[str], wish: UpWish, *, stdin: bytes | None) -> None:
+    def _tailscale_up(self, argv: Sequence[str], wish: UpWish, *, stdin: bytes | None) -> Probe | None:
         bound = int(wish.timeout) + 15  # tailscale up --timeout plus its own start-up
-        env = {"DEVC_LOCK_WAIT": str(bound), "DEVC_BOUND": str(bound), "DEVC_KEY_ON_STDIN": "1" if stdin is not None else "0"}
+        # a full `up` (every managed flag: a login, a tag change) sets what the wish asks
+        # for; a bare `up` resumes the node with the settings it had: read them after
+        full = any(a.startswith("--hostname=") for a in argv)
+        env = {
+            "DEVC_LOCK_WAIT": str(bound),
+            "DEVC_BOUND": str(bound),
+            "DEVC_KEY_ON_STDIN": "1" if stdin is not None else "0",
+            "DEVC_AFTER_PREFS": "0" if full else "1",
+        }
         r = self._sh(UP_SCRIPT, argv, env=env, stdin=stdin, timeout=2 * bound + 20)
         if r.exit_code == 0:
-            return
+            return after_probe(r.stdout)
         text = self._clean("\n".join(t for t in (r.stderr, r.stdout) if t.strip()))
         flat = " ".join(text.split())  # tailscale wraps some messages over several lines
         if r.exit_code == LOCK_BUSY:
@@ -82,10 +91,11 @@ class NodeControl(ScriptRunner):
             raise known
         raise TailscaleFailed(f"`tailscale up` failed (exit {r.exit_code}): {text}")
 
-    def wait_running(self, cli: str, timeout: float) -> None:
+    def wait_running(self, cli: str, timeout: float) -> Probe | None:
         r = self._sh(WAIT_RUNNING_SCRIPT, [], env={"DEVC_WAIT": str(max(1, int(timeout))), "DEVC_CLI": cli}, timeout=timeout + 15)
         if r.exit_code != 0:
             raise TimedOut(f"the node did not reach Running within {timeout:g} s", fix="Check `tailscale status` and the health messages in the container.")
+        return after_probe(r.stdout)
 
     def stop_daemon(self) -> None:
         r = self._sh(STOP_DAEMON_SCRIPT, [], env={"DEVC_LOCK_WAIT": "30"}, timeout=60)

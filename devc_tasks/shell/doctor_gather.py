@@ -90,7 +90,7 @@ def gather(
 
     if executor is not None and (found is None or found.container.running):
         try:
-            facts["probe"] = Node(executor).probe()
+            facts["probe"] = Node(executor).probe(prefs=True, version=True)
         except DevcError as e:
             facts["probe_error"] = e
         target = Target(workspace=workspace, config=config, engine=engine, found=found, executor=executor)

@@ -44,7 +44,7 @@ class Node(NodeControl):
     def up(self, wish: UpWish, key: Callable[[], Secret] | None, *, daemon_wait: float = 20.0, max_steps: int = 6) -> UpResult:
         """Run the connect logic; ``key`` is called only when the node must log in."""
         result = UpResult(outcome="connected", wanted_hostname=wish.hostname)
-        probe = self.probe()
+        probe = self.probe(prefs=True)  # the planner compares and repeats the node's settings
         recovered = False
         for _ in range(max_steps):
             step = plan.next_step(probe, wish)
@@ -61,10 +61,10 @@ class Node(NodeControl):
             self.on_step(step.describe())
             result.steps.append(step.describe())
             try:
-                self._run_step(step, probe, wish, key, daemon_wait=daemon_wait)
+                after_step = self._run_step(step, probe, wish, key, daemon_wait=daemon_wait)
             except (TailscaleFailed, TimedOut) as e:
                 # tailscaled died under the step (killed, crashed): start it again, once
-                after = self.probe()
+                after = self.probe(prefs=True)
                 if recovered or isinstance(step, plan.StartDaemon) or not daemon_died(probe, after):
                     raise
                 recovered = True
@@ -72,28 +72,31 @@ class Node(NodeControl):
                 probe = after
                 continue
             result.used_key = result.used_key or isinstance(step, plan.Login)
-            probe = self.probe()
+            # the step's own exec probed the node once it was done; else one exec more
+            probe = after_step if after_step is not None else self.probe(prefs=True)
         raise TailscaleFailed(
             f"the node did not settle after {max_steps} steps ({', '.join(result.steps)}); last state: "
             f"{probe.status.backend_state if probe.status else 'daemon not answering'}",
             fix="Check `tailscale status` and /var/log/tailscaled.log in the container.",
         )
 
-    def _run_step(self, step: plan.Step, probe: Probe, wish: UpWish, key: Callable[[], Secret] | None, *, daemon_wait: float) -> None:
+    def _run_step(self, step: plan.Step, probe: Probe, wish: UpWish, key: Callable[[], Secret] | None, *, daemon_wait: float) -> Probe | None:
+        """Run one step; the node as the step's script probed it at its end, when it did."""
         cli = self._require_cli(probe)
         if isinstance(step, plan.StartDaemon):
-            self.start_daemon(step.argv, cli=cli, wait=daemon_wait)
+            return self.start_daemon(step.argv, cli=cli, wait=daemon_wait)
         elif isinstance(step, plan.WaitRunning):
-            self.wait_running(cli, wish.timeout)
+            return self.wait_running(cli, wish.timeout)
         elif isinstance(step, plan.Login):
             assert key is not None
             secret = key()
             self.secrets = (*self.secrets, secret)
-            self._tailscale_up(step.argv, wish, stdin=secret.reveal().encode() + b"\n")
+            return self._tailscale_up(step.argv, wish, stdin=secret.reveal().encode() + b"\n")
         elif isinstance(step, plan.Connect):
-            self._tailscale_up(step.argv, wish, stdin=None)
+            return self._tailscale_up(step.argv, wish, stdin=None)
         elif isinstance(step, plan.ApplySettings):
             self._run(step.argv, what="set")
+            return None
         else:  # pragma: no cover - the planner returns only the steps above
             raise AssertionError(step)
 
@@ -103,7 +106,7 @@ class Node(NodeControl):
         The node keeps its settings (name, SSH, routes, tags) unless ``rename``
         asks for the wish's hostname; a daemon that ran without TUN comes back so.
         """
-        before = self.probe()
+        before = self.probe(prefs=True)  # the settings it keeps
         self._require_cli(before)
         self.on_step("stop tailscaled")
         self.stop_daemon()

@@ -42,8 +42,10 @@ class ScriptRunner:
     def _clean(self, text: str) -> str:
         return redact(text.strip(), self.secrets)
 
-    def probe(self) -> Probe:
-        result = self.executor.run(["sh", "-c", scripts.PROBE_SCRIPT], timeout=30)
+    def probe(self, *, prefs: bool = False, version: bool = False) -> Probe:
+        """The container in one exec; ``prefs`` and ``version`` add the CLI calls only some
+        tasks need (`status` needs neither: one CLI call)."""
+        result = self.executor.run(probe.probe_argv(prefs=prefs, version=version), timeout=30)
         if result.exit_code in (126, 127) and "devc-probe" not in result.stdout:
             raise TailscaleFailed(f"cannot run /bin/sh in {self.executor.description}: {self._clean(result.stderr or result.stdout)}")
         return probe.parse_probe(result.stdout)

@@ -107,7 +107,7 @@ def prune(c, hostname=None, advertise_tags=None, yes=False, dry_run=False, timeo
             # device is offline under this very name and tags, so prune refuses.
             unknown: str | None = None
             try:
-                probe = Node(target.executor).probe()
+                probe = Node(target.executor).probe(prefs=True)  # the node's own tags
                 if probe.status is not None and probe.status.logged_in:
                     self_id = probe.status.self.id
                     if probe.prefs is not None:

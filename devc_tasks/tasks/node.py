@@ -95,7 +95,7 @@ def up(
             from devc_tasks.core.plan import dry_run as plan_dry_run
 
             try:  # nothing is minted, revoked or deleted: the plan only names the key source
-                report_dry_run(out, target, choice, key.source, plan_dry_run(node.probe(), wish))
+                report_dry_run(out, target, choice, key.source, plan_dry_run(node.probe(prefs=True), wish))
             finally:
                 if api is not None:
                     api.close()

@@ -207,3 +207,14 @@ def test_probe_identity_from_the_state_file(kind, identity):
     p = parse_probe(probe_text(state_file=kind, **DOWN))
     assert p.has_identity is identity
     assert p.state_broken is (kind == "broken")
+
+
+@pytest.mark.parametrize(
+    ("prefs", "version", "args"),
+    [(False, False, []), (True, False, ["prefs"]), (False, True, ["version"]), (True, True, ["prefs", "version"])],
+)
+def test_probe_argv_names_the_optional_cli_calls(prefs, version, args):
+    from devc_tasks.core.scripts import PROBE_SCRIPT
+
+    argv = probe.probe_argv(prefs=prefs, version=version)
+    assert argv[:3] == ["sh", "-c", PROBE_SCRIPT] and argv[3:] == ["devc-probe", *args]

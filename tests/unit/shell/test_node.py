@@ -93,3 +93,40 @@ def test_logout_of_a_stopped_node_without_identity_starts_no_daemon(state_file):
     _, done = Node(ex).logout()
     assert done == ["no node identity: already logged out"]
     assert [argv for argv, _ in ex.calls if "devc-probe" not in " ".join(argv)] == []
+
+
+@pytest.mark.parametrize(
+    ("operation", "wants"),
+    [
+        ("up", ["prefs"]),  # compares and repeats the node's settings
+        ("status", []),  # one CLI call: status --json
+        ("down", []),
+        ("logout", []),
+    ],
+)
+def test_each_operation_probes_for_what_it_needs(operation, wants):
+    """The probe's optional CLI calls (`debug prefs`, `version`) run only for the operations
+    that use them: each is a process start in the container."""
+    ex = ScriptedExecutor(ExecResult(0, "", ""), probes=[RUNNING])
+    node = Node(ex)
+    if operation == "up":
+        node.up(UpWish(hostname="h", have_key=True), lambda: Secret(KEY))
+    elif operation == "status":
+        node.probe()
+    elif operation == "down":
+        node.down()
+    else:
+        node.logout()
+    probes = [argv for argv, _ in ex.calls if argv[:2] == ["sh", "-c"]]
+    assert probes and all(argv[3:] == ["devc-probe", *wants] for argv in probes), probes
+
+
+def test_a_login_that_probes_at_its_end_needs_no_probe_exec_after():
+    """The login's script probes the node once `up` returned (after AFTER_MARK): the
+    command returns without one more exec after the node reached Running."""
+    from devc_tasks.core.scripts import AFTER_MARK
+
+    ex = ScriptedExecutor(ExecResult(0, f"{AFTER_MARK}\n{RUNNING}", ""), probes=[NEEDS_LOGIN])
+    result = Node(ex).up(UpWish(hostname="h", have_key=True), lambda: Secret(KEY))
+    assert result.outcome == "connected" and result.probe is not None and result.probe.status.running
+    assert len(ex.calls) == 2  # the first probe and the login; before: a third, the probe after it
