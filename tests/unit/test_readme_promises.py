@@ -82,10 +82,12 @@ def test_a_bad_value_in_the_file_is_a_config_error_where_it_is_used(tmp_path):
     assert document(r.stdout)["error"]["message"] == f"{ws}/invoke.yaml: tailscale.daemon_wait must be between 0 and 86400 seconds, not -1"
 
 
-def test_a_broken_invoke_yaml_still_lists_the_tasks(tmp_path):
+@pytest.mark.parametrize(("argv", "shown"), [(["--list"], "tailscale.up"), (["tailscale.up", "--help"], "--authkey-file")])
+def test_a_broken_invoke_yaml_still_lists_the_tasks(tmp_path, argv, shown):
+    """Help reads no configuration: `--list` and a task's `--help` work with a broken file."""
     ws = workspace(tmp_path, "ws", "tailscale: 5\n")
-    r = devc("--list", cwd=ws)
-    assert r.returncode == 0 and "tailscale.up" in r.stdout, r
+    r = devc(*argv, cwd=ws)
+    assert r.returncode == 0 and shown in r.stdout, r
 
 
 def test_a_flag_wins_over_a_bad_value_in_the_file(tmp_path):

@@ -47,6 +47,43 @@ def test_import_stays_light():
     assert out.strip() == "[]"
 
 
+# what a command that only prints help must not load: the Engine client, output, config
+# discovery, secrets handling (each costs import time the user waits for). PyYAML is not
+# listed: invoke itself loads it (its vendored yaml uses the C loader when installed).
+_NOT_FOR_HELP = (
+    "docker", "rich", "requests", "pyjson5", "devc_tasks.shell.engine", "devc_tasks.shell.discovery",
+    "devc_tasks.shell.config_files", "devc_tasks.core.endpoint", "devc_tasks.core.secrets", "devc_tasks.tasks.ui",
+)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--list"], ["--version"]])
+def test_help_and_list_load_only_the_task_definitions(argv):
+    """`devc-tasks --help`/`--list` print from the task definitions alone."""
+    code = (
+        "import sys; from devc_tasks.program import main; sys.argv = ['devc-tasks', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"sys.stderr.write(repr(sorted(m for m in {_NOT_FOR_HELP!r} if m in sys.modules)))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, *argv], cwd=REPO, capture_output=True, text=True, check=True)
+    assert proc.stderr.strip().splitlines()[-1] == "[]", proc.stderr
+
+
+def test_the_console_script_skips_the_collection_at_exit():
+    """The interpreter's last garbage collection walks every imported object (70-100 ms
+    of waiting after the work is done); the console script freezes them at exit. Seen from
+    an exit hook registered before it (atexit runs hooks last-in first-out)."""
+    code = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: sys.stderr.write('frozen=%d' % gc.get_freeze_count()))\n"
+        "from devc_tasks.program import main\n"
+        "sys.argv = ['devc-tasks', '--version']\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0 and "frozen=" in proc.stderr, proc
+    assert int(proc.stderr.rsplit("frozen=", 1)[1]) > 10_000, proc.stderr
+
+
 def test_inv_list_in_this_repo():
     out = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=REPO, capture_output=True, text=True, check=True).stdout
     for name in NODE_TASKS:
