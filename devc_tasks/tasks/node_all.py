@@ -70,7 +70,7 @@ def all_row(d: dict[str, Any]) -> tuple[str, ...]:
 
 
 # every `status --all --json` row has these keys (None when unknown), whatever its state
-_ROW_KEYS = ("hostname", "dns_name", "ips", "online")
+_ROW_KEYS = ("hostname", "dns_name", "backend_state", "ips", "online")
 
 
 def all_doc(info: Any, **fields: Any) -> dict[str, Any]:

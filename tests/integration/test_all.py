@@ -55,7 +55,7 @@ def test_status_all_rows_and_a_hung_and_a_broken_container(inv, containers):
     assert rows[hung.name]["error_kind"] == "timeout" and "within 3 s" in rows[hung.name]["error"], rows[hung.name]
     assert rows[broken.name]["error_kind"] == "tailscale_failed" and "/bin/sh" in rows[broken.name]["error"], rows[broken.name]
     for row in (rows[hung.name], rows[broken.name]):
-        assert {"workspace", "container_state", "hostname", "dns_name", "ips", "online"} <= row.keys()
+        assert {"workspace", "container", "container_state", "hostname", "dns_name", "backend_state", "ips", "online"} <= row.keys()
 
     human = inv("tailscale.status", "--all", *ONLY, "--timeout", "3", env={"COLUMNS": "300"}, timeout=120)
     assert human.code == 0, human
