@@ -3,19 +3,22 @@
     python3 -m bench.bench [--runs N] [--counts 1,5,20] [--quick]
 
 Needs the Docker engine, the docker CLI and the test image (built on first use).
-Compares, in one run on one machine:
+Compares, in one run on one machine, each figure with the load average when it was
+taken, its ratio and its goal:
 
 - ``docker exec C tailscale status --json`` (the docker CLI);
 - the floor script (``bench/floor.py``: interpreter start, ``import docker``, one
   container lookup, one ``exec_run``), the best any Python tool on the SDK can do;
-- ``status --json``, a no-op ``up`` (and the execs it makes, from the Engine's
-  event stream), ``devc-tasks --help`` and ``inv --list``;
-- ``status --all`` over 1, 5 and 20 devcontainers it starts (and removes),
-  with the ratio to one; other devcontainers on the engine are listed too, so
-  the rows column says how many were probed;
-- the login latency: from the node reaching Running (the stand-in's control
-  registry marks the node online in the same step, watched from the host) to
-  ``up`` returning.
+- ``status --json``, a no-op ``up`` (and the execs each makes, from the Engine's
+  event stream), ``devc-tasks --help`` and ``inv --list`` (against ``import invoke``);
+- the login latency: from the node reaching Running to ``up`` returning. The
+  stand-in's daemon marks the node online in the control registry (a folder shared
+  with the host) in the same step that makes its backend Running; a host thread
+  watches that file every 2 ms, so the figure is "registry says online" to "the
+  ``up`` process has exited", median over ``--runs`` logins (logout between them);
+- ``status --all`` over 1, 5 and 20 devcontainers it starts (and removes), each a
+  connected node, scoped with ``--label`` to them (other test runs' devcontainers
+  on the engine stay out), with the ratio to the first count.
 
 ``--quick`` (CI) runs each figure once with counts 1 and 2: it proves the
 benchmark works; its figures mean little.
@@ -156,6 +159,53 @@ def up_ok(name: str, hostname: str) -> None:
         raise SystemExit(f"up in {name} failed: {proc.stderr}")
 
 
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+class Table:
+    """Rows of (what, figure, load average when measured, ratio, goal)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str, str]] = []
+
+    def add(self, what: str, figure: str, ratio: str = "", goal: str = "", at: float | None = None) -> None:
+        self.rows.append((what, figure, f"{load() if at is None else at:.1f}", ratio, goal))
+
+    def ms(self, what: str, ms: float | None, ratio: str = "", goal: str = "") -> None:
+        self.add(what, "n/a" if ms is None else f"{ms:.0f} ms", ratio, goal)
+
+    def print(self, header: str) -> None:
+        head = ("what", "figure", "load", "ratio", "goal")
+        widths = [max(len(r[i]) for r in [head, *self.rows]) for i in range(5)]
+        print(header)
+        for r in [head, *self.rows]:
+            print("  " + "  ".join(f"{c:<{w}}" if i in (0, 3, 4) else f"{c:>{w}}" for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
+
+
+def login_latency(fleet: Fleet, c: Any, hostname: str, runs: int) -> tuple[float | None, float]:
+    """Median over ``runs`` logins (logout, then `up` with a fresh key) of the time from the
+    node reaching Running to `up` returning; and the median time of the whole `up`. A logout
+    marks the node offline in the registry, so each watch sees only its own login. Run
+    through the console script, as `just tailscale up` runs it."""
+    latencies, totals = [], []
+    for i in range(runs):
+        if i:
+            _, proc = timed(devc("tailscale.logout", "--container", c.name))
+            if proc.returncode != 0:
+                raise SystemExit(f"logout failed: {proc.stderr}")
+        done = fleet.running_at(hostname)
+        t, proc = timed(devc("tailscale.up", "--container", c.name, "--hostname", hostname, "--json"), new_key())
+        end = time.perf_counter()
+        if proc.returncode != 0:
+            raise SystemExit(f"up failed: {proc.stderr}")
+        running = done()
+        totals.append(t * 1000)
+        if running is not None:
+            latencies.append((end - running) * 1000)
+    return (statistics.median(latencies) if latencies else None), statistics.median(totals)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="devc-tasks benchmarks: every figure of issue 10 in one run.")
     parser.add_argument("--runs", type=int, default=5, help="runs per figure (median); default 5")
@@ -164,6 +214,7 @@ def main() -> None:
     args = parser.parse_args()
     runs = 1 if args.quick else args.runs
     counts = [1, 2] if args.quick else [int(n) for n in args.counts.split(",")]
+    start_load = load()
 
     import docker
 
@@ -173,48 +224,42 @@ def main() -> None:
     client = docker.from_env()
     image, _ = ensure_images(client)
     fleet = Fleet(client, image)
-    rows: list[tuple[str, str, str]] = []  # (what, figure, note)
-
-    def row(what: str, ms: float, base: float | None = None, note: str = "") -> None:
-        ratio = f"{ms / base:.2f}x" if base else ""
-        rows.append((what, f"{ms:.0f} ms", " ".join(x for x in (ratio, note) if x)))
+    table = Table()
 
     try:
         c = fleet.start()
         hostname = f"bench-{fleet.run_id}"
-        done = fleet.running_at(hostname)
-        t, proc = timed(inv("tailscale.up", "--container", c.name, "--hostname", hostname, "--json"), new_key())
-        end = time.perf_counter()
-        if proc.returncode != 0:
-            raise SystemExit(f"first up failed: {proc.stderr}")
-        running = done()
-        login_latency = (end - running) * 1000 if running is not None else None
+        latency, first_up = login_latency(fleet, c, hostname, runs)
 
         docker_exec = median_ms(["docker", "exec", c.name, "tailscale", "status", "--json"], runs)
+        table.ms("docker exec C tailscale status --json", docker_exec, "1")
         floor = median_ms([sys.executable, str(FLOOR), c.name], runs)
-        row("docker exec C tailscale status --json", docker_exec)
-        row("floor script (python, import docker, 1 lookup, 1 exec_run)", floor, docker_exec, "of docker exec")
+        table.ms("floor script (python, import docker, 1 lookup, 1 exec_run)", floor, f"{floor / docker_exec:.2f}x docker exec")
         status = median_ms(devc("tailscale.status", "--container", c.name, "--json"), runs)
-        row("devc-tasks status --json", status, floor, f"of floor, {status / docker_exec:.2f}x of docker exec")
+        table.ms("devc-tasks status --json", status, f"{status / floor:.2f}x floor, {status / docker_exec:.2f}x docker exec", "<= 1.2x floor, <= 3x docker exec")
         noop = median_ms(devc("tailscale.up", "--container", c.name, "--hostname", hostname, "--json"), runs)
-        row("devc-tasks up (no-op)", noop, floor, f"of floor, {noop / docker_exec:.2f}x of docker exec")
+        table.ms("devc-tasks up (no-op)", noop, f"{noop / floor:.2f}x floor, {noop / docker_exec:.2f}x docker exec", "<= 1.3x floor")
         time.sleep(1.1)
         since = time.time()
         timed(devc("tailscale.up", "--container", c.name, "--hostname", hostname))
         time.sleep(1.1)
-        rows.append(("  execs for a no-op up", str(execs(client, c, since)), ""))
+        table.add("  execs for a no-op up", str(execs(client, c, since)), goal="1")
         since = time.time()
         timed(devc("tailscale.status", "--container", c.name))
         time.sleep(1.1)
-        rows.append(("  execs for status", str(execs(client, c, since)), ""))
+        table.add("  execs for status", str(execs(client, c, since)), goal="1")
         bare = median_ms([sys.executable, "-c", "import invoke"], runs)
-        row("python -c 'import invoke' (the floor of --help)", bare)
-        row("devc-tasks --help", median_ms(devc("--help"), runs), bare, "of import invoke")
-        row("inv --list", median_ms(inv("--list"), runs), bare, "of import invoke")
-        row("first up (start tailscaled + login)", t * 1000)
-        rows.append(("login latency (node Running -> up returns)", f"{login_latency:.0f} ms" if login_latency is not None else "n/a", ""))
+        table.ms("python -c 'import invoke' (the floor of --help)", bare)
+        helps = median_ms(devc("--help"), runs)
+        table.ms("devc-tasks --help", helps, f"{helps / bare:.2f}x import invoke", "<= 120 ms")
+        listing = median_ms(inv("--list"), runs)
+        table.ms("inv --list", listing, f"{listing / bare:.2f}x import invoke", "<= 120 ms")
+        table.ms(f"first up, then login after logout (median of {runs})", first_up)
+        table.ms("login latency (node Running -> up returns)", latency, goal="<= 100 ms")
 
-        # status --all over N bench devcontainers, each a connected node
+        # status --all over N bench devcontainers, each a connected node; --label keeps
+        # other devcontainers on the engine (other test runs) out of the figure
+        scope = ("--label", f"{LABEL}={fleet.run_id}")
         fleet_nodes: list[Any] = []
         one: float | None = None
         for n in counts:
@@ -222,17 +267,23 @@ def main() -> None:
             with ThreadPoolExecutor(4) as pool:
                 list(pool.map(lambda x: up_ok(x.name, f"bench-all-{x.name[-6:]}"), new))
             fleet_nodes += new
-            _, proc = timed(devc("tailscale.status", "--all", "--json"))
+            _, proc = timed(devc("tailscale.status", "--all", *scope, "--json"))
             listed = len(json.loads(proc.stdout)["containers"]) if proc.returncode == 0 else "?"
-            ms = median_ms(devc("tailscale.status", "--all", "--json"), runs)
+            ms = median_ms(devc("tailscale.status", "--all", *scope, "--json"), runs)
             one = one or ms
-            row(f"status --all over {n} bench devcontainer(s)", ms, one if n != counts[0] else None, f"of {counts[0]}; {listed} rows listed")
+            first = n == counts[0]
+            table.ms(
+                f"status --all over {n} devcontainer(s) ({listed} rows)",
+                ms,
+                "1" if first else f"{ms / one:.2f}x {counts[0]}",
+                "<= 2x 1" if n == counts[-1] and not first else "",
+            )
     finally:
         fleet.remove()
-    width = max(len(k) for k, _, _ in rows)
-    print(f"devc-tasks benchmarks: median of {runs} run(s); {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}")
-    for k, v, note in rows:
-        print(f"  {k:<{width}}  {v:>8}  {note}")
+    table.print(
+        f"devc-tasks benchmarks: median of {runs} run(s); {os.cpu_count()} CPUs; "
+        f"load average {start_load:.1f} at the start, {load():.1f} at the end (the load column: when each figure was taken)"
+    )
 
 
 if __name__ == "__main__":

@@ -33,4 +33,6 @@ def test_bench_quick_prints_every_figure():
         "status --all over 2 ",
     ):
         assert figure in proc.stdout, proc.stdout
-    assert "x of docker exec" in proc.stdout and "of floor" in proc.stdout, proc.stdout
+    assert "x docker exec" in proc.stdout and "x floor" in proc.stdout, proc.stdout
+    header = next(line for line in proc.stdout.splitlines() if line.split()[:1] == ["what"])
+    assert header.split() == ["what", "figure", "load", "ratio", "goal"], proc.stdout
