@@ -68,6 +68,6 @@ if ! command -v devcontainer >/dev/null 2>&1; then
   npm install -g --no-audit --no-fund @devcontainers/cli >/dev/null
 fi
 
-log "pip install -e .[test]"
+log "pip install -e .[test]"  # pytest, pytest-xdist (the suite runs on 3 workers), ruff, mypy, ...
 python3 -m pip install -q --root-user-action=ignore -e '.[test]'
 log "done"

@@ -63,6 +63,27 @@ def _need_engine() -> None:
     pytest.skip(NO_ENGINE)
 
 
+# Tests that share a costly session fixture run on one xdist worker (``--dist loadgroup``,
+# pyproject addopts): each worker is its own session, so without a group every worker would
+# start its own sshd/TLS dockerd/Podman service, or build and pipx-install its own wheel.
+# Keyed by fixture name, so a new test that asks for one joins its group by itself.
+XDIST_GROUPS = {
+    "ssh_engine": "engine-ssh",
+    "tls_engine": "engine-tls",
+    "podman_engine": "engine-podman",
+    "dist": "wheel",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, group in XDIST_GROUPS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Every integration and e2e test needs the engine, whether or not it asks for
     ``docker_client`` (tests that only run `inv` against the engine, too); pure tests

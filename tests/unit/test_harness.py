@@ -18,7 +18,7 @@ def _run(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "DEVC_REQUIRE_ENGINE")}
     env.update({"DOCKER_HOST": "tcp://127.0.0.1:9", **extra_env})  # nothing listens on port 9
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/integration/test_up.py::test_not_installed"],
+        [sys.executable, "-m", "pytest", "-n0", "-q", "-rs", "-p", "no:cacheprovider", "tests/integration/test_up.py::test_not_installed"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -47,7 +47,7 @@ def test_no_integration_or_e2e_test_fails_without_an_engine():
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "DEVC_REQUIRE_ENGINE", "DOCKER_CONTEXT")}
     env["DOCKER_HOST"] = "unix:///nonexistent.sock"
     r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "tests/integration", "tests/e2e"],
+        [sys.executable, "-m", "pytest", "-n0", "-q", "-rs", "-p", "no:cacheprovider", "tests/integration", "tests/e2e"],
         cwd=REPO,
         env=env,
         capture_output=True,
