@@ -84,6 +84,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 break
 
 
+# "engine cycle" times (tests/integration/test_engines.py) travel in the test reports, so the main
+# process prints them whichever worker ran the cycle
+_CYCLE_TIMES: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for key, value in report.user_properties:
+        if key == "engine cycle":
+            name, seconds = value
+            _CYCLE_TIMES[name] = seconds
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _CYCLE_TIMES:
+        terminalreporter.write_line("")
+        for name, seconds in sorted(_CYCLE_TIMES.items()):
+            terminalreporter.write_line(f"engine cycle {name}: {seconds:.1f} s")
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Every integration and e2e test needs the engine, whether or not it asks for
     ``docker_client`` (tests that only run `inv` against the engine, too); pure tests

@@ -68,21 +68,15 @@ class Way:
         return TaskRun(proc)
 
 
-def _report_times(request: pytest.FixtureRequest) -> None:
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None or not CYCLE_TIMES:
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line("")
-        for name, seconds in sorted(CYCLE_TIMES.items()):
-            reporter.write_line(f"engine cycle {name}: {seconds:.1f} s")
-
-
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(autouse=True)
 def cycle_times(request):
+    """Each cycle's time goes into its test report (``engine cycle``, set in tests/conftest.py):
+    the report reaches the main process under pytest-xdist, which prints the times at the end."""
+    before = dict(CYCLE_TIMES)
     yield CYCLE_TIMES
-    _report_times(request)
+    for name, seconds in CYCLE_TIMES.items():
+        if before.get(name) != seconds:
+            request.node.user_properties.append(("engine cycle", (name, seconds)))
 
 
 def _need(*tools: str) -> None:
