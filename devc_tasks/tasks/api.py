@@ -30,51 +30,12 @@ def config_tags(c: Any, given: str | None) -> tuple[str, ...]:
     return parse_tags(raw or None)
 
 
-def _read_secret_file(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        with open(os.path.expanduser(path), encoding="utf-8") as f:
-            return f.read()
-    except OSError as e:
-        raise UsageError(f"cannot read --oauth-secret-file {path}: {e.strerror}", fix="Give a readable file holding the client secret, or - for stdin.") from None
+def host_api(c: Any, out: Any, *, hostname: str, tags: tuple[str, ...], container: str, oauth_secret_file: str | None, timeout: float) -> Any:
+    """``api.login.host_api`` with this run's configuration and output."""
+    from devc_tasks.api.login import host_api as make
 
-
-def host_api(c: Any, out: Any, *, hostname: str, tags: tuple[str, ...], container: str, oauth_secret_file: str | None, timeout: float,
-             ephemeral: bool = False, key_expiry: Any = None) -> Any:
-    """A ``HostApi`` when the host has API credentials, else None (then nothing is asked)."""
-    from devc_tasks.core.apirules import api_settings
-    from devc_tasks.shell.hostapi import DEFAULT_KEY_EXPIRY, HostApi
-
-    settings = api_settings(os.environ, _section(c), secret_file=oauth_secret_file, read_secret_file=_read_secret_file)
-    if not settings.available:
-        return None
-    expiry = _seconds(key_expiry if key_expiry is not None else _section(c).get("key_expiry") or DEFAULT_KEY_EXPIRY, "--key-expiry")
-    return HostApi(
-        settings=settings,
-        hostname=hostname,
-        tags=tags,
-        timeout=timeout,
-        ephemeral=ephemeral,
-        key_expiry=int(expiry),
-        container=container,
-        warn=out.warn,
-        step=out.step,
-    )
-
-
-def prepare_login(api: Any, node: Any, key: Any, *, replace: bool) -> None:
-    """Before anything changes in the container: when the node must log in, deal with its
-    stale copies and mint the key (if it comes from the API), so API errors stop `up` first."""
-    from devc_tasks.shell.hostapi import must_log_in
-
-    probe = node.probe()
-    if not must_log_in(probe):
-        return
-    if key.available:
-        api.before_login(self_node_id=probe.status.self.id if probe.status else None, replace=replace)
-    if key.source is not None and key.source.startswith("minted"):
-        key.load()
+    return make(section=_section(c), environ=os.environ, hostname=hostname, tags=tags, container=container,
+                oauth_secret_file=oauth_secret_file, timeout=timeout, warn=out.warn, step=out.step)
 
 
 @task(

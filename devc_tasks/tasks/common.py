@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +10,10 @@ from typing import Any
 from invoke.exceptions import Exit
 
 from devc_tasks.core.errors import ConfigError, DevcError, UsageError
+from devc_tasks.core.options import parse_tags
+from devc_tasks.core.options import seconds as _seconds
+
+__all__ = ["boundary", "config_section", "parse_tags", "_seconds"]
 
 SELECTOR_HELP = {
     "container": "The container (name or id). Default: the devcontainer of the workspace.",
@@ -20,6 +23,8 @@ SELECTOR_HELP = {
     "local": "Run here, inside the container (e.g. from a postStartCommand), not through the Engine.",
     "json": "Print exactly one JSON document on stdout (errors included).",
 }
+
+EVENTS_HELP = "Stream progress as one JSON object per line on stderr (event, step, elapsed_ms, container); no other stderr output."
 
 DEFAULTS = {"timeout": 60, "daemon_wait": 20, "ephemeral": False, "replace": False}
 
@@ -51,6 +56,9 @@ def boundary(out: Any) -> Iterator[None]:
         # gave (a path that is really a key) or text that came back from tailscale
         doc = {k: redact(v) if isinstance(v, str) else v for k, v in e.to_dict().items()}
         out.error_doc(doc)
+        if getattr(out, "events", False):  # stderr stays JSON lines: the error is the last event
+            out.error_event(doc)
+            raise Exit(code=e.exit_code) from None
         raise Exit(redact(f"error: {e}"), code=e.exit_code) from None
     except KeyboardInterrupt:
         raise Exit("interrupted", code=130) from None
@@ -64,13 +72,16 @@ def boundary(out: Any) -> Iterator[None]:
             fix="This is a bug in devc-tasks: rerun with DEVC_DEBUG=1 for the traceback, and report it.",
         )
         out.error_doc(err.to_dict())
+        if getattr(out, "events", False):
+            out.error_event(err.to_dict())
+            raise Exit(code=err.exit_code) from None
         raise Exit(f"error: {err.message} (a bug: DEVC_DEBUG=1 shows the traceback)", code=err.exit_code) from None
 
 
-def _output(json_mode: bool) -> Any:
+def _output(json_mode: bool, events: bool = False) -> Any:
     from devc_tasks.tasks.ui import Output
 
-    return Output(json_mode=json_mode)
+    return Output(json_mode=json_mode, events=events)
 
 
 def _config_where(config: Any, name: str | None = None) -> str:
@@ -113,34 +124,3 @@ def _setting(c: Any, name: str, given: Any) -> Any:
         except UsageError as e:
             raise ConfigError(f"{_config_where(config, name)}: {e.message}", fix=f"Set tailscale.{name} to a number of seconds, e.g. {default}.") from None
     return value
-
-
-def _seconds(value: Any, flag: str) -> float:
-    if isinstance(value, bool):  # YAML's `timeout: yes` is True, which float() reads as 1
-        raise UsageError(f"{flag} takes a number of seconds, not {value!r}")
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"{flag} takes a number of seconds, not {value!r}") from None
-    if not 0 < seconds <= 24 * 3600:
-        raise UsageError(f"{flag} must be between 0 and 86400 seconds, not {value!r}")
-    return seconds
-
-
-_TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
-
-
-def parse_tags(raw: str | None) -> tuple[str, ...]:
-    """Comma-separated ACL tags, each checked with Tailscale's own rule (``tailcfg.CheckTag``:
-    ``tag:`` then a letter, then letters, digits or ``-``) so that a bad one is a usage
-    error here rather than a failed `tailscale up` in the container."""
-    tags = tuple(t.strip() for t in (raw or "").split(",") if t.strip())
-    for t in tags:
-        if not (t.startswith("tag:") and _TAG_NAME.fullmatch(t[4:])):
-            raise UsageError(
-                f"--advertise-tags: {t!r} is not a tag: a tag is tag:NAME, NAME a letter followed by letters, digits or '-'",
-                fix="Tags are comma-separated, without spaces inside: --advertise-tags=tag:dev,tag:ci",
-            )
-    return tags
-
-

@@ -7,7 +7,7 @@ from typing import Any
 from invoke import task
 from invoke.exceptions import Exit
 
-from devc_tasks.tasks.common import _help, _output, _selectors, boundary
+from devc_tasks.tasks.common import _help, _output, boundary
 from devc_tasks.tasks.fleet import LABEL_HELP
 
 _MARKS = {"pass": "pass", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
@@ -38,14 +38,11 @@ def doctor(c, hostname=None, userspace=False, all=False, timeout=None, label=Non
 
                 raise Exit("doctor --all: something blocks `up` in at least one devcontainer", code=ChecksFailed.exit_code)
             return
-        from devc_tasks.core.doctor_checks import run_checks
-        from devc_tasks.core.doctor_facts import ok
+        from devc_tasks import api
         from devc_tasks.core.errors import ChecksFailed
-        from devc_tasks.shell.doctor_gather import gather
 
-        facts = gather(_selectors(container, workspace, host, context, local), hostname=hostname, userspace=userspace)
-        checks = run_checks(facts)
-        passed = ok(checks)
+        report = api.doctor(container=container, workspace=workspace, host=host, context=context, local=local, hostname=hostname, userspace=userspace)
+        checks, passed = report.checks, report.ok
         doc: dict[str, Any] = {"ok": passed, "checks": [ch.to_dict() for ch in checks]}
         rows = [(ch.title, _MARKS[ch.status], ch.seen, ch.fix or "") for ch in checks]
         title = "devc-tasks doctor: " + ("nothing blocks `up`" if passed else "something blocks `up`")

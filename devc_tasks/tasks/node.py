@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
+from contextlib import ExitStack
 from typing import Any
 
 from invoke import task
 from invoke.exceptions import Exit
 
-from devc_tasks.core.errors import UsageError
-from devc_tasks.tasks.api import API_HELP, config_tags, host_api, prepare_login
-from devc_tasks.tasks.common import _help, _output, _seconds, _selectors, _setting, boundary
+from devc_tasks.tasks.api import API_HELP, config_tags
+from devc_tasks.tasks.common import EVENTS_HELP, _help, _output, _seconds, _selectors, _setting, boundary, config_section
 from devc_tasks.tasks.fleet import LABEL_HELP
 from devc_tasks.tasks.node_all import ALL_HELP, ALL_TIMEOUT, ROW_TIMEOUT_HELP, all_row, down_all, status_all
-from devc_tasks.tasks.node_report import report_change, report_dry_run, report_up, status_doc, status_error, status_rows
+from devc_tasks.tasks.node_report import report_change, report_dry_run, report_up, status_doc, status_rows
 
 # --- up ----------------------------------------------------------------------
 
@@ -34,6 +33,7 @@ from devc_tasks.tasks.node_report import report_change, report_dry_run, report_u
         replace="Before logging in, delete this node's stale copies (offline, same name or name-N, same tags) so it gets the plain name.",
         **API_HELP,
         dry_run="Probe the container (one exec) and print the steps up would take, with their exact command lines, the hostname and the key source; change nothing.",
+        events=EVENTS_HELP,
     )
 )
 def up(
@@ -57,63 +57,34 @@ def up(
     context=None,
     local=False,
     json=False,
+    events=False,
 ):
     """Connect the devcontainer to the tailnet (idempotent; opt-in through an auth key)."""
-    out = _output(json)
+    out = _output(json, events)
     with boundary(out):
-        from devc_tasks.core.plan import UpWish
-        from devc_tasks.shell.keys import resolve_key
-        from devc_tasks.shell.node import Node
-        from devc_tasks.shell.state.mount import target_persistence_warning
-        from devc_tasks.shell.target import resolve, wanted_hostname
+        from devc_tasks import api
 
-        wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
-        daemon_wait = _seconds(_setting(c, "daemon_wait", None), "daemon_wait")  # settings first: a bad one fails before any work
-        tags = config_tags(c, advertise_tags)
-        if authkey_file == "-" and oauth_secret_file == "-":
-            raise UsageError("--authkey-file and --oauth-secret-file cannot both read stdin", fix="Give one of them a file.")
-        target = resolve(_selectors(container, workspace, host, context, local))
-        choice = wanted_hostname(target, hostname)
-        for w in choice.warnings:
-            out.warn(w)
-        api = host_api(c, out, hostname=choice.name, tags=tags, container=target.label, oauth_secret_file=oauth_secret_file, timeout=wait,
-                       ephemeral=bool(_setting(c, "ephemeral", ephemeral or None)), key_expiry=key_expiry)
-        minter = (f"minted through the Tailscale API ({api.settings.describe()})", api.mint) if api is not None else None
-        key = resolve_key(authkey_file=authkey_file, host_env=os.environ, container_env=target.executor.env() if not local else {}, minter=minter)
-        wish = UpWish(
-            hostname=choice.name,
-            ssh=ssh,
-            accept_routes=accept_routes,
-            advertise_tags=tags,
-            timeout=wait,
-            require_key=require_key,
-            userspace=userspace,
-            have_key=key.available,
+        args = dict(
+            container=container, workspace=workspace, host=host, context=context, local=local,
+            timeout=_seconds(_setting(c, "timeout", timeout), "--timeout"),
+            daemon_wait=_seconds(_setting(c, "daemon_wait", None), "daemon_wait"),
+            advertise_tags=config_tags(c, advertise_tags),
+            hostname=hostname, authkey_file=authkey_file, ssh=ssh, accept_routes=accept_routes, require_key=require_key,
+            userspace=userspace, key_expiry=key_expiry, oauth_secret_file=oauth_secret_file, api_config=config_section(getattr(c, "config", None)),
+            ephemeral=bool(_setting(c, "ephemeral", ephemeral or None)), replace=bool(_setting(c, "replace", replace or None)),
         )
-        node = Node(target.executor, on_step=out.step)
-        if dry_run:
-            from devc_tasks.core.plan import dry_run as plan_dry_run
-
-            try:  # nothing is minted, revoked or deleted: the plan only names the key source
-                report_dry_run(out, target, choice, key.source, plan_dry_run(node.probe(prefs=True), wish))
-            finally:
-                if api is not None:
-                    api.close()
+        if dry_run:  # nothing is minted, revoked or deleted: the plan only names the key source
+            report_dry_run(out, api.plan(**args, on_event=out.on_event))
             return
-        try:
-            with out.waiting(f"Connecting {target.label} as {choice.name} ..."):
-                if api is not None:
-                    prepare_login(api, node, key, replace=bool(_setting(c, "replace", replace or None)))
-                result = node.up(wish, key.load, daemon_wait=daemon_wait)
-        finally:
-            if api is not None:
-                api.revoke()
-        result.warnings[:0] = [w for w in (target_persistence_warning(target),) if w]
-        extra = None
-        if api is not None:
-            extra = {"api": {**api.report(), "device": api.confirm(result.probe.status.self.id if result.probe and result.probe.status else None)}}
-            api.close()
-        report_up(out, target, result, key.source, extra)
+        with ExitStack() as spinner:
+
+            def on_event(ev: Any) -> None:
+                out.on_event(ev)
+                if ev.event == "resolve":  # the spinner runs once the container and the name are known
+                    spinner.enter_context(out.waiting(f"Connecting {ev.container} as {ev.hostname} ..."))
+
+            report = api.up(**args, on_event=on_event)
+        report_up(out, report)
 
 
 @task(
@@ -124,23 +95,24 @@ def up(
         yes="With --all: do not ask for confirmation (required when not on a terminal).",
         timeout=ROW_TIMEOUT_HELP,
         label=LABEL_HELP,
+        events=EVENTS_HELP,
     ),
 )
-def down(c, logout=False, all=False, yes=False, timeout=None, label=None, container=None, workspace=None, host=None, context=None, local=False, json=False):
+def down(c, logout=False, all=False, yes=False, timeout=None, label=None, container=None, workspace=None, host=None, context=None, local=False, json=False, events=False):
     """Disconnect the node (tailscale down); it keeps its identity, so `up` needs no key."""
-    out = _output(json)
+    out = _output(json, events)
     with boundary(out):
         if all:
             failed = down_all(out, host, context, logout=logout, yes=yes, timeout=_seconds(timeout or ALL_TIMEOUT, "--timeout"), label=label)
         else:
-            from devc_tasks.shell.node import Node
-            from devc_tasks.shell.target import resolve
+            from devc_tasks import api
 
-            target = resolve(_selectors(container, workspace, host, context, local))
-            after, done = Node(target.executor, on_step=out.step).down(logout=logout)
-            report_change(out, target, after, done, kind="down")
+            report_change(out, api.down(container=container, workspace=workspace, host=host, context=context, local=local, logout=logout, on_event=out.on_event), kind="down")
             return
     if failed is not None:
+        if events:
+            out.error_event({"kind": failed.kind, "message": f"down --all: {failed.message}", "exit_code": failed.exit_code})
+            raise Exit(code=failed.exit_code)
         raise Exit(f"down --all: {failed.message}", code=failed.exit_code)
 
 
@@ -149,12 +121,9 @@ def logout(c, container=None, workspace=None, host=None, context=None, local=Fal
     """Log the node out: it leaves the tailnet (an ephemeral node is deleted)."""
     out = _output(json)
     with boundary(out):
-        from devc_tasks.shell.node import Node
-        from devc_tasks.shell.target import resolve
+        from devc_tasks import api
 
-        target = resolve(_selectors(container, workspace, host, context, local))
-        after, done = Node(target.executor, on_step=out.step).logout()
-        report_change(out, target, after, done, kind="logout")
+        report_change(out, api.logout(container=container, workspace=workspace, host=host, context=context, local=local, on_event=out.on_event), kind="logout")
 
 
 @task(
@@ -173,16 +142,14 @@ def status(c, all=False, timeout=None, label=None, container=None, workspace=Non
             docs = status_all(host, context, _seconds(timeout or ALL_TIMEOUT, "--timeout"), label)
             out.emit({"ok": True, "containers": docs}, out.table("devcontainers", ["Container", "Container state", "Tailscale", "Hostname", "MagicDNS", "IPs"], [all_row(d) for d in docs]), kind="status.all")
             return
-        from devc_tasks.shell.node import Node
-        from devc_tasks.shell.target import resolve
+        from devc_tasks import api
 
-        target = resolve(_selectors(container, workspace, host, context, local))
-        probe = Node(target.executor).probe()
-        error = status_error(probe)
-        doc: dict[str, Any] = {"ok": error is None, **status_doc(target.label, probe)}
+        report = api.status(container=container, workspace=workspace, host=host, context=context, local=local)
+        error = report.error
+        doc: dict[str, Any] = {"ok": error is None, **status_doc(report.container, report.probe)}
         if error is not None:
             doc["error"] = error.to_dict()
-        out.emit(doc, out.panel(f"tailscale in {target.label}", status_rows(target.label, probe), style="green" if error is None else "red"), kind="status")
+        out.emit(doc, out.panel(f"tailscale in {report.container}", status_rows(report.container, report.probe), style="green" if error is None else "red"), kind="status")
     if error is not None:
         raise Exit(error.message, code=error.exit_code)
 
@@ -196,35 +163,30 @@ def status(c, all=False, timeout=None, label=None, container=None, workspace=Non
         hostname="Rename the node (default: keep its current name).",
         timeout="Seconds to wait for Running (default 60).",
         userspace="Restart tailscaled with userspace networking.",
+        events=EVENTS_HELP,
     )
 )
-def restart(c, hostname=None, timeout=None, userspace=False, container=None, workspace=None, host=None, context=None, local=False, json=False):
+def restart(c, hostname=None, timeout=None, userspace=False, container=None, workspace=None, host=None, context=None, local=False, json=False, events=False):
     """Restart tailscaled in the container and reconnect from the state volume (no key; same node)."""
-    out = _output(json)
+    out = _output(json, events)
     with boundary(out):
-        from devc_tasks.core.plan import UpWish
-        from devc_tasks.shell.node import Node
-        from devc_tasks.shell.target import resolve, wanted_hostname
+        from devc_tasks import api
 
-        wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
-        daemon_wait = _seconds(_setting(c, "daemon_wait", None), "daemon_wait")
-        target = resolve(_selectors(container, workspace, host, context, local))
         # one hostname rule for every task: --hostname is sanitized as `up` does it. The node
         # keeps its own name unless --hostname is given; the derived name only serves a node
         # that has none yet.
-        choice = wanted_hostname(target, hostname)
-        if hostname is not None:
-            for w in choice.warnings:
-                out.warn(w)
-        wish = UpWish(hostname=choice.name, timeout=wait, userspace=userspace)
-        node = Node(target.executor, on_step=out.step)
-        with out.waiting(f"Restarting tailscaled in {target.label} ..."):
-            before, result = node.restart(wish, rename=hostname is not None, daemon_wait=daemon_wait)
-        old_id = before.status.self.id if before.status else None
-        new_id = result.probe.status.self.id if result.probe and result.probe.status else None
-        if old_id and new_id and old_id != new_id:
-            result.warnings.append(f"the node ID changed from {old_id} to {new_id}: the state volume did not keep the identity")
-        report_up(out, target, result, None, kind="restart")
+        wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
+        daemon_wait = _seconds(_setting(c, "daemon_wait", None), "daemon_wait")
+        with ExitStack() as spinner:
+
+            def on_event(ev: Any) -> None:
+                out.on_event(ev)
+                if ev.event == "resolve":
+                    spinner.enter_context(out.waiting(f"Restarting tailscaled in {ev.container} ..."))
+
+            report = api.restart(container=container, workspace=workspace, host=host, context=context, local=local,
+                                 hostname=hostname, timeout=wait, daemon_wait=daemon_wait, userspace=userspace, on_event=on_event)
+        report_up(out, report, kind="restart")
 
 
 # --- hostname ----------------------------------------------------------------

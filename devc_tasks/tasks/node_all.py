@@ -19,6 +19,8 @@ def down_all(out: Any, host: str | None, context: str | None, *, logout: bool, y
     """`down` in every running devcontainer at once, after asking; the first row's error, if any."""
     import sys
 
+    from devc_tasks.api.types import Progress
+    from devc_tasks.core.events import event_kind
     from devc_tasks.shell.executors import DockerExecutor
     from devc_tasks.tasks.fleet import Clamped, list_devcontainers, run_each
     from devc_tasks.tasks.ui import node_doc
@@ -36,11 +38,15 @@ def down_all(out: Any, host: str | None, context: str | None, *, logout: bool, y
         if not out.confirm(f"{what.capitalize()} tailscale in {len(running)} devcontainer(s): {names}?"):
             raise DevcError("not confirmed: nothing was changed")
 
+    progress = Progress(out.on_event)
+
     def one(info: Any) -> Any:
         from devc_tasks.shell.node import Node
 
         executor = DockerExecutor(client=engine.client, container_id=info.id, description=f"container {info.name}")
-        return Node(Clamped(executor, timeout)).down(logout=logout)
+        after, done = Node(Clamped(executor, timeout), on_step=lambda text: progress.emit(event_kind(text), text, container=info.name)).down(logout=logout)
+        progress.emit("down", ", ".join(done), container=info.name)
+        return after, done
 
     docs: list[dict[str, Any]] = []
     first: DevcError | None = None
@@ -51,6 +57,7 @@ def down_all(out: Any, host: str | None, context: str | None, *, logout: bool, y
         else:
             after, done = row.value  # type: ignore[misc]  # value is set when error is None
             docs.append(all_doc(row.item, ok=True, done=done, **node_doc(after.status)))
+    progress.emit("done", f"{len(docs)} devcontainer(s)")
     rows = [(d["container"], ", ".join(d.get("done") or []) or "-", d.get("error") or (d.get("backend_state") or "daemon down")) for d in docs]
     out.emit({"ok": first is None, "containers": docs}, out.table(f"down --all ({len(docs)} running devcontainers)", ["Container", "Done", "State / error"], rows), kind="down.all")
     return first

@@ -4,16 +4,21 @@ status. Rendering only; the work is done by the time these run.
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from devc_tasks.core.errors import DevcError, NotConnected, TailscaleNotInstalled
-from devc_tasks.core.identity import BROKEN_STATE_FIX
+from devc_tasks.core.status_error import status_error
+
+if TYPE_CHECKING:
+    from devc_tasks.api.types import ChangeReport, PlanReport, UpReport
+
+__all__ = ["report_up", "report_dry_run", "report_change", "status_rows", "status_doc", "status_error"]
 
 
-def report_dry_run(out: Any, target: Any, choice: Any, key_source: str | None, planned: Any) -> None:
+def report_dry_run(out: Any, report: PlanReport) -> None:
     """The plan as data (--json) or as numbered lines; the key's source, never its value."""
     import shlex
+
+    choice, key_source, planned = report.hostname, report.key_source, report.plan
 
     steps = [
         {"action": s.action, "argv": list(s.argv), "command": shlex.join(s.argv), "note": s.note, "when": s.when}
@@ -22,7 +27,7 @@ def report_dry_run(out: Any, target: Any, choice: Any, key_source: str | None, p
     doc: dict[str, Any] = {
         "ok": True,
         "dry_run": True,
-        "container": target.label,
+        "container": report.container,
         "outcome": planned.outcome,
         "reason": planned.reason,
         "hostname": choice.name,
@@ -43,7 +48,7 @@ def report_dry_run(out: Any, target: Any, choice: Any, key_source: str | None, p
     else:
         key_line = f"not needed ({key_source or 'none available'})"
     lines = [
-        f"Dry run for {target.label}: nothing was changed.",
+        f"Dry run for {report.container}: nothing was changed.",
         f"Hostname: {choice.name}  (from {origin})",
         f"Key:      {key_line}",
     ]
@@ -61,34 +66,30 @@ def report_dry_run(out: Any, target: Any, choice: Any, key_source: str | None, p
     out.emit(doc, out.lines("\n".join(lines)), kind="up.dry-run")
 
 
-def _ssh_user(target: Any) -> str:
-    return getattr(target.config, "remote_user", None) or "root"
-
-
-def report_up(out: Any, target: Any, result: Any, key_source: str | None, extra: dict[str, Any] | None = None, *, kind: str = "up") -> None:
+def report_up(out: Any, report: UpReport, *, kind: str = "up") -> None:
     from devc_tasks.tasks.ui import node_doc
 
-    status = result.probe.status if result.probe else None
+    result, status = report.result, report.status
     doc: dict[str, Any] = {
         "ok": True,
         "outcome": result.outcome,
-        "container": target.label,
+        "container": report.container,
         "wanted_hostname": result.wanted_hostname,
-        "key_source": key_source if result.used_key else None,
+        "key_source": report.key_source,
         "steps": result.steps,
         "warnings": result.warnings,
         "node": node_doc(status),
-        **(extra or {}),
+        **({"api": report.api} if report.api is not None else {}),
     }
     for w in result.warnings:
         out.warn(w)
     if result.outcome == "skipped":
         doc["reason"] = result.skip_reason
-        out.emit(doc, out.lines(f"Tailscale skipped for {target.label}: {result.skip_reason}."), kind=kind)
+        out.emit(doc, out.lines(f"Tailscale skipped for {report.container}: {result.skip_reason}."), kind=kind)
         return
     assert status is not None
     dns = status.self.magic_dns_name
-    ssh = f"ssh {_ssh_user(target)}@{dns or status.self.host_name}"
+    ssh = f"ssh {report.ssh_user}@{dns or status.self.host_name}"
     doc["ssh"] = ssh
     rows = [
         ("Hostname", status.self.host_name),
@@ -97,11 +98,11 @@ def report_up(out: Any, target: Any, result: Any, key_source: str | None, extra:
         ("SSH", ssh),
         ("State", status.backend_state),
     ]
-    peer = _host_peer(status)
+    peer = report.host_peer
     doc["host_peer"] = peer
     if peer is not None:
         rows.append(("This host", _HOST_PEER_WORDS[(peer["self"], peer["seen"], peer["online"])]))
-    title = f"{target.label}: " + ("already connected" if result.outcome == "already-connected" else "connected")
+    title = f"{report.container}: " + ("already connected" if result.outcome == "already-connected" else "connected")
     out.emit(doc, out.panel(title, rows, style="yellow" if result.warnings else "green"), kind=kind)
 
 
@@ -113,22 +114,16 @@ _HOST_PEER_WORDS = {
 }
 
 
-def _host_peer(status: Any) -> dict[str, Any] | None:
-    """Whether the host's own tailscale client sees the node online; None (quietly) without one."""
-    from devc_tasks.shell.hostpeer import host_peer
-
-    return host_peer(status.self.id, status.self.public_key, env=os.environ)
-
-
 # --- down / logout -----------------------------------------------------------
 
 
-def report_change(out: Any, target: Any, after: Any, done: list[str], *, kind: str) -> None:
+def report_change(out: Any, report: ChangeReport, *, kind: str) -> None:
     from devc_tasks.tasks.ui import node_doc
 
-    doc = {"ok": True, "container": target.label, "done": done, "node": node_doc(after.status)}
+    after, done = report.node, report.done
+    doc = {"ok": True, "container": report.container, "done": done, "node": node_doc(after.status)}
     state = after.status.backend_state if after.status else "daemon not running"
-    out.emit(doc, out.lines(f"{target.label}: {', '.join(done)} (state: {state})."), kind=kind)
+    out.emit(doc, out.lines(f"{report.container}: {', '.join(done)} (state: {state})."), kind=kind)
 
 
 # --- status ------------------------------------------------------------------
@@ -156,23 +151,3 @@ def status_doc(label: str, probe: Any) -> dict[str, Any]:
     from devc_tasks.tasks.ui import node_doc
 
     return {"container": label, "installed": probe.tailscale is not None, **node_doc(probe.status)}
-
-
-def status_error(probe: Any) -> DevcError | None:
-    """Why `status` does not exit 0: not installed (21), or not Running (5)."""
-    from devc_tasks.core.plan import INSTALL_FIX  # plan (and status) only when a status is rendered
-
-    if probe.tailscale is None:
-        return TailscaleNotInstalled("the `tailscale` CLI is not installed in the container", fix=INSTALL_FIX)
-    if probe.status is None:
-        return NotConnected("not connected: tailscaled is not running", fix="Run `up` to start it and connect.")
-    if probe.status.connecting:
-        return NotConnected(
-            f"connecting: the node has its identity and waits for control's first network map (backend state {probe.status.backend_state})",
-            fix="Wait a moment and check again; `up` waits for it (no key needed).",
-        )
-    if probe.state_broken:
-        return NotConnected("not connected: the state file is not valid JSON", fix=BROKEN_STATE_FIX)
-    if not probe.status.running:
-        return NotConnected(f"not connected: the backend state is {probe.status.backend_state}", fix="Run `up` to connect.")
-    return None

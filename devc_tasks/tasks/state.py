@@ -7,12 +7,13 @@ too (reset excepted: it needs the container running) and take no --local.
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 from typing import Any
 
 from invoke import task
 
 from devc_tasks.tasks import common
-from devc_tasks.tasks.common import _output, _seconds, _selectors, _setting, boundary
+from devc_tasks.tasks.common import EVENTS_HELP, _output, _seconds, _selectors, _setting, boundary
 
 
 def _help(**extra: str) -> dict[str, str]:
@@ -104,26 +105,31 @@ _KEYS_WARNING = "{path} holds the node's private keys: anyone with it can act as
     help=_help(
         output="Where to write the tar (a file, or a folder for the default name). Default: tailscale-state-<project>-<UTC time>.tar here.",
         force="Replace --output if it exists (never done without this flag).",
+        events=EVENTS_HELP,
     )
 )
-def backup(c, output=None, force=False, container=None, workspace=None, host=None, context=None, json=False):
+def backup(c, output=None, force=False, container=None, workspace=None, host=None, context=None, json=False, events=False):
     """Back up /var/lib/tailscale to a tar file (mode 0600) through the archive API; works on a stopped container."""
-    out = _output(json)
+    out = _output(json, events)
     with boundary(out):
-        from devc_tasks.shell.state.backup import backup as backup_state
-        from devc_tasks.shell.state.backup import backup_path
+        from devc_tasks import api
         from devc_tasks.shell.state.restore import _files
 
-        sc = _open(container, workspace, host, context)
-        path = backup_path(sc, output)
-        with out.waiting(f"Backing up the tailscale state of {sc.name} ..."):
-            result = backup_state(sc, path, force=force)
+        with ExitStack() as spinner:
+
+            def on_event(ev: Any) -> None:
+                out.on_event(ev)
+                if ev.event == "resolve":
+                    spinner.enter_context(out.waiting(f"Backing up the tailscale state of {ev.container} ..."))
+
+            report = api.state_backup(container=container, workspace=workspace, host=host, context=context, output=output, force=force, on_event=on_event)
+        result = report.result
         out.warn(_KEYS_WARNING.format(path=result.path))
         for w in result.warnings:
             out.warn(w)
         doc = {
             "ok": True,
-            "container": sc.name,
+            "container": report.container,
             "path": str(result.path),
             "bytes": result.size,
             "files": result.files,
@@ -132,7 +138,7 @@ def backup(c, output=None, force=False, container=None, workspace=None, host=Non
         }
         # one plain line: the path must come out whole, never cut to the panel's width
         what = "the node's identity" if result.has_identity else "no node identity"
-        line = f"Backed up the tailscale state of {sc.name} ({_files(result.files)}, {result.size} bytes, {what}) to:\n{result.path}"
+        line = f"Backed up the tailscale state of {report.container} ({_files(result.files)}, {result.size} bytes, {what}) to:\n{result.path}"
         out.emit(doc, out.lines(line), kind="state.backup")
 
 
@@ -145,42 +151,34 @@ def backup(c, output=None, force=False, container=None, workspace=None, host=Non
         file="The backup tar to restore (from state.backup).",
         stop_daemon="Stop tailscaled while restoring and start it again after (needed when it runs).",
         max_size="Refuse archives whose files add up to more than this (default 64M).",
+        events=EVENTS_HELP,
     )
 )
-def restore(c, file, stop_daemon=False, max_size=None, container=None, workspace=None, host=None, context=None, json=False):
+def restore(c, file, stop_daemon=False, max_size=None, container=None, workspace=None, host=None, context=None, json=False, events=False):
     """Restore /var/lib/tailscale from a backup, after checking it (regular files only, no links, no absolute paths or ..)."""
-    out = _output(json)
+    out = _output(json, events)
     with boundary(out):
-        from pathlib import Path
-
-        from devc_tasks.core.archive import DEFAULT_MAX_SIZE, parse_size
-        from devc_tasks.core.errors import UsageError
-        from devc_tasks.shell.state.backup import read_archive
+        from devc_tasks import api
         from devc_tasks.shell.state.restore import _files
-        from devc_tasks.shell.state.restore import restore as restore_state
 
-        if str(file).startswith("-"):
-            raise UsageError(f"{file!r} is an option, not a backup file", fix="Usage: inv tailscale.state.restore FILE [--stop-daemon]; help: inv --help tailscale.state.restore")
-        limit = parse_size(max_size) if max_size is not None else DEFAULT_MAX_SIZE
-        # the archive is checked before the engine is even asked: a refused one changes nothing
-        archive, warnings = read_archive(Path(file).expanduser(), max_size=limit)
-        sc = _open(container, workspace, host, context)
-        with out.waiting(f"Restoring the tailscale state of {sc.name} ..."):
-            result = restore_state(
-                sc,
-                archive,
-                stop_daemon=stop_daemon,
-                daemon_wait=_seconds(_setting(c, "daemon_wait", None), "daemon_wait"),
-                on_step=out.step,
-            )
-        warnings += list(result.warnings)
+        daemon_wait = _seconds(_setting(c, "daemon_wait", None), "daemon_wait")
+        with ExitStack() as spinner:
+
+            def on_event(ev: Any) -> None:
+                out.on_event(ev)
+                if ev.event == "resolve":
+                    spinner.enter_context(out.waiting(f"Restoring the tailscale state of {ev.container} ..."))
+
+            report = api.state_restore(file, container=container, workspace=workspace, host=host, context=context,
+                                       stop_daemon=stop_daemon, max_size=max_size, daemon_wait=daemon_wait, on_event=on_event)
+        result, warnings, name = report.result, report.warnings, report.container
         for w in warnings:
             out.warn(w)
         st = result.status
         doc = {
             "ok": True,
-            "container": sc.name,
-            "archive": str(file),
+            "container": name,
+            "archive": report.archive,
             "files": result.files,
             "bytes": result.size,
             "layout": result.layout,
@@ -190,10 +188,10 @@ def restore(c, file, stop_daemon=False, max_size=None, container=None, workspace
             "node": _node_fields(st),
             "warnings": warnings,
         }
-        rows = [("Container", sc.name), ("From", str(file)), ("Restored", f"{_files(result.files)}, {result.size} bytes"), ("Done", ", ".join(result.steps))]
+        rows = [("Container", name), ("From", report.archive), ("Restored", f"{_files(result.files)}, {result.size} bytes"), ("Done", ", ".join(result.steps))]
         if st is not None:
             rows += [("Node ID", st.self.id or "-"), ("Hostname", st.self.host_name), ("State", st.backend_state)]
-        out.emit(doc, out.panel(f"tailscale state of {sc.name} restored", rows, style="yellow" if warnings else "green"), kind="state.restore")
+        out.emit(doc, out.panel(f"tailscale state of {name} restored", rows, style="yellow" if warnings else "green"), kind="state.restore")
 
 
 # --- reset ---------------------------------------------------------------------

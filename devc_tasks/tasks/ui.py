@@ -16,7 +16,7 @@ from typing import Any
 
 from devc_tasks.core.status import Status
 
-__all__ = ["KINDS", "SCHEMA_VERSION", "Output", "node_doc"]
+__all__ = ["KINDS", "SCHEMA_VERSION", "Output", "Events", "node_doc"]
 
 
 def node_doc(status: Status | None) -> dict[str, Any]:
@@ -105,9 +105,51 @@ class Renderers:
         return render
 
 
-class Output(Renderers):
-    def __init__(self, *, json_mode: bool = False) -> None:
+class Events:
+    """``--events``: progress as one JSON object per line on stderr, for scripts that show
+    their own. Each has ``event``, ``step``, ``elapsed_ms`` (since the task started) and
+    ``container``; warnings and the final error add ``message`` (the error its ``kind``,
+    ``exit_code`` and ``fix``). Redacted, like every output; thread-safe (``--all``)."""
+
+    events = False
+
+    def __init__(self) -> None:
+        import threading
+        import time
+
+        self._t0 = time.monotonic()
+        self._event_lock = threading.Lock()
+
+    def event(self, doc: dict[str, Any]) -> None:
+        import time
+
+        from devc_tasks.core.secrets import redact
+
+        line = {k: redact(v) if isinstance(v, str) else v for k, v in doc.items()}
+        line["elapsed_ms"] = int((time.monotonic() - self._t0) * 1000)
+        with self._event_lock:
+            sys.stderr.write(json.dumps(line) + "\n")
+            sys.stderr.flush()
+
+    def on_event(self, ev: Any) -> None:
+        """The API's ``on_event``: a JSON line with --events, else the usual progress line."""
+        if self.events:
+            self.event(ev.to_dict())
+        elif ev.event == "warning":
+            self.warn(ev.message or "")  # type: ignore[attr-defined]
+        elif ev.event not in ("resolve", "probe", "done"):  # people see the steps and the result
+            self.step(ev.step or "")  # type: ignore[attr-defined]
+
+    def error_event(self, error: dict[str, Any]) -> None:
+        if self.events:
+            self.event({"event": "error", "step": None, "container": None, **error})
+
+
+class Output(Renderers, Events):
+    def __init__(self, *, json_mode: bool = False, events: bool = False) -> None:
+        Events.__init__(self)
         self.json_mode = json_mode
+        self.events = events
         self._err: Any = None
         self._out: Any = None
 
@@ -143,6 +185,9 @@ class Output(Renderers):
         return True
 
     def step(self, text: str) -> None:
+        if self.events:
+            self.event({"event": "step", "step": text, "container": None})
+            return
         if self._plain_err(f"• {text}"):
             return
         self.err.print("[dim]•[/dim] ", end="", markup=True)
@@ -150,8 +195,11 @@ class Output(Renderers):
 
     @contextmanager
     def waiting(self, text: str) -> Iterator[None]:
-        """A spinner on a terminal; one plain line otherwise, and with NO_COLOR (plain text)."""
-        if self._plain_err(text):
+        """A spinner on a terminal; one plain line otherwise, and with NO_COLOR (plain text);
+        nothing with --events (the events say it)."""
+        if self.events:
+            yield
+        elif self._plain_err(text):
             yield
         elif self.err.is_terminal and not self.err.is_dumb_terminal and not self.err.no_color:
             with self.err.status(text):
@@ -176,6 +224,9 @@ class Output(Renderers):
         from devc_tasks.core.secrets import redact
 
         text = redact(text)
+        if self.events:
+            self.event({"event": "warning", "step": None, "container": None, "message": text})
+            return
         if self._plain_err(f"warning: {text}"):
             return
         self.err.print("[yellow]warning:[/yellow] ", end="", markup=True)

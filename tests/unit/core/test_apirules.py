@@ -224,8 +224,8 @@ def test_up_replace_while_connecting_deletes_nothing():
     key nor deletes the node's own device as a stale copy."""
     from types import SimpleNamespace
 
+    from devc_tasks.api.login import prepare_login
     from devc_tasks.core.probe import parse_probe
-    from devc_tasks.tasks.api import prepare_login
     from tests.unit.samples import status_json
 
     calls = []

@@ -1,0 +1,66 @@
+"""devc-tasks as a Python library: the same operations as the tasks, for scripts.
+
+Each function takes the tasks' selectors as keyword arguments (``container``,
+``workspace``, ``host``, ``context``, ``local``) and the task's options under
+the same names, and returns the dataclass the task renders: the tasks are thin
+users of these functions (parse options, call, render), so the two cannot
+disagree. Failures raise the typed errors of ``devc_tasks.core.errors``; each
+``DevcError`` carries ``exit_code`` and ``kind`` (the README's exit-code table)
+and a ``fix``.
+
+The auth key is never a plain string argument: give ``authkey_file`` (a path,
+``"-"`` for stdin), a ``Secret`` as ``authkey``, or TAILSCALE_AUTHKEY in
+``environ``. Reports and events carry where the key came from, never the key.
+
+Long operations take ``on_event``: it is called with an ``Event`` per step
+(what ``--events`` prints as JSON lines)::
+
+    from devc_tasks import api
+
+    report = api.up(workspace="~/src/web", authkey_file="~/.config/tailscale/key")
+    print(report.outcome, report.status.self.magic_dns_name if report.status else "")
+"""
+
+from __future__ import annotations
+
+from devc_tasks.api.doctor import doctor
+from devc_tasks.api.node import down, logout, plan, restart, status, up
+from devc_tasks.api.state import state_backup, state_restore
+from devc_tasks.api.types import (
+    BackupReport,
+    ChangeReport,
+    DoctorReport,
+    Event,
+    OnEvent,
+    PlanReport,
+    RestoreReport,
+    StatusReport,
+    UpReport,
+)
+from devc_tasks.core import errors
+from devc_tasks.core.errors import DevcError
+from devc_tasks.core.secrets import Secret
+
+__all__ = [
+    "up",
+    "plan",
+    "down",
+    "logout",
+    "restart",
+    "status",
+    "doctor",
+    "state_backup",
+    "state_restore",
+    "UpReport",
+    "PlanReport",
+    "ChangeReport",
+    "StatusReport",
+    "DoctorReport",
+    "BackupReport",
+    "RestoreReport",
+    "Event",
+    "OnEvent",
+    "Secret",
+    "DevcError",
+    "errors",
+]

@@ -1,0 +1,34 @@
+"""doctor in the Python API: every pre-flight check, with its fix."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from devc_tasks.api.node import PathArg
+from devc_tasks.api.types import DoctorReport
+
+__all__ = ["doctor"]
+
+
+def doctor(
+    *,
+    container: str | None = None,
+    workspace: PathArg | None = None,
+    host: str | None = None,
+    context: str | None = None,
+    local: bool = False,
+    hostname: str | None = None,
+    userspace: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> DoctorReport:
+    """Check everything Tailscale needs in the devcontainer. A failed check is a row, not
+    an exception (``report.ok`` is False; the task then exits 40); only a bad option raises."""
+    from devc_tasks.core.doctor_checks import run_checks
+    from devc_tasks.core.doctor_facts import ok
+    from devc_tasks.shell.doctor_gather import gather
+    from devc_tasks.shell.target import Selectors
+
+    sel = Selectors(container=container, workspace=os.fspath(workspace) if workspace is not None else None, host=host, context=context, local=local)
+    checks = run_checks(gather(sel, hostname=hostname, userspace=userspace, environ=os.environ if environ is None else environ))
+    return DoctorReport(checks, ok(checks))
