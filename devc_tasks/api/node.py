@@ -34,6 +34,13 @@ def target(container: str | None, workspace: PathArg | None, host: str | None, c
     return resolve(sel, os.environ if environ is None else environ, **kw)
 
 
+def _node(t: Target, progress: Progress | None = None) -> Node:
+    """The node in the resolved container (``resolve`` without ``optional`` always has an executor)."""
+    if t.executor is None:  # pragma: no cover - resolve() raises ContainerNotFound first
+        raise AssertionError("no executor")
+    return Node(t.executor, on_step=progress.step if progress is not None else (lambda text: None))
+
+
 def _ssh_user(t: Target) -> str:
     return getattr(t.config, "remote_user", None) or "root"
 
@@ -100,7 +107,7 @@ def _prepare(a: dict[str, Any]) -> _Up:
     key = _key(a["authkey_file"], a["authkey"], environ, t, api, a["local"])
     wish = UpWish(hostname=choice.name, ssh=a["ssh"], accept_routes=a["accept_routes"], advertise_tags=tags, timeout=wait,
                   require_key=a["require_key"], userspace=a["userspace"], have_key=key.available)
-    return _Up(t, choice, api, key, wish, Node(t.executor, on_step=progress.step), progress)  # type: ignore[arg-type]
+    return _Up(t, choice, api, key, wish, _node(t, progress), progress)
 
 
 def up(
@@ -229,7 +236,7 @@ def restart(
     if hostname is not None:
         for w in choice.warnings:
             progress.warn(w)
-    node = Node(t.executor, on_step=progress.step)  # type: ignore[arg-type]  # resolve() without optional: an executor
+    node = _node(t, progress)
     progress.emit("probe", "probe the container")
     before, result = node.restart(UpWish(hostname=choice.name, timeout=wait, userspace=userspace), rename=hostname is not None, daemon_wait=settle)
     old_id = before.status.self.id if before.status else None
@@ -256,7 +263,7 @@ def down(
     progress = Progress(on_event)
     t = target(container, workspace, host, context, local, environ)
     progress.container = t.label
-    after, done = Node(t.executor, on_step=progress.step).down(logout=logout)  # type: ignore[arg-type]
+    after, done = _node(t, progress).down(logout=logout)
     progress.emit("done", ", ".join(done))
     return ChangeReport(t.label, after, done)
 
@@ -275,7 +282,7 @@ def logout(
     progress = Progress(on_event)
     t = target(container, workspace, host, context, local, environ)
     progress.container = t.label
-    after, done = Node(t.executor, on_step=progress.step).logout()  # type: ignore[arg-type]
+    after, done = _node(t, progress).logout()
     progress.emit("done", ", ".join(done))
     return ChangeReport(t.label, after, done)
 
@@ -294,5 +301,5 @@ def status(
     from devc_tasks.core.status_error import status_error
 
     t = target(container, workspace, host, context, local, environ)
-    probe = Node(t.executor).probe()  # type: ignore[arg-type]
+    probe = _node(t).probe()
     return StatusReport(t.label, probe, status_error(probe))
