@@ -186,7 +186,9 @@ class Output(Renderers, Events):
 
     def step(self, text: str) -> None:
         if self.events:
-            self.event({"event": "step", "step": text, "container": None})
+            from devc_tasks.core.events import event_kind
+
+            self.event({"event": event_kind(text), "step": text, "container": None})
             return
         if self._plain_err(f"• {text}"):
             return
