@@ -17,6 +17,7 @@ from devc_tasks import api
 from devc_tasks.core import errors
 from devc_tasks.core.events import EVENT_KINDS
 from tests.conftest import REPO, logins
+from tests.support.contract import event_problems
 
 pytestmark = pytest.mark.integration
 
@@ -121,11 +122,13 @@ EVENT_FIELDS = {"event", "step", "elapsed_ms", "container"}
 
 
 def event_lines(stderr: str) -> list[dict]:
-    """Every stderr line is one JSON object with the documented fields."""
+    """Every stderr line is one JSON object with the documented fields, valid against
+    schemas/event.json."""
     lines = [json.loads(line) for line in stderr.splitlines()]
     for e in lines:
         assert EVENT_FIELDS <= set(e), e
         assert e["event"] in EVENT_KINDS and isinstance(e["elapsed_ms"], int)
+        assert event_problems(e) == [], e
     return lines
 
 
@@ -134,7 +137,7 @@ def test_up_events_stream_json_lines_on_stderr_and_json_stays_one_document(inv, 
     key = new_key()
     r = inv("tailscale.up", "--container", c.name, "--hostname", "evented", "--events", "--json", env={"TAILSCALE_AUTHKEY": key})
     assert r.code == 0, r
-    doc = json.loads(r.stdout)  # exactly one document on stdout
+    doc = r.doc  # exactly one document on stdout
     assert doc["ok"] and doc["outcome"] == "connected"
     events = event_lines(r.stderr)
     kinds = [e["event"] for e in events]
@@ -149,7 +152,7 @@ def test_up_events_stream_json_lines_on_stderr_and_json_stays_one_document(inv, 
 def test_events_end_with_the_error_event_and_nothing_else_on_stderr(inv):
     r = inv("tailscale.up", "--container", f"devc-no-such-{uuid.uuid4().hex[:8]}", "--events", "--json")
     assert r.code == 11, r
-    assert json.loads(r.stdout)["error"]["kind"] == "container_not_found"
+    assert r.doc["error"]["kind"] == "container_not_found"
     events = event_lines(r.stderr)
     assert events[-1]["event"] == "error" and events[-1]["exit_code"] == 11 and events[-1]["kind"] == "container_not_found"
 
@@ -162,7 +165,7 @@ def test_down_all_events_name_each_container(inv, containers, docker_client):
         assert inv("tailscale.up", "--container", c.name, "--hostname", f"evall-{i}", "--json", env={"TAILSCALE_AUTHKEY": new_key()}).code == 0
     r = inv("tailscale.down", "--all", "--yes", "--label", label, "--events", "--json")
     assert r.code == 0, r
-    assert len(json.loads(r.stdout)["containers"]) == 2
+    assert len(r.doc["containers"]) == 2
     downs = [e for e in event_lines(r.stderr) if e["event"] == "down"]
     assert sorted(e["container"] for e in downs) == sorted(c.name for c in made)
 

@@ -41,9 +41,14 @@ def problems(doc: Any) -> list[str]:
         return [f"a --json document is an object, not {type(doc).__name__}"]
     kind = doc.get("document")
     validators = _validators()
-    if not isinstance(kind, str) or kind == "common" or kind not in validators:
+    if not isinstance(kind, str) or kind in ("common", "event") or kind not in validators:
         return [f"no schema for document {kind!r} (devc_tasks/schemas/ has {sorted(k for k in validators if k != 'common')})"]
     return [f"{'/'.join(map(str, e.absolute_path)) or '(document)'}: {e.message}" for e in validators[kind].iter_errors(doc)]
+
+
+def event_problems(line: Any) -> list[str]:
+    """What is wrong with one ``--events`` line (schemas/event.json); empty when it is valid."""
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(event)'}: {e.message}" for e in _validators()["event"].iter_errors(line)]
 
 
 def validate(doc: Any) -> Any:

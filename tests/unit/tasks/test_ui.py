@@ -34,7 +34,7 @@ def test_events_mode_writes_only_json_lines_on_stderr(capsys: pytest.CaptureFixt
         Progress(out.on_event, "web").step("start tailscaled")
         out.step("stop tailscaled")
         out.warn(f"{_KEY} was refused")
-    out.emit({"ok": True}, out.lines("done"))
+    out.emit({"ok": True}, out.lines("done"), kind="up")
     out.error_event({"kind": "usage", "message": "bad", "exit_code": 2})
     captured = capsys.readouterr()
     lines = [json.loads(line) for line in captured.err.splitlines()]
