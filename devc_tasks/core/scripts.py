@@ -24,7 +24,7 @@ the contract with the Python that reads them (``shell/node.py``,
 
 from __future__ import annotations
 
-from devc_tasks.core.paths import DAEMON_LOG, DIR_MODE, LOCK_FILE, SOCKET, STATE_DIR, STATE_FILE
+from devc_tasks.core.paths import DAEMON_LOG, DIR_MODE, LOCK_FILE, SOCKET, STATE_DIR, STATE_FILE, STATE_MAX_BYTES
 
 __all__ = [
     "SH_LIB",
@@ -161,9 +161,13 @@ fi
 if [ -n "$ts" ] && [ "$want_version" = 1 ]; then echo "--- version"; bounded 5 "$ts" version 2>/dev/null | head -n 1; fi
 # the state file with every value blanked (values hold private keys and never leave the
 # container), and the two values that decide whether it holds an identity, decoded; not
-# needed when the daemon answered that it has a node key (see Probe.has_identity)
+# needed when the daemon answered that it has a node key (see Probe.has_identity); not a
+# file far larger than tailscaled writes (its size is reported instead)
 known=; if [ "$rc" = 0 ]; then case $st in *'"HaveNodeKey": true'*) known=1 ;; esac; fi
-if [ -z "$known" ] && [ -s %(state)s ]; then
+state_size=0
+if [ -z "$known" ] && [ -s %(state)s ]; then state_size=$(( $(wc -c < %(state)s) )); fi
+if [ "$state_size" -gt %(state_max)d ]; then echo "--- state_size"; echo "$state_size"; fi
+if [ -z "$known" ] && [ -s %(state)s ] && [ "$state_size" -le %(state_max)d ]; then
   echo "--- state"
   sed -e 's/"\([^"]*\)":[[:space:]]*"[^"]*"/"\1": ""/g' -e 's/":[[:space:]]*"[^"]*$/": "/' %(state)s
   echo
@@ -177,7 +181,7 @@ if [ -z "$known" ] && [ -s %(state)s ]; then
   fi
 fi
 echo "--- end"
-""" % {"state": STATE_FILE}
+""" % {"state": STATE_FILE, "state_max": STATE_MAX_BYTES}
 PROBE_SCRIPT = SH_LIB + r"""
 want_prefs=0 want_version=0
 for w in "$@"; do case $w in prefs) want_prefs=1 ;; version) want_version=1 ;; esac; done
