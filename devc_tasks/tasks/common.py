@@ -10,7 +10,7 @@ from typing import Any
 
 from invoke.exceptions import Exit
 
-from devc_tasks.core.errors import ConfigError, DevcError, UsageError
+from devc_tasks.core.errors import ConfigError, DevcError, Interrupted, UsageError
 
 SELECTOR_HELP = {
     "container": "The container (name or id). Default: the devcontainer of the workspace.",
@@ -53,7 +53,13 @@ def boundary(out: Any) -> Iterator[None]:
         out.error_doc(doc)
         raise Exit(redact(f"error: {e}"), code=e.exit_code) from None
     except KeyboardInterrupt:
-        raise Exit("interrupted", code=130) from None
+        # a script reading --json output gets its document even now
+        stop = Interrupted(
+            "interrupted (Ctrl-C); the step under way was stopped",
+            fix="Run the same command again: each step checks what is already done.",
+        )
+        out.error_doc(stop.to_dict())
+        raise Exit("interrupted", code=stop.exit_code) from None
     except Exit:
         raise
     except Exception as e:  # a bug: still one JSON document and no traceback, unless asked for
