@@ -6,6 +6,9 @@ never reach a message (``redact`` is applied to what the API says, too). Every
 request has a connect and a read timeout; 429 and 5xx are retried a bounded
 number of times by urllib3, honouring ``Retry-After`` up to a cap. ``requests``
 is imported on first use (fast start).
+
+Three layers, each a class: ``_Transport`` (HTTP, retries, bounds), ``_Authorized``
+(the credential and the API's refusals as typed errors), ``TailscaleApi`` (the endpoints).
 """
 
 from __future__ import annotations
@@ -34,17 +37,14 @@ class MintedKey:
 
 
 @dataclass
-class TailscaleApi:
-    """One credential, one tailnet. ``timeout`` bounds each request (connect and read)."""
+class _Transport:
+    """HTTP to the API: one session with bounded retries for 429/5xx, a connect and a read
+    timeout per request, answers read up to ``MAX_BODY``, transport failures as typed errors."""
 
     settings: ApiSettings
     timeout: float = 30.0
     _session: Any = field(default=None, repr=False)
-    _token: Secret | None = field(default=None, repr=False)
-    _token_expires: float = 0.0
     requests_made: int = 0
-
-    # -- plumbing -----------------------------------------------------------
 
     def _http(self) -> Any:
         if self._session is None:
@@ -85,7 +85,6 @@ class TailscaleApi:
         if self._session is not None:
             self._session.close()
             self._session = None
-        self._token = None
 
     def _timeouts(self) -> tuple[float, float]:
         return (min(10.0, self.timeout), self.timeout)
@@ -143,6 +142,19 @@ class TailscaleApi:
             text = ""
         text = text or (response.text or "").strip()[:300]
         return redact(text)
+
+
+@dataclass
+class _Authorized(_Transport):
+    """Requests with the credential: the API key, or an OAuth access token kept in memory and
+    renewed; the API's refusals mapped to their typed errors."""
+
+    _token: Secret | None = field(default=None, repr=False)
+    _token_expires: float = 0.0
+
+    def close(self) -> None:
+        super().close()
+        self._token = None
 
     def _access_token(self) -> Secret:
         """The API key itself, or an OAuth access token (fetched, kept in memory, renewed)."""
@@ -226,7 +238,10 @@ class TailscaleApi:
 
         return quote(self.settings.tailnet, safe="")
 
-    # -- endpoints ------------------------------------------------------------
+
+@dataclass
+class TailscaleApi(_Authorized):
+    """One credential, one tailnet: one method per endpoint. ``timeout`` bounds each request (connect and read)."""
 
     def create_key(self, body: dict[str, Any]) -> MintedKey:
         """``POST /api/v2/tailnet/{tailnet}/keys``; the key is returned once."""
