@@ -21,12 +21,16 @@ from devc_tasks.core.apirules import SCOPE_DEVICES, SCOPE_KEYS, ApiSettings, Dev
 from devc_tasks.core.errors import ApiError, ApiForbidden, ApiNotFound, ApiRejected, ApiUnauthorized, ApiUnavailable, ApiUnreachable, UsageError
 from devc_tasks.core.secrets import Secret, redact
 
-__all__ = ["TailscaleApi", "MintedKey", "RETRIES"]
+__all__ = ["TailscaleApi", "MintedKey", "NoAnswer", "RETRIES"]
 
 RETRIES = 3  # for 429 and 5xx
 _RETRY_STATUS = (429, 500, 502, 503, 504)
 MAX_BODY = 8 * 1024 * 1024  # no answer of the API comes near this
 _TOKEN_MARGIN = 60.0  # refresh an access token this long before it expires
+
+
+class NoAnswer(ApiUnreachable):
+    """The request went out and no answer came in time: the API may still have done it."""
 
 
 @dataclass(frozen=True)
@@ -103,8 +107,8 @@ class _Transport:
                 if isinstance(getattr(e.args[0] if e.args else None, "reason", None), ReadTimeoutError):
                     raise requests.exceptions.ReadTimeout() from None
                 raise
-        except requests.exceptions.Timeout:
-            raise ApiUnreachable(
+        except requests.exceptions.Timeout as e:
+            raise (NoAnswer if isinstance(e, requests.exceptions.ReadTimeout) else ApiUnreachable)(
                 f"the Tailscale API at {self.settings.base_url} did not answer within {self.timeout:g} s",
                 fix="Check the network (or TAILSCALE_BASE_URL), or raise --timeout.",
             ) from None
@@ -258,6 +262,21 @@ class TailscaleApi(_Authorized):
         from urllib.parse import quote
 
         self._call("DELETE", f"/api/v2/tailnet/{self._tailnet()}/keys/{quote(key_id, safe='')}", what="delete the auth key", scope=SCOPE_KEYS, ok_missing=True)
+
+    def key_ids(self) -> list[str]:
+        """``GET /api/v2/tailnet/{tailnet}/keys``: the IDs of the active keys (the list holds nothing else)."""
+        doc = self._call("GET", f"/api/v2/tailnet/{self._tailnet()}/keys", what="list auth keys", scope=SCOPE_KEYS)
+        entries = doc.get("keys") if isinstance(doc, dict) else None
+        if not isinstance(entries, list):
+            raise ApiError("the Tailscale API's key list has no `keys` array")
+        return [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
+
+    def key(self, key_id: str) -> dict[str, Any] | None:
+        """``GET /api/v2/tailnet/{tailnet}/keys/{id}``: the key's metadata (never the key); None when gone."""
+        from urllib.parse import quote
+
+        doc = self._call("GET", f"/api/v2/tailnet/{self._tailnet()}/keys/{quote(key_id, safe='')}", what="read an auth key", scope=SCOPE_KEYS, ok_missing=True)
+        return doc if isinstance(doc, dict) else None
 
     def devices(self) -> list[Device]:
         """``GET /api/v2/tailnet/{tailnet}/devices``."""
