@@ -192,9 +192,11 @@ class Containers:
         hostname: str | None = None,
         binds: dict[str, str] | None = None,
         image: str | None = None,
+        init: bool = True,
     ) -> Any:
         """A running container; ``state`` True makes a fresh named volume, a str reuses one;
-        ``binds`` maps host paths to read-only mounts; ``image`` overrides the stand-in image."""
+        ``binds`` maps host paths to read-only mounts; ``image`` overrides the stand-in image;
+        ``init`` False leaves PID 1 to `sleep`, which reaps no orphan (as in an image run without --init)."""
         volumes: dict[str, dict[str, str]] = {str(self.control): {"bind": "/srv/tailscale-control", "mode": "rw"}}
         if state is True:
             state = self.volume()
@@ -214,7 +216,7 @@ class Containers:
             volumes=volumes,
             environment=env or {},
             labels={TEST_LABEL: RUN_ID, **(labels or {})},
-            init=True,
+            init=init,
         )
         self.created.append(c)
         return c

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from devc_tasks.core.errors import ConfigError, UsageError
@@ -313,3 +314,25 @@ def key_request(*, tags: Sequence[str], ephemeral: bool, expiry_seconds: int, de
         "expirySeconds": int(expiry_seconds),
         "description": description,
     }
+
+
+CLOCK_SKEW = timedelta(seconds=60)
+"""How far the API's clock may be behind ours when we look for a key created "since" a request."""
+
+
+def unanswered_mint(key: Mapping[str, Any], *, description: str, since: datetime) -> bool:
+    """A key (``GET .../keys/{id}``) that a create request left unanswered may have made: our
+    description, still valid, created at or after the request (less ``CLOCK_SKEW``). Another
+    key of the tailnet, one of ours that is used or deleted, or an older one is never it."""
+    if key.get("description") != description or key.get("invalid") is True:
+        return False
+    created = key.get("created")
+    if not isinstance(created, str):
+        return False
+    try:
+        when = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if when.tzinfo is None:
+        return False
+    return when >= since - CLOCK_SKEW

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from devc_tasks.core.errors import UsageError
 
-__all__ = ["ContextMeta", "Endpoint", "TLSFiles", "check_url", "choose_endpoint", "default_tls", "is_local_url"]
+__all__ = ["ContextMeta", "Endpoint", "TLSFiles", "check_url", "choose_endpoint", "default_tls", "is_local_url", "relative_socket"]
 
 DEFAULT_URL = "unix:///var/run/docker.sock"
 
@@ -113,6 +113,13 @@ def _redact(url: str) -> str:
     if sep and at and ":" in userinfo and "/" not in userinfo:
         return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{hostpart}"
     return url
+
+
+def relative_socket(url: str) -> str | None:
+    """The path of ``unix://relative/path``: the docker CLI keeps it as it is (cli opts/hosts.go
+    ``parseSimpleProtoAddr``) and dials it from the current folder, so do we; None otherwise."""
+    scheme, sep, path = url.partition("://")
+    return path if sep and scheme == "unix" and path and not path.startswith("/") else None
 
 
 def check_url(url: str) -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "ApiNotFound",
     "ApiUnreachable",
     "ApiUnavailable",
+    "Interrupted",
     "EXIT_CODES",
 ]
 
@@ -158,6 +159,12 @@ class NotConnected(DevcError):
     kind, exit_code = "not_connected", 5
 
 
+class Interrupted(DevcError):
+    """Ctrl-C (SIGINT): 130 as a shell reports it, and with ``--json`` still one document on stdout."""
+
+    kind, exit_code = "interrupted", 130
+
+
 class StateVolumeError(DevcError):
     """The state volume is missing, unreadable, or an operation on it failed."""
 
@@ -248,5 +255,6 @@ EXIT_CODES: dict[str, int] = {
         ApiNotFound,
         ApiUnreachable,
         ApiUnavailable,
+        Interrupted,
     )
 }

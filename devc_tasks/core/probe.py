@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devc_tasks.core.errors import TailscaleFailed
+from devc_tasks.core.errors import StateVolumeError, TailscaleFailed
 from devc_tasks.core.identity import StateIdentity, state_identity
+from devc_tasks.core.paths import STATE_FILE, STATE_MAX_BYTES
 from devc_tasks.core.scripts import AFTER_MARK, PROBE_SCRIPT
 from devc_tasks.core.status import Prefs, Status, parse_prefs, parse_status, short_version
 
-__all__ = ["Probe", "parse_probe", "probe_argv", "after_probe"]
+__all__ = ["Probe", "huge_state", "parse_probe", "probe_argv", "after_probe"]
 
 CAP_NET_ADMIN = 12
 CAP_NET_RAW = 13
@@ -38,6 +39,16 @@ def _json_object(lines: list[str]) -> str | None:
     if not starts or not ends or ends[-1] < starts[0]:
         return None
     return "\n".join(lines[starts[0] : ends[-1] + 1])
+
+
+def huge_state(size: int) -> StateVolumeError:
+    """A state file past ``STATE_MAX_BYTES`` is not one tailscaled wrote: say its size and how to recover."""
+    return StateVolumeError(
+        f"{STATE_FILE} is {size} bytes, far larger than tailscaled ever writes (a few KiB per login profile): "
+        "it is damaged or not tailscaled's; devc-tasks does not read it",
+        fix="Look at it (`inv tailscale.state.show`), keep a copy (`inv tailscale.state.backup`), then put a good backup back "
+        "(`inv tailscale.state.restore FILE --stop-daemon`) or start afresh (`inv tailscale.state.reset`).",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,6 +131,10 @@ def parse_probe(text: str) -> Probe:
         except (KeyError, ValueError):
             return None
 
+    size_lines = [line.strip() for line in sections.get("state_size", []) if line.strip()]
+    state_size = int(size_lines[0]) if size_lines and size_lines[0].isdigit() else None
+    if state_size is not None and state_size > STATE_MAX_BYTES:
+        raise huge_state(state_size)
     return Probe(
         tun=values.get("tun") == "1",
         tailscale=opt("tailscale"),

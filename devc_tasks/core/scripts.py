@@ -24,7 +24,7 @@ the contract with the Python that reads them (``shell/node.py``,
 
 from __future__ import annotations
 
-from devc_tasks.core.paths import DAEMON_LOG, DIR_MODE, LOCK_FILE, SOCKET, STATE_DIR, STATE_FILE
+from devc_tasks.core.paths import DAEMON_LOG, DIR_MODE, LOCK_FILE, SOCKET, STATE_DIR, STATE_FILE, STATE_MAX_BYTES
 
 __all__ = [
     "SH_LIB",
@@ -56,12 +56,10 @@ __all__ = [
 
 # Shell functions every in-container script starts with. POSIX sh only, and only
 # what a BusyBox userland (Alpine) has too: /bin/sh may be BusyBox ash, no procps
-# (tailscaled is found by scanning /proc). `timeout` differs between userlands:
-# coreutils (GNU or uutils) runs `timeout SECS PROG` and exits 124 on expiry;
-# BusyBox >= 1.30 takes the same form but execs PROG, which then dies of SIGTERM
-# (143: mapped to 124 here); BusyBox < 1.30 takes `timeout -t SECS PROG`. The form
-# is detected once per script; without a working one, commands are bounded by the
-# host's exec deadline only.
+# (tailscaled is found by scanning /proc). coreutils' `timeout` is used when present;
+# BusyBox's leaves a process for PID 1 to reap (a zombie where PID 1 is no init), so
+# elsewhere the command and a watcher (SIGTERM at the deadline: 143, reported as 124)
+# run as this shell's children, both waited for.
 SH_LIB = r"""
 S=%(socket)s
 to=$(command -v timeout 2>/dev/null)
@@ -69,7 +67,6 @@ tf=
 if [ -n "$to" ]; then
   case "$("$to" --version 2>/dev/null)" in
     *coreutils*) tf=gnu ;;
-    *) if "$to" 5 true 2>/dev/null; then tf=bb; elif "$to" -t 5 true 2>/dev/null; then tf=bbt; fi ;;
   esac
 fi
 # pids of live tailscaled processes (zombies excluded); read with the shell's own `read`:
@@ -86,13 +83,15 @@ ts_pids() {
 # a command bounded by $1 seconds when the image has a `timeout`; 124 when it ran out
 bounded() {
   n=$1; shift
-  case $tf in
-    gnu) "$to" "$n" "$@" ;;
-    bb|bbt)
-      if [ "$tf" = bb ]; then "$to" "$n" "$@"; else "$to" -t "$n" "$@"; fi
-      rc=$?; [ "$rc" = 143 ] && return 124; return "$rc" ;;
-    *) "$@" ;;
-  esac
+  if [ "$tf" = gnu ]; then "$to" "$n" "$@"; return; fi
+  b_end=$(( $(date +%%s) + n )); exec 4<&0
+  "$@" <&4 4<&- & b_cmd=$!; exec 4<&-
+  ( while kill -0 "$b_cmd" 2>/dev/null; do
+      if [ "$(date +%%s)" -ge "$b_end" ]; then kill "$b_cmd" 2>/dev/null; break; fi
+      sleep 0.05 2>/dev/null || sleep 1
+    done ) </dev/null & b_w=$!
+  wait "$b_cmd"; rc=$?; wait "$b_w"
+  [ "$rc" = 143 ] && return 124; return "$rc"
 }
 # stop every tailscaled: SIGTERM, SIGKILL after 10 s; fails if one survives
 stop_tailscaled() {
@@ -161,9 +160,12 @@ fi
 if [ -n "$ts" ] && [ "$want_version" = 1 ]; then echo "--- version"; bounded 5 "$ts" version 2>/dev/null | head -n 1; fi
 # the state file with every value blanked (values hold private keys and never leave the
 # container), and the two values that decide whether it holds an identity, decoded; not
-# needed when the daemon answered that it has a node key (see Probe.has_identity)
+# needed when the daemon answered that it has a node key (see Probe.has_identity); not a
+# file far larger than tailscaled writes (its size is reported instead)
 known=; if [ "$rc" = 0 ]; then case $st in *'"HaveNodeKey": true'*) known=1 ;; esac; fi
-if [ -z "$known" ] && [ -s %(state)s ]; then
+state_size=0; if [ -z "$known" ] && [ -s %(state)s ]; then state_size=$(( $(wc -c < %(state)s) )); fi
+if [ "$state_size" -gt %(state_max)d ]; then echo "--- state_size"; echo "$state_size"; fi
+if [ -z "$known" ] && [ -s %(state)s ] && [ "$state_size" -le %(state_max)d ]; then
   echo "--- state"
   sed -e 's/"\([^"]*\)":[[:space:]]*"[^"]*"/"\1": ""/g' -e 's/":[[:space:]]*"[^"]*$/": "/' %(state)s
   echo
@@ -177,7 +179,7 @@ if [ -z "$known" ] && [ -s %(state)s ]; then
   fi
 fi
 echo "--- end"
-""" % {"state": STATE_FILE}
+""" % {"state": STATE_FILE, "state_max": STATE_MAX_BYTES}
 PROBE_SCRIPT = SH_LIB + r"""
 want_prefs=0 want_version=0
 for w in "$@"; do case $w in prefs) want_prefs=1 ;; version) want_version=1 ;; esac; done
@@ -238,17 +240,16 @@ if [ "$DEVC_KEY_ON_STDIN" = 1 ]; then
   head -n 1 <&3 | bounded "$DEVC_BOUND" "$@" &
   up=$!
   exec 3<&-
-  (
-    while sleep 0.5; do
+  # stopped by TERM, it stops and reaps its own sleep: no orphan for a PID 1 that is no init
+  ( trap 'kill "$s" 2>/dev/null; wait "$s"; exit 0' TERM
+    while sleep 0.5 & s=$!; wait "$s"; do
       if bounded 5 "$1" --socket="$S" status --json --peers=false 2>/dev/null | grep -q '"BackendState": "NeedsMachineAuth"'; then
-        kill "$up" 2>/dev/null
-        exit 0
+        kill "$up" 2>/dev/null; exit 0
       fi
-    done
-  ) </dev/null >/dev/null 2>&1 &
+    done ) </dev/null >/dev/null 2>&1 &
   watcher=$!
   wait "$up"; rc=$?
-  kill "$watcher" 2>/dev/null
+  kill "$watcher" 2>/dev/null; wait "$watcher"
   if [ "$rc" != 0 ] && bounded 5 "$1" --socket="$S" status --json --peers=false 2>/dev/null | grep -q '"BackendState": "NeedsMachineAuth"'; then
     exit %(approval)d
   fi

@@ -19,9 +19,11 @@ devcontainer.json or the user's compose files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -52,11 +54,34 @@ def default_override_path(config: DevcontainerConfig) -> Path:
     return config.compose_files[0].parent / OVERRIDE_FILENAME
 
 
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a file"
+
+
 def write_override(path: Path, text: str, *, force: bool) -> None:
-    """Write the rendered override; an existing file is someone's work, so only ``force`` replaces it."""
+    """Write the rendered override; an existing file is someone's work, so only ``force`` replaces it.
+
+    Only a regular file (or a symlink) is ever replaced: opening a FIFO to write waits for a reader
+    forever, and a device is not an override. With ``force`` the text goes to a new file next to the
+    target that is then renamed over it, so a symlink is replaced itself (never written through to
+    wherever it points) and an interrupted write leaves the old file whole."""
     try:
-        with path.open("w" if force else "x", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        st: os.stat_result | None = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc}", fix=f"Check that {path.parent} exists and is readable") from exc
+    if st is not None and not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+        raise UsageError(f"{path} is {_kind(st.st_mode)}, not a regular file: --write writes a regular file", fix="Give --write a file name (new, or an existing file with --force) or a folder")
+    try:
+        if not force:
+            with path.open("x", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+            return
+        _replace(path, text, st)
     except FileExistsError as exc:
         raise UsageError(
             f"{path} already exists",
@@ -66,6 +91,28 @@ def write_override(path: Path, text: str, *, force: bool) -> None:
         raise ConfigError(
             f"cannot write {path}: {exc}", fix=f"Check that {path.parent} exists and is writable"
         ) from exc
+
+
+def _replace(path: Path, text: str, old: os.stat_result | None) -> None:
+    """Write ``text`` to a new file beside ``path`` and rename it over ``path`` (keeping a regular file's mode)."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        if old is not None and stat.S_ISREG(old.st_mode):
+            mode = stat.S_IMODE(old.st_mode)
+        else:
+            umask = os.umask(0o022)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 # --- compose: docker compose config ------------------------------------------------------------------

@@ -36,7 +36,8 @@ class NodeControl(ScriptRunner):
 
     def start_daemon(self, argv: Sequence[str], *, cli: str, wait: float) -> Probe | None:
         """Start tailscaled and wait for it; the node as the script probed it at its end."""
-        env = {"DEVC_WAIT": str(max(1, int(wait))), "DEVC_LOCK_WAIT": str(max(1, int(wait))), "DEVC_CLI": cli}
+        lock_wait = max(1, int(wait))
+        env = {"DEVC_WAIT": str(lock_wait), "DEVC_LOCK_WAIT": str(lock_wait), "DEVC_CLI": cli}
         r = self._sh(START_DAEMON_SCRIPT, argv, env=env, timeout=2 * wait + 20)
         if r.exit_code == 0:
             return after_probe(r.stdout)
@@ -56,7 +57,7 @@ class NodeControl(ScriptRunner):
                 fix="Let devc-tasks run it: `inv tailscale.restart` stops that daemon and starts one on the standard socket and state file.",
             )
         if r.exit_code == LOCK_BUSY:
-            raise TimedOut(f"another devc-tasks command held {paths.LOCK_FILE} for {wait:g} s", fix="Wait for it to finish, then retry.")
+            raise TimedOut(f"another devc-tasks command held {paths.LOCK_FILE} for {lock_wait} s; nothing was changed", fix="Wait for it to finish, then retry.")
         raise DaemonFailed(f"starting tailscaled failed (exit {r.exit_code}): {log or self._clean(r.stdout)}")
 
     def _tailscale_up(self, argv: Sequence[str], wish: UpWish, *, stdin: bytes | None) -> Probe | None:
@@ -76,7 +77,9 @@ class NodeControl(ScriptRunner):
         text = self._clean("\n".join(t for t in (r.stderr, r.stdout) if t.strip()))
         flat = " ".join(text.split())  # tailscale wraps some messages over several lines
         if r.exit_code == LOCK_BUSY:
-            raise TimedOut(f"another `up` kept {paths.LOCK_FILE} for {wish.timeout:g} s", fix="Wait for it to finish, then retry.")
+            raise TimedOut(
+                f"another devc-tasks command kept {paths.LOCK_FILE} for {bound} s (--timeout {wish.timeout:g} s + 15 s for tailscale's start-up); nothing was changed",
+                fix="Wait for it to finish, then retry.")
         if r.exit_code == NEEDS_APPROVAL:
             raise LoginRejected("the node logged in but waits for approval by a tailnet admin (NeedsMachineAuth)", fix=APPROVAL_FIX)
         if r.exit_code == KILLED_BY_TIMEOUT:

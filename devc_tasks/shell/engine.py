@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from devc_tasks.core.endpoint import Endpoint, TLSFiles, choose_endpoint
+from devc_tasks.core.endpoint import Endpoint, TLSFiles, choose_endpoint, relative_socket
 from devc_tasks.core.errors import (
     EngineUnreachable,
     UsageError,
@@ -196,6 +196,11 @@ def open_engine(*, host: str | None = None, context: str | None = None, environ:
             fix = _ssh_fix(endpoint.url)
         elif _is_tls_failure(e):
             fix = _tls_fix(endpoint)
+        elif (rel := relative_socket(endpoint.url)) is not None:
+            fix = (
+                f"{endpoint.url} is a relative path, looked for from the current folder (as the docker CLI does): "
+                f"{os.path.abspath(rel)}. Write the socket's absolute path: unix:///path/to/docker.sock."
+            )
         raise EngineUnreachable(f"cannot reach the Docker engine at {label}: {text}", fix=fix) from None
     except ValueError as e:  # a malformed URL (e.g. an unclosed IPv6 bracket)
         raise UsageError(f"not a Docker engine URL: {endpoint.url!r} ({e})", fix="Give unix:///path, tcp://HOST:PORT or ssh://USER@HOST.") from None

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from devc_tasks.core.apirules import ApiSettings, Device, describe_device, key_description, key_request, stale_copies
+from devc_tasks.core.apirules import ApiSettings, Device, describe_device, key_description, key_request, stale_copies, unanswered_mint
 from devc_tasks.core.errors import ApiError, ApiForbidden, DevcError, UsageError
 from devc_tasks.core.probe import Probe
-from devc_tasks.shell.tsapi import MintedKey, TailscaleApi
+from devc_tasks.shell.tsapi import MintedKey, NoAnswer, TailscaleApi
 
 __all__ = ["HostApi", "must_log_in", "DEFAULT_KEY_EXPIRY"]
 
@@ -36,6 +37,34 @@ def must_log_in(probe: Probe) -> bool:
     if st.backend_state in ("NeedsLogin", "NoState"):
         return True
     return st.backend_state == "Stopped" and not st.logged_in
+
+
+MAX_KEYS_LOOKED_AT = 50
+"""After an unanswered create, how many of the tailnet's keys are read (one request each) at most."""
+
+
+def create_or_clean_up(api: TailscaleApi, body: dict[str, Any], *, warn: Callable[[str], None], step: Callable[[str], None]) -> MintedKey:
+    """Create a key; when the request goes unanswered the API may still have made it, usable until
+    it expires: look for it (our description, created since the request) and delete it, else say
+    what to look for in the admin console. The error itself is raised in any case."""
+    since = datetime.now(UTC)
+    try:
+        return api.create_key(body)
+    except NoAnswer:
+        description, expiry = body.get("description", ""), body.get("expirySeconds")
+        left = f"If the API made it anyway, the key {description!r} is usable until it expires ({expiry} s): delete it in the admin console (Settings > Keys)."
+        try:
+            ids = api.key_ids()
+            found = [k for k in (api.key(i) for i in ids[:MAX_KEYS_LOOKED_AT]) if k is not None and unanswered_mint(k, description=description, since=since)]
+            for k in found:
+                api.delete_key(str(k["id"]))
+                step(f"deleted the auth key {k['id']} that the unanswered request made")
+            if not found:
+                looked = f"only {MAX_KEYS_LOOKED_AT} of the tailnet's {len(ids)} keys were looked at" if len(ids) > MAX_KEYS_LOOKED_AT else "no such key is listed yet"
+                warn(f"the key request went unanswered; {looked}. {left}")
+        except DevcError as e:
+            warn(f"the key request went unanswered and looking for the key failed ({e.message}). {left}")
+        raise
 
 
 @dataclass
@@ -112,7 +141,7 @@ class HostApi:
                 fix="Pass --advertise-tags=tag:NAME (a tag the OAuth client owns), or set tailscale.tags in invoke.yaml.",
             )
         body = key_request(tags=self.tags, ephemeral=self.ephemeral, expiry_seconds=self.key_expiry, description=key_description(self.container or self.hostname))
-        self.minted = self.api.create_key(body)
+        self.minted = create_or_clean_up(self.api, body, warn=self.warn, step=self.step)
         self.step(f"minted a single-use auth key {self.minted.id} (expires in {self.key_expiry} s)")
         return self.minted.key.reveal()
 

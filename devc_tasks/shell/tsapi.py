@@ -6,6 +6,9 @@ never reach a message (``redact`` is applied to what the API says, too). Every
 request has a connect and a read timeout; 429 and 5xx are retried a bounded
 number of times by urllib3, honouring ``Retry-After`` up to a cap. ``requests``
 is imported on first use (fast start).
+
+Three layers, each a class: ``_Transport`` (HTTP, retries, bounds), ``_Authorized``
+(the credential and the API's refusals as typed errors), ``TailscaleApi`` (the endpoints).
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from devc_tasks.core.apirules import SCOPE_DEVICES, SCOPE_KEYS, ApiSettings, Dev
 from devc_tasks.core.errors import ApiError, ApiForbidden, ApiNotFound, ApiRejected, ApiUnauthorized, ApiUnavailable, ApiUnreachable, UsageError
 from devc_tasks.core.secrets import Secret, redact
 
-__all__ = ["TailscaleApi", "MintedKey", "RETRIES"]
+__all__ = ["TailscaleApi", "MintedKey", "NoAnswer", "RETRIES"]
 
 RETRIES = 3  # for 429 and 5xx
 _RETRY_STATUS = (429, 500, 502, 503, 504)
 MAX_BODY = 8 * 1024 * 1024  # no answer of the API comes near this
 _TOKEN_MARGIN = 60.0  # refresh an access token this long before it expires
+
+
+class NoAnswer(ApiUnreachable):
+    """The request went out and no answer came in time: the API may still have done it."""
 
 
 @dataclass(frozen=True)
@@ -34,17 +41,14 @@ class MintedKey:
 
 
 @dataclass
-class TailscaleApi:
-    """One credential, one tailnet. ``timeout`` bounds each request (connect and read)."""
+class _Transport:
+    """HTTP to the API: one session with bounded retries for 429/5xx, a connect and a read
+    timeout per request, answers read up to ``MAX_BODY``, transport failures as typed errors."""
 
     settings: ApiSettings
     timeout: float = 30.0
     _session: Any = field(default=None, repr=False)
-    _token: Secret | None = field(default=None, repr=False)
-    _token_expires: float = 0.0
     requests_made: int = 0
-
-    # -- plumbing -----------------------------------------------------------
 
     def _http(self) -> Any:
         if self._session is None:
@@ -85,7 +89,6 @@ class TailscaleApi:
         if self._session is not None:
             self._session.close()
             self._session = None
-        self._token = None
 
     def _timeouts(self) -> tuple[float, float]:
         return (min(10.0, self.timeout), self.timeout)
@@ -104,8 +107,8 @@ class TailscaleApi:
                 if isinstance(getattr(e.args[0] if e.args else None, "reason", None), ReadTimeoutError):
                     raise requests.exceptions.ReadTimeout() from None
                 raise
-        except requests.exceptions.Timeout:
-            raise ApiUnreachable(
+        except requests.exceptions.Timeout as e:
+            raise (NoAnswer if isinstance(e, requests.exceptions.ReadTimeout) else ApiUnreachable)(
                 f"the Tailscale API at {self.settings.base_url} did not answer within {self.timeout:g} s",
                 fix="Check the network (or TAILSCALE_BASE_URL), or raise --timeout.",
             ) from None
@@ -143,6 +146,19 @@ class TailscaleApi:
             text = ""
         text = text or (response.text or "").strip()[:300]
         return redact(text)
+
+
+@dataclass
+class _Authorized(_Transport):
+    """Requests with the credential: the API key, or an OAuth access token kept in memory and
+    renewed; the API's refusals mapped to their typed errors."""
+
+    _token: Secret | None = field(default=None, repr=False)
+    _token_expires: float = 0.0
+
+    def close(self) -> None:
+        super().close()
+        self._token = None
 
     def _access_token(self) -> Secret:
         """The API key itself, or an OAuth access token (fetched, kept in memory, renewed)."""
@@ -226,7 +242,10 @@ class TailscaleApi:
 
         return quote(self.settings.tailnet, safe="")
 
-    # -- endpoints ------------------------------------------------------------
+
+@dataclass
+class TailscaleApi(_Authorized):
+    """One credential, one tailnet: one method per endpoint. ``timeout`` bounds each request (connect and read)."""
 
     def create_key(self, body: dict[str, Any]) -> MintedKey:
         """``POST /api/v2/tailnet/{tailnet}/keys``; the key is returned once."""
@@ -243,6 +262,21 @@ class TailscaleApi:
         from urllib.parse import quote
 
         self._call("DELETE", f"/api/v2/tailnet/{self._tailnet()}/keys/{quote(key_id, safe='')}", what="delete the auth key", scope=SCOPE_KEYS, ok_missing=True)
+
+    def key_ids(self) -> list[str]:
+        """``GET /api/v2/tailnet/{tailnet}/keys``: the IDs of the active keys (the list holds nothing else)."""
+        doc = self._call("GET", f"/api/v2/tailnet/{self._tailnet()}/keys", what="list auth keys", scope=SCOPE_KEYS)
+        entries = doc.get("keys") if isinstance(doc, dict) else None
+        if not isinstance(entries, list):
+            raise ApiError("the Tailscale API's key list has no `keys` array")
+        return [e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
+
+    def key(self, key_id: str) -> dict[str, Any] | None:
+        """``GET /api/v2/tailnet/{tailnet}/keys/{id}``: the key's metadata (never the key); None when gone."""
+        from urllib.parse import quote
+
+        doc = self._call("GET", f"/api/v2/tailnet/{self._tailnet()}/keys/{quote(key_id, safe='')}", what="read an auth key", scope=SCOPE_KEYS, ok_missing=True)
+        return doc if isinstance(doc, dict) else None
 
     def devices(self) -> list[Device]:
         """``GET /api/v2/tailnet/{tailnet}/devices``."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from invoke.exceptions import Exit
 
-from devc_tasks.core.errors import ConfigError, DevcError, UsageError
+from devc_tasks.core.errors import ConfigError, DevcError, Interrupted, UsageError
 from devc_tasks.core.options import parse_tags
 from devc_tasks.core.options import seconds as _seconds
 
@@ -61,7 +61,16 @@ def boundary(out: Any) -> Iterator[None]:
             raise Exit(code=e.exit_code) from None
         raise Exit(redact(f"error: {e}"), code=e.exit_code) from None
     except KeyboardInterrupt:
-        raise Exit("interrupted", code=130) from None
+        # a script reading --json output gets its document even now
+        stop = Interrupted(
+            "interrupted (Ctrl-C); the step under way was stopped",
+            fix="Run the same command again: each step checks what is already done.",
+        )
+        out.error_doc(stop.to_dict())
+        if getattr(out, "events", False):
+            out.error_event(stop.to_dict())
+            raise Exit(code=stop.exit_code) from None
+        raise Exit("interrupted", code=stop.exit_code) from None
     except Exit:
         raise
     except Exception as e:  # a bug: still one JSON document and no traceback, unless asked for

@@ -51,7 +51,7 @@ def compose_file_entry(config: Any, override: Path) -> tuple[str, bool]:
     help={
         "write": "Write the compose override to PATH (a folder gets docker-compose.tailscale.yml; "
         "the usual place is next to the first compose file, e.g. .devcontainer/docker-compose.tailscale.yml).",
-        "force": "With --write: replace an existing file.",
+        "force": "With --write: replace an existing file (a symlink is replaced itself, not written through).",
         "check": "Check the effective configuration instead: one row per requirement; exit 40 when one is missing.",
         "workspace": "The workspace folder. Default: the nearest folder upward holding a devcontainer configuration.",
         "json": "Print exactly one JSON document on stdout (errors included).",

@@ -304,3 +304,28 @@ def test_prune_never_deletes_this_node_while_its_daemon_is_stopped(inv, containe
     assert r.code == 5, r
     assert "tailscale.up" in r.stdout
     assert (containers.control / "nodes" / f"{own}.json").exists()
+
+
+def test_a_key_request_that_times_out_leaves_no_usable_key(inv, containers, tailscale_api):
+    """The API made the key but its answer came after --timeout: `up` stops (exit 55), then finds the
+    key it may have minted (its description, created in the last minute) and deletes it, so no
+    single-use key is left usable until it expires; another key of the tailnet is left alone."""
+    import requests
+
+    env, secret = oauth_env(tailscale_api)
+    token = requests.post(f"{tailscale_api.url}/api/v2/oauth/token", timeout=10,
+                          data={"grant_type": "client_credentials", "client_id": env["TAILSCALE_OAUTH_CLIENT_ID"], "client_secret": secret}).json()["access_token"]
+    body = {"capabilities": {"devices": {"create": {"tags": [TAGS], "preauthorized": True}}}, "expirySeconds": 600, "description": "someone elses key"}
+    other = requests.post(f"{tailscale_api.url}/api/v2/tailnet/-/keys", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10).json()["id"]
+    tailscale_api.state.fail("/api/v2/tailnet/-/keys", delay=6, method="POST", late=True)  # made, answered too late
+    c = containers.start()
+    r = api_up(inv, c, env, "--hostname", "slowkey", "--timeout", "2")
+    assert r.code == 55 and "did not answer within 2 s" in r.doc["error"]["message"], r
+    keys = {k["id"]: k for k in tailscale_api.state.minted_keys().values()}
+    ours = [k for k in keys.values() if k["id"] != other]
+    assert len(ours) == 1 and ours[0]["revoked"], keys
+    assert not keys[other]["revoked"]
+    assert f"deleted the auth key {ours[0]['id']}" in r.stderr, r.stderr
+    assert secret not in r.stdout + r.stderr and "Traceback" not in r.stderr
+    assert nothing_changed(c)
+    assert logins(containers.control) == []

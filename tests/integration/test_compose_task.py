@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -82,6 +84,29 @@ def test_write_refuses_to_overwrite_without_force(inv, tmp_path):
     assert '"dockerComposeFile": ["docker-compose.yml", "docker-compose.tailscale.yml"]' in forced.stdout
     # never edits the user's files
     assert (ws / ".devcontainer" / "devcontainer.json").read_text() == (FIXTURES / "bare" / ".devcontainer" / "devcontainer.json").read_text()
+
+
+def test_write_refuses_a_fifo_and_replaces_a_symlink_itself(inv, tmp_path):
+    """--write onto a FIFO is a usage error naming it (it used to hang, waiting for a reader); --force onto
+    a symlink replaces the link with the file, never writing through it to wherever it points."""
+    ws = copy_fixture("bare", tmp_path)
+    fifo = tmp_path / "pipe.yml"
+    os.mkfifo(fifo)
+    for extra in ((), ("--force",)):
+        r = inv("tailscale.compose", "--workspace", str(ws), "--write", str(fifo), *extra, "--json", timeout=60)
+        assert r.code == 2, r
+        assert str(fifo) in r.doc["error"]["message"] and "not a regular file" in r.doc["error"]["message"], r.doc
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    elsewhere = tmp_path / "elsewhere.yml"
+    elsewhere.write_text("# someone else's file\n")
+    link = tmp_path / "link.yml"
+    link.symlink_to(elsewhere)
+    refused = inv("tailscale.compose", "--workspace", str(ws), "--write", str(link), "--json")
+    assert refused.code == 2 and "already exists" in refused.doc["error"]["message"], refused
+    forced = inv("tailscale.compose", "--workspace", str(ws), "--write", str(link), "--force")
+    assert forced.code == 0, forced
+    assert elsewhere.read_text() == "# someone else's file\n"
+    assert not link.is_symlink() and "/dev/net/tun" in link.read_text()
 
 
 def test_write_is_for_compose_only_and_not_with_check(inv, tmp_path):

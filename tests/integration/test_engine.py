@@ -113,3 +113,20 @@ def test_status_all_lists_every_devcontainer(inv, containers):
     assert rows[a.name]["backend_state"] == "Running" and rows[a.name]["hostname"] == "all-a"
     assert rows[b.name]["daemon_running"] is False
     json.dumps(r.doc)
+
+
+def test_a_relative_unix_socket_is_read_from_the_current_folder_like_the_docker_cli(inv, containers, tmp_path):
+    """The docker CLI takes unix://relative/path (cli opts/hosts.go parseSimpleProtoAddr keeps it as
+    it is) and dials it from the current folder; so do we. A missing one says it is relative and
+    where it was looked for, instead of a bare "No such file or directory"."""
+    import os
+
+    c = containers.start()
+    (tmp_path / "run").mkdir()
+    os.symlink("/var/run/docker.sock", tmp_path / "run" / "docker.sock")
+    found = inv("tailscale.state.show", "--container", c.name, "--json", cwd=tmp_path, env={"DOCKER_HOST": "unix://run/docker.sock", "DOCKER_CONTEXT": ""})
+    assert found.code == 0, found
+    missing = inv("tailscale.state.show", "--container", c.name, "--json", cwd=tmp_path, env={"DOCKER_HOST": "unix://nothere/docker.sock", "DOCKER_CONTEXT": ""})
+    assert missing.code == 10, missing
+    error = missing.doc["error"]
+    assert "relative" in error["fix"] and str(tmp_path / "nothere" / "docker.sock") in error["fix"] and "unix:///" in error["fix"], error

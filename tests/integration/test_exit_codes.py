@@ -212,7 +212,7 @@ def t_interrupted(w: World) -> TaskRun:
     env = {k: v for k, v in os.environ.items() if k != "TAILSCALE_HOSTNAME"}
     env.update(TAILSCALE_AUTHKEY=new_key("hang"), NO_COLOR="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "--search-root", str(REPO), "tailscale.up", "--container", c.name, "--hostname", "hang", "--timeout", "120"],
+        [sys.executable, "-m", "invoke", "--search-root", str(REPO), "tailscale.up", "--container", c.name, "--hostname", "hang", "--timeout", "120", "--json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     seen = []
@@ -264,7 +264,7 @@ def t_api_unavailable(w: World) -> TaskRun:
     return _api_up(w)
 
 
-# code -> (kind, trigger); kind None for the codes that are no error class (0, 130)
+# code -> (kind, trigger); kind None for the code that is no error class (0)
 TRIGGERS: dict[int, tuple[str | None, Callable[[World], TaskRun]]] = {
     0: (None, t_done),
     1: ("error", t_error),
@@ -294,7 +294,7 @@ TRIGGERS: dict[int, tuple[str | None, Callable[[World], TaskRun]]] = {
     54: ("api_tailnet_not_found", t_api_tailnet_not_found),
     55: ("api_unreachable", t_api_unreachable),
     56: ("api_unavailable", t_api_unavailable),
-    130: (None, t_interrupted),
+    130: ("interrupted", t_interrupted),
 }
 
 

@@ -271,3 +271,27 @@ def test_a_swap_that_cannot_put_the_old_state_back_keeps_it(inv, containers, tmp
     again = up(inv, c, "--hostname", "keepme")
     assert again.code == 0 and again.doc["node"]["node_id"] == node, again
     assert len(logins(containers.control)) == 1
+
+
+# --- a state file far larger than tailscaled writes ------------------------------------
+
+
+def test_a_huge_state_file_is_a_state_error_that_says_its_size(inv, containers):
+    """A 19 MB state file (tailscaled's is a few KiB): up and status say the file's size and how to
+    recover (exit 30), instead of "`sh` printed more than 16 MiB" (exit 26); the file is left as it was."""
+    c = containers.start()
+    fill = "awk 'BEGIN{printf \"{\"; for(i=0;i<1200000;i++) printf \"\\\"k%d\\\": \\\"v\\\", \", i; print \"\\\"z\\\": \\\"\\\"}\"}'"
+    sh(c, f"mkdir -p {STATE_DIR} && {fill} > {STATE_DIR}/tailscaled.state")
+    before = sh(c, f"wc -c < {STATE_DIR}/tailscaled.state; sha256sum {STATE_DIR}/tailscaled.state")
+    size = int(before.split()[0])
+    assert size > 16 * 1024 * 1024
+    for task in ("tailscale.up", "tailscale.status"):
+        r = inv(task, "--container", c.name, "--json", env={"TAILSCALE_AUTHKEY": new_key()})
+        assert r.code == 30, r
+        error = r.doc["error"]
+        assert error["kind"] == "state_volume" and f"{size} bytes" in error["message"] and f"{STATE_DIR}/tailscaled.state" in error["message"], error
+        assert "state.restore" in error["fix"] and "Traceback" not in r.stderr, error
+    shown = state(inv, c, "show", "--json")
+    assert shown.code == 0 and f"{size} bytes" in shown.doc["probe_error"], shown
+    assert sh(c, f"wc -c < {STATE_DIR}/tailscaled.state; sha256sum {STATE_DIR}/tailscaled.state") == before
+    assert logins(containers.control) == []

@@ -145,3 +145,35 @@ def test_broken_devcontainer_json_is_a_config_error(inv, tmp_path):
     r = inv("tailscale.status", "--json", cwd=tmp_path, env={"PWD": str(tmp_path)})
     assert r.code == 3, r
     assert "devcontainer.json" in r.doc["error"]["message"] and "Traceback" not in r.stderr
+
+
+def test_ctrl_c_with_json_prints_the_interrupted_document(containers):
+    """SIGINT to `devc-tasks tailscale.up --json` while the login waits: stdout is still exactly one
+    JSON document (kind "interrupted", exit 130), and the next `up` connects the node (no lock or
+    half-done step left behind)."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, run_inv
+
+    c = containers.start()
+    env = {k: v for k, v in os.environ.items() if k not in ("TAILSCALE_HOSTNAME", "TAILSCALE_AUTHKEY")}
+    env.update(TAILSCALE_AUTHKEY=new_key("hang"), NO_COLOR="1", PYTHONPATH=str(REPO))
+    cli = [sys.executable, "-c", "import sys; sys.argv[0] = 'devc-tasks'; from devc_tasks.program import main; main()"]
+    proc = subprocess.Popen([*cli, "tailscale.up", "--container", c.name, "--hostname", "hang", "--timeout", "120", "--json"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # wait until the login is under way ...
+        if "log in with the auth key" in line:
+            break
+    proc.send_signal(signal.SIGINT)  # ... then press Ctrl-C
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    doc = json.loads(out)  # exactly one document
+    assert doc["ok"] is False and doc["error"]["kind"] == "interrupted" and doc["error"]["exit_code"] == 130, doc
+    assert "Traceback" not in err
+    again = run_inv("tailscale.up", "--container", c.name, "--hostname", "after", "--json", env={"TAILSCALE_AUTHKEY": new_key()})
+    assert again.code == 0 and again.doc["node"]["backend_state"] == "Running", again

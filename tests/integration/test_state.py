@@ -149,6 +149,29 @@ def test_backup_reset_restore_brings_the_same_node_back(inv, containers, tmp_pat
     assert len(logins(containers.control)) == 2
 
 
+def test_backup_output_ending_in_slash_is_a_folder(inv, containers, tmp_path):
+    """Like `cp f dir/`: an existing folder gets the default name inside; a path ending in / that is not a
+    folder is refused (exit 2, nothing created) rather than written as a file named like a folder."""
+    c = containers.start()
+    up(inv, c, "slashy", key=new_key())
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    r = state(inv, c, "backup", "--output", f"{folder}/", "--json")
+    assert r.code == 0, r
+    written = Path(r.doc["path"])
+    assert written.parent == folder and written.name.startswith("tailscale-state-") and written.name.endswith(".tar"), r.doc
+    assert mode(written) == 0o600
+    for missing in ("newdir/", "b.tar/"):
+        r = state(inv, c, "backup", "--output", f"{tmp_path}/{missing}", "--json")
+        assert r.code == 2, r
+        assert f"{tmp_path}/{missing}" in r.doc["error"]["message"] and "not a folder" in r.doc["error"]["message"], r.doc
+        assert "mkdir" in r.doc["error"]["fix"], r.doc
+        assert not (tmp_path / missing.rstrip("/")).exists()
+    r = state(inv, c, "reset", "--yes", "--output", f"{tmp_path}/gone/", "--json")
+    assert r.code == 2 and "not a folder" in r.doc["error"]["message"], r
+    assert sh(c, f"test -s {STATE_DIR}/tailscaled.state && echo kept") == "kept\n", "reset went ahead without its backup"
+
+
 def test_reset_asks_first_then_backs_up_and_logs_out(inv, containers, tmp_path):
     c = containers.start()
     node_id = up(inv, c, "resetme", key=new_key())["node"]["node_id"]

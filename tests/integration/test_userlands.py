@@ -78,3 +78,21 @@ def test_full_cycle(inv, containers, userland, tmp_path):
     assert all(check["status"] != "fail" for check in doc.doc["checks"]), doc.doc
     assert len(logins(containers.control)) == 1
     assert profile(_sh(c, f"cat {STATE_DIR}/tailscaled.state"))["NodeID"] == node_id
+
+
+def _zombies(c) -> list[str]:
+    """`pid comm` of every zombie in the container (state Z in /proc/PID/stat)."""
+    out = _sh(c, "for d in /proc/[0-9]*; do s=$(cat $d/stat 2>/dev/null) || continue; case \"${s##*) }\" in Z*) echo \"${d#/proc/} $(cat $d/comm)\";; esac; done")
+    return out.split("\n")[:-1]
+
+
+def test_no_zombies_without_an_init(inv, containers, userland):
+    """A container whose PID 1 reaps nothing (no --init): up, status and down cycles leave no zombie
+    behind (BusyBox `timeout` leaves its watcher process to PID 1 to reap; the scripts must not)."""
+    c = containers.start(image=userland, init=False)
+    assert up(inv, c, "--hostname", "reaped", key=new_key()).code == 0
+    for _ in range(2):
+        assert inv("tailscale.status", "--container", c.name, "--json").code == 0
+        assert inv("tailscale.down", "--container", c.name, "--json").code == 0
+        assert up(inv, c, "--hostname", "reaped").code == 0
+    assert _zombies(c) == []

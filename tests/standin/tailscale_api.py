@@ -41,7 +41,9 @@ class Client:
 @dataclass
 class Fault:
     """Answer ``status`` (with ``retry_after``) or sleep ``delay`` s for the next ``count``
-    requests whose path starts with ``prefix`` (and method matches, when given)."""
+    requests whose path starts with ``prefix`` (and method matches, when given). With ``late``
+    the request is done first and only its answer waits ``delay`` s (a server that did the
+    work but answered after the client gave up)."""
 
     prefix: str
     status: int = 0
@@ -50,6 +52,7 @@ class Fault:
     delay: float = 0.0
     method: str | None = None
     message: str = "standin fault"
+    late: bool = False
 
 
 @dataclass
@@ -79,8 +82,8 @@ class ApiState:
         self.api_keys[key] = ("all",)
         return key
 
-    def fail(self, prefix: str, status: int = 0, *, count: int = 1, retry_after: str | None = None, delay: float = 0.0, method: str | None = None, message: str = "standin fault") -> None:
-        self.faults.append(Fault(prefix=prefix, status=status, count=count, retry_after=retry_after, delay=delay, method=method, message=message))
+    def fail(self, prefix: str, status: int = 0, *, count: int = 1, retry_after: str | None = None, delay: float = 0.0, method: str | None = None, message: str = "standin fault", late: bool = False) -> None:
+        self.faults.append(Fault(prefix=prefix, status=status, count=count, retry_after=retry_after, delay=delay, method=method, message=message, late=late))
 
     def expire_tokens(self) -> None:
         with self.lock:
@@ -140,6 +143,9 @@ class Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, doc: Any = None, headers: dict[str, str] | None = None) -> None:
         body = b"" if doc is None else json.dumps(doc).encode()
         self.st.log.append((self.command, self.path, status))  # before the answer: a client may look at once
+        late, self._late = getattr(self, "_late", 0.0), 0.0
+        if late:
+            time.sleep(late)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -161,6 +167,9 @@ class Handler(BaseHTTPRequestHandler):
             if f is not None:
                 f.count -= 1
         if f is None:
+            return False
+        if f.late:
+            self._late = f.delay  # done now, answered in _send
             return False
         if f.delay:
             time.sleep(f.delay)
@@ -236,6 +245,11 @@ class Handler(BaseHTTPRequestHandler):
             if self._scoped("devices:core", read_ok=True) is None or not self._tailnet_ok(unquote(m.group(1))):
                 return
             return self._send(200, {"devices": [device_doc(r) for r in self.st.registry.all()]})
+        m = re.fullmatch(r"/api/v2/tailnet/([^/]+)/keys", parts.path)
+        if m:  # the IDs of the active keys, nothing else
+            if self._scoped("auth_keys", read_ok=True) is None or not self._tailnet_ok(unquote(m.group(1))):
+                return
+            return self._send(200, {"keys": [{"id": r["id"]} for r in self.st.minted_keys().values() if not self._key_doc(r)["invalid"]]})
         m = re.fullmatch(r"/api/v2/tailnet/([^/]+)/keys/([^/]+)", parts.path)
         if m:
             if self._scoped("auth_keys", read_ok=True) is None or not self._tailnet_ok(unquote(m.group(1))):

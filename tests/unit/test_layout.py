@@ -23,8 +23,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "devc_tasks"
 MAX_MODULE_LINES = 400
 MAX_CLASS_LINES = 120
 # Classes still over the class budget, with their size today: they may shrink, never grow.
-# (The API client: its transport and its endpoints are to part when the API facade lands.)
-CLASS_EXCEPTIONS = {"devc_tasks.shell.tsapi.TailscaleApi": 230}
+CLASS_EXCEPTIONS: dict[str, int] = {}
 LAYERS = ("core", "shell", "api", "tasks")  # low to high; the package root and program.py sit above them all
 # What the core never imports: the libraries that talk to the world.
 IO_MODULES = frozenset({"docker", "requests", "urllib3", "rich", "invoke", "paramiko", "subprocess", "socket", "ssl", "shutil", "tempfile", "http"})

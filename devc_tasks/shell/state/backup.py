@@ -93,7 +93,10 @@ class BackupResult:
 
 
 def backup_path(sc: StateContainer, output: str | None, now: datetime | None = None, cwd: Path | None = None) -> Path:
-    """``--output`` (a file, or a folder for the default name), else the default name here."""
+    """``--output`` (a file, or a folder for the default name), else the default name here.
+
+    As with ``cp``, a path ending in ``/`` names a folder: one that is not there is a usage error
+    (a file called ``newdir`` would be a surprise), never created."""
     name = default_backup_name(backup_label(sc.name, sc.labels), now or datetime.now(UTC))
     base = cwd or Path.cwd()
     if not output:
@@ -101,7 +104,11 @@ def backup_path(sc: StateContainer, output: str | None, now: datetime | None = N
     path = Path(output).expanduser()
     if not path.is_absolute():
         path = base / path
-    return path / name if path.is_dir() else path
+    if path.is_dir():
+        return path / name
+    if output.endswith(("/", os.sep)):
+        raise UsageError(f"--output {output}: {path} is not a folder", fix=f"Create it first (`mkdir -p {path}`), or drop the trailing / to name the file.")
+    return path
 
 
 def _create_private(path: Path, *, exclusive: bool) -> int:

@@ -234,3 +234,24 @@ def test_up_replace_while_connecting_deletes_nothing():
     key = SimpleNamespace(available=True, source="minted through the Tailscale API (x)", load=lambda: calls.append(("mint",)))
     prepare_login(api, node, key, replace=True)
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    "key, ours",
+    [
+        ({"description": "devc-tasks web", "created": "2026-05-01T10:00:05Z", "invalid": False}, True),
+        ({"description": "devc-tasks web", "created": "2026-05-01T09:59:10Z", "invalid": False}, True),  # API clock a bit behind
+        ({"description": "devc-tasks web", "created": "2026-05-01T09:58:00Z", "invalid": False}, False),  # older: not this request's
+        ({"description": "devc-tasks web", "created": "2026-05-01T10:00:05Z", "invalid": True}, False),  # used or deleted already
+        ({"description": "devc-tasks other", "created": "2026-05-01T10:00:05Z", "invalid": False}, False),
+        ({"description": "devc-tasks web", "created": "not a time", "invalid": False}, False),
+        ({"description": "devc-tasks web", "created": "2026-05-01T10:00:05", "invalid": False}, False),  # no zone: cannot compare
+        ({"description": "devc-tasks web"}, False),
+    ],
+)
+def test_unanswered_mint_finds_only_the_key_that_request_may_have_made(key, ours):
+    from datetime import UTC, datetime
+
+    from devc_tasks.core.apirules import unanswered_mint
+
+    assert unanswered_mint(key, description="devc-tasks web", since=datetime(2026, 5, 1, 10, 0, 0, tzinfo=UTC)) is ours

@@ -300,3 +300,13 @@ def test_tls_without_verify_prints_no_warning_per_request(tmp_path):
     srv.close()
     assert r.stdout.strip() == "ok", r.stderr
     assert "InsecureRequestWarning" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    "url, rel",
+    [("unix://run/docker.sock", "run/docker.sock"), ("unix://./d.sock", "./d.sock"), ("unix:///var/run/docker.sock", None), ("unix://", None), ("tcp://h:2375", None), ("ssh://u@h", None)],
+)
+def test_relative_socket(url, rel):
+    from devc_tasks.core.endpoint import relative_socket
+
+    assert relative_socket(url) == rel

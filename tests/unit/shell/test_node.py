@@ -130,3 +130,11 @@ def test_a_login_that_probes_at_its_end_needs_no_probe_exec_after():
     result = Node(ex).up(UpWish(hostname="h", have_key=True), lambda: Secret(KEY))
     assert result.outcome == "connected" and result.probe is not None and result.probe.status.running
     assert len(ex.calls) == 2  # the first probe and the login; before: a third, the probe after it
+
+
+def test_lock_busy_message_states_the_real_wait():
+    """The up script waits for the lock up to --timeout + 15 s (DEVC_LOCK_WAIT), so the message says that bound."""
+    ex = ScriptedExecutor(ExecResult(75, "", "devc-tasks: another command still holds /run/devc-tasks-tailscale.lock\n"), probes=[NEEDS_LOGIN])
+    with pytest.raises(TimedOut) as e:
+        Node(ex).up(UpWish(hostname="h", have_key=True, timeout=30), lambda: Secret(KEY))
+    assert "45 s" in str(e.value) and "--timeout 30 s + 15 s" in str(e.value), str(e.value)
