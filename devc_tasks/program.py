@@ -90,7 +90,8 @@ class DevcProgram(Program):
         from devc_tasks.tasks.common import _output, boundary, config_section
 
         json_mode = any(ctx.args["json"].value for ctx in self.tasks if "json" in ctx.args)
-        with boundary(_output(json_mode)):
+        events = any(ctx.args["events"].value for ctx in self.tasks if "events" in ctx.args)
+        with boundary(_output(json_mode, events)):
             if self._config_error is not None:
                 where = getattr(self.config, "_project_prefix", None) or "the project folder"
                 raise ConfigError(

@@ -14,7 +14,7 @@ from typing import Any
 from devc_tasks.api.types import ChangeReport, OnEvent, PlanReport, Progress, StatusReport, UpReport
 from devc_tasks.core.errors import UsageError
 from devc_tasks.core.hostname import HostnameChoice
-from devc_tasks.core.options import check_tags, seconds
+from devc_tasks.core.options import check_tags, parse_tags, seconds
 from devc_tasks.core.plan import UpWish
 from devc_tasks.core.secrets import Secret
 from devc_tasks.shell.hostapi import HostApi
@@ -91,7 +91,9 @@ def _prepare(a: dict[str, Any]) -> _Up:
     environ: Mapping[str, str] = os.environ if a["environ"] is None else a["environ"]
     wait = seconds(a["timeout"], "--timeout")
     seconds(a["daemon_wait"], "daemon_wait")
-    tags = check_tags(tuple(a["advertise_tags"]))
+    raw_tags = a["advertise_tags"]
+    # "tag:a,tag:b" as one string is what the command line takes: never its characters
+    tags = parse_tags(raw_tags) if isinstance(raw_tags, str) else check_tags(tuple(raw_tags))
     if a["authkey_file"] == "-" and a["oauth_secret_file"] == "-":
         raise UsageError("--authkey-file and --oauth-secret-file cannot both read stdin", fix="Give one of them a file.")
     progress = Progress(a["on_event"])

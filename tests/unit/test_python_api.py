@@ -168,3 +168,24 @@ def test_the_event_schema_names_every_event_word_and_checks_lines():
     assert event_problems({"event": "login", "step": "log in with the auth key", "elapsed_ms": 5, "container": "web"}) == []
     assert event_problems({"event": "error", "step": None, "elapsed_ms": 5, "container": None}) != []  # no message, kind, code
     assert event_problems({"event": "teleport", "step": None, "elapsed_ms": 5, "container": None}) != []
+
+
+def test_importing_the_facade_loads_no_invoke_nor_task_module():
+    """A script's `from devc_tasks import api` should not pay for Invoke and every task."""
+    import subprocess
+    import sys
+
+    code = "import sys, devc_tasks.api; print(sorted(m for m in sys.modules if m == 'invoke' or m.startswith('devc_tasks.tasks')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_tags_given_as_one_string_are_split_at_commas_not_into_letters():
+    """`advertise_tags="tag:a"` must reach the engine step, not fail as the tags 't', 'a', 'g', ..."""
+    from devc_tasks.core.errors import DevcError, UsageError
+
+    with pytest.raises(DevcError) as e:
+        api.up(container="x", advertise_tags="tag:a,tag:b", environ={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert not isinstance(e.value, UsageError), e.value
+    with pytest.raises(UsageError, match="bad"):
+        api.up(container="x", advertise_tags="tag:a,bad", environ={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})

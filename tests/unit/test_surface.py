@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import subprocess
 import sys
@@ -221,3 +222,12 @@ def test_completion_scripts_register_for_devc_tasks_however_it_was_started(tmp_p
     assert r.returncode == 0, r.stderr
     assert registers in r.stdout
     assert re.search(r"devc-tasks [^\n]*--complete", r.stdout), r.stdout
+
+
+def test_a_broken_invoke_yaml_with_events_is_reported_as_a_json_event(tmp_path):
+    """With --events, stderr carries JSON lines only, even for an error found before the task runs."""
+    (tmp_path / "invoke.yaml").write_text("tailscale: [1\n")
+    r = subprocess.run(["devc-tasks", "tailscale.up", "--container", "x", "--events"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 3, r.stderr
+    lines = [json.loads(line) for line in r.stderr.splitlines()]
+    assert lines and lines[-1]["event"] == "error" and lines[-1]["exit_code"] == 3, lines
