@@ -19,7 +19,7 @@ from devc_tasks.core.paths import DAEMON_LOG, SOCKET, STATE_FILE
 from devc_tasks.core.probe import Probe
 from devc_tasks.core.status import Prefs, Status, exit_node_ip, prefs_to_flags
 
-__all__ = ["UpWish", "Step", "Done", "Skip", "Fail", "StartDaemon", "WaitRunning", "Login", "Connect", "ApplySettings", "next_step", "tailscaled_argv", "up_argv", "bare_up_argv", "set_argv", "settings_diff", "tun_fix", "collision", "INSTALL_FIX", "DryRun", "PlannedStep", "dry_run"]
+__all__ = ["UpWish", "Step", "Done", "Skip", "Fail", "StartDaemon", "WaitRunning", "Login", "Connect", "ApplySettings", "next_step", "tailscaled_argv", "up_argv", "bare_up_argv", "set_argv", "settings_diff", "lan_restore", "unknown_exit_node", "tun_fix", "collision", "INSTALL_FIX", "DryRun", "PlannedStep", "dry_run"]
 
 @dataclass(frozen=True, kw_only=True)
 class UpWish:
@@ -86,6 +86,7 @@ class Login(Step):
     """``tailscale up`` with the key on stdin: the node must register."""
 
     argv: tuple[str, ...]
+    then: tuple[str, ...] = ()  # a `tailscale set` that restores what `up` could not say (``lan_restore``)
 
     def describe(self) -> str:
         return "log in with the auth key"
@@ -96,6 +97,7 @@ class Connect(Step):
     """``tailscale up`` without a key: the node has an identity and is stopped."""
 
     argv: tuple[str, ...]
+    then: tuple[str, ...] = ()  # a `tailscale set` that restores what `up` could not say (``lan_restore``)
 
     def describe(self) -> str:
         return "bring the node up (no key needed)"
@@ -157,11 +159,42 @@ def up_argv(cli: str, wish: UpWish, *, with_key: bool, prefs: Prefs | None = Non
     ]
     if prefs is not None and not prefs.logged_out:
         kept = prefs_to_flags(prefs, exit_node_ip(prefs, status))
+        if kept.get("exit-node-allow-lan-access") and not kept.get("exit-node"):
+            # up.go prefsFromUpArgs refuses --exit-node-allow-lan-access without --exit-node;
+            # off has no effect without an exit node, and `lan_restore` sets it back after
+            kept["exit-node-allow-lan-access"] = False
         argv += [_keep_flag(k, v) for k, v in sorted(kept.items()) if k not in MANAGED_FLAGS]
     argv.append(f"--timeout={_timeout(wish.timeout)}")
     if with_key:
         argv.append("--auth-key=file:/dev/stdin")
     return tuple(argv)
+
+
+def lan_restore(cli: str, prefs: Prefs | None, status: Status | None) -> tuple[str, ...]:
+    """The `tailscale set --exit-node-allow-lan-access` to run after an `up` that had to say
+    ``=false`` because the status names no exit node (set alone with `set`, or its peer has
+    gone); `set` takes the flag alone (cli/set.go runSet). () when nothing is to restore."""
+    if prefs is None or prefs.logged_out or not prefs.exit_node_allow_lan_access:
+        return ()
+    if exit_node_ip(prefs, status):
+        return ()
+    return set_argv(cli, {"exit-node-allow-lan-access": "--exit-node-allow-lan-access"})
+
+
+def unknown_exit_node(prefs: Prefs | None, status: Status) -> DevcError | None:
+    """An exit node set by IP that no peer has: while Running, `tailscale up` refuses to
+    repeat it (ipn/prefs.go exitNodeIPOfArg: "no node found in netmap with IP"), and there
+    is no flag to keep it, so a tag change cannot go through until the user decides."""
+    if prefs is None or not prefs.exit_node_ip or status.backend_state != "Running":
+        return None
+    if any(ip == prefs.exit_node_ip for _, ip in status.peer_ips):
+        return None
+    ip = prefs.exit_node_ip
+    return TailscaleFailed(
+        f"the exit node {ip} set in the container is not a peer in the tailnet, so `tailscale up` "
+        "cannot keep it while it changes the tags",
+        fix=f"Clear it with `tailscale set --exit-node=` in the container (or bring the node {ip} back into the tailnet), then run up again.",
+    )
 
 
 def bare_up_argv(cli: str) -> tuple[str, ...]:
@@ -236,7 +269,11 @@ def next_step(probe: Probe, wish: UpWish) -> Step:
         if "advertise-tags" in diff:
             # `tailscale set` has no --advertise-tags: `up` with every managed flag and
             # every other non-default setting mentioned
-            return Connect(up_argv(probe.tailscale, wish, with_key=False, prefs=probe.prefs, status=status))
+            stuck = unknown_exit_node(probe.prefs, status)
+            if stuck is not None:
+                return Fail(stuck)
+            argv = up_argv(probe.tailscale, wish, with_key=False, prefs=probe.prefs, status=status)
+            return Connect(argv, then=lan_restore(probe.tailscale, probe.prefs, status))
         if diff:
             return ApplySettings(set_argv(probe.tailscale, diff), tuple(diff))
         return Done()
@@ -250,7 +287,8 @@ def next_step(probe: Probe, wish: UpWish) -> Step:
     if state in ("NeedsLogin", "Stopped", "NoState"):
         if not wish.have_key:
             return _no_key(wish)
-        return Login(up_argv(probe.tailscale, wish, with_key=True, prefs=probe.prefs, status=status))
+        argv = up_argv(probe.tailscale, wish, with_key=True, prefs=probe.prefs, status=status)
+        return Login(argv, then=lan_restore(probe.tailscale, probe.prefs, status))
     if state == "NeedsMachineAuth":
         return Fail(LoginRejected("the node is logged in but waits for approval by a tailnet admin", fix="Approve the machine in the Tailscale admin console, then run up again."))
     return Fail(TailscaleFailed(f"tailscaled reports backend state {state!r}", fix="Check `tailscale status` in the container."))
@@ -310,13 +348,19 @@ def _planned(step: Step, probe: Probe, wish: UpWish, when: str | None = None) ->
     if isinstance(step, StartDaemon):
         return PlannedStep(action=step.describe(), argv=step.argv, note=f"detached, log in {DAEMON_LOG}; then wait for its socket", when=when)
     if isinstance(step, Login):
-        return PlannedStep(action=step.describe(), argv=step.argv, note="the key is written to its stdin, never on a command line", when=when)
+        return PlannedStep(action=step.describe(), argv=step.argv, note="the key is written to its stdin, never on a command line" + _then(step.then), when=when)
+    if isinstance(step, Connect) and step.then:
+        return PlannedStep(action=step.describe(), argv=step.argv, note=_then(step.then).lstrip("; "), when=when)
     if isinstance(step, (Connect, ApplySettings)):
         return PlannedStep(action=step.describe(), argv=step.argv, when=when)
     if isinstance(step, WaitRunning):
         argv = (cli, f"--socket={SOCKET}", "status", "--json", "--peers=false")
         return PlannedStep(action=step.describe(), argv=argv, note=f"repeated until Running, at most {wish.timeout:g} s", when=when)
     raise AssertionError(step)  # pragma: no cover - Done/Skip/Fail are outcomes, not steps
+
+
+def _then(argv: tuple[str, ...]) -> str:
+    return f"; then `{' '.join(argv)}` restores what `up` cannot say" if argv else ""
 
 
 def dry_run(probe: Probe, wish: UpWish) -> DryRun:

@@ -69,7 +69,7 @@ class Status:
     magic_dns_suffix: str
     tailnet: str | None
     peers: int | None  # None when the document has no "Peer" key; null (zero peers) is 0
-    peer_ips: tuple[tuple[str, str], ...] = ()  # (stable ID, first Tailscale IP) of each peer
+    peer_ips: tuple[tuple[str, str], ...] = ()  # (stable ID, Tailscale IP) for each IP of each peer, in order
 
     @property
     def running(self) -> bool:
@@ -135,11 +135,11 @@ def parse_status(text: str) -> Status:
 def _peer_ips(peers: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(peers, dict):
         return ()
-    out = []
+    out: list[tuple[str, str]] = []
     for ps in peers.values():
         if isinstance(ps, dict):
-            ips = _strings(ps, "TailscaleIPs", "Peer")
-            out.append((_field(ps, "ID", str, "Peer", default=""), ips[0] if ips else ""))
+            pid = _field(ps, "ID", str, "Peer", default="")
+            out.extend((pid, ip) for ip in _strings(ps, "TailscaleIPs", "Peer"))
     return tuple(out)
 
 

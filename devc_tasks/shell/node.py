@@ -10,7 +10,7 @@ once log in only once.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from devc_tasks.core import plan
@@ -91,14 +91,23 @@ class Node(NodeControl):
             assert key is not None
             secret = key()
             self.secrets = (*self.secrets, secret)
-            return self._tailscale_up(step.argv, wish, stdin=secret.reveal().encode() + b"\n")
+            return self._up_then(step.argv, step.then, wish, stdin=secret.reveal().encode() + b"\n")
         elif isinstance(step, plan.Connect):
-            return self._tailscale_up(step.argv, wish, stdin=None)
+            return self._up_then(step.argv, step.then, wish, stdin=None)
         elif isinstance(step, plan.ApplySettings):
             self._run(step.argv, what="set")
             return None
         else:  # pragma: no cover - the planner returns only the steps above
             raise AssertionError(step)
+
+    def _up_then(self, argv: Sequence[str], then: Sequence[str], wish: UpWish, *, stdin: bytes | None) -> Probe | None:
+        """`tailscale up`, then the `set` that restores what up could not say (``plan.lan_restore``);
+        after a `set` the probe up's exec took is stale: None, so the loop probes again."""
+        after = self._tailscale_up(argv, wish, stdin=stdin)
+        if not then:
+            return after
+        self._run(then, what="set")
+        return None
 
     def restart(self, wish: UpWish, *, rename: bool = False, daemon_wait: float = 20.0) -> tuple[Probe, UpResult]:
         """Restart tailscaled and reconnect from the state volume, never with a key.

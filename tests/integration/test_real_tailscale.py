@@ -200,6 +200,34 @@ def test_a_tag_change_keeps_the_exit_node_and_app_connector_the_user_set(inv, co
     assert len(logins(containers.control)) == 2  # one per node: the tag change did not log in again
 
 
+def test_a_tag_change_keeps_lan_access_set_without_an_exit_node(inv, containers):
+    # `set` takes --exit-node-allow-lan-access alone; `up` refuses it without --exit-node
+    c = containers.start()
+    assert up(inv, c, "--hostname", "lanonly", key=new_key()).code == 0
+    code, out = sh(c, "tailscale set --exit-node-allow-lan-access")
+    assert code == 0, out
+    tags = up(inv, c, "--hostname", "lanonly", "--advertise-tags", "tag:dev")
+    assert tags.code == 0, tags
+    prefs = json.loads(sh(c, "tailscale debug prefs")[1])
+    assert (prefs["ExitNodeAllowLANAccess"], prefs["AdvertiseTags"]) == (True, ["tag:dev"])
+
+
+def test_a_tag_change_with_an_exit_node_ip_nobody_has_says_how_to_clear_it(inv, containers):
+    c = containers.start()
+    assert up(inv, c, "--hostname", "ipgone", key=new_key()).code == 0
+    assert inv("tailscale.down", "--container", c.name).code == 0
+    code, out = sh(c, "tailscale set --exit-node=100.64.9.9")  # accepted while Stopped
+    assert code == 0, out
+    assert up(inv, c, "--hostname", "ipgone").code == 0
+    r = up(inv, c, "--hostname", "ipgone", "--advertise-tags", "tag:dev")
+    assert r.code == 26, r
+    err = r.doc["error"]
+    assert "100.64.9.9" in err["message"] and "not a peer" in err["message"], err
+    assert "tailscale set --exit-node=" in err["fix"], err
+    prefs = json.loads(sh(c, "tailscale debug prefs")[1])
+    assert (prefs["ExitNodeIP"], prefs["AdvertiseTags"]) == ("100.64.9.9", None)
+
+
 # --- 6. smaller ones ---------------------------------------------------------------
 
 

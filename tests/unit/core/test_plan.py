@@ -78,6 +78,22 @@ CASES = [
      dict(advertise_tags=("tag:dev",)), plan.Connect,
      (CLI, SOCK, "up", *UP_FLAGS[:3], "--advertise-tags=tag:dev", "--advertise-connector", "--exit-node=100.64.0.7",
       "--exit-node-allow-lan-access", UP_FLAGS[4])),
+    # allow-lan with no exit node the status can name: up.go refuses --exit-node-allow-lan-access
+    # without --exit-node, so `up` says =false and a `set` restores it (test_lan_access_is_restored)
+    ("running-tags-lan-access-alone", running(ExitNodeAllowLANAccess=True), dict(advertise_tags=("tag:dev",)), plan.Connect,
+     (CLI, SOCK, "up", *UP_FLAGS[:3], "--advertise-tags=tag:dev", "--exit-node-allow-lan-access=false", UP_FLAGS[4])),
+    ("running-tags-exit-node-peer-gone",
+     dict(pid=42, socket=True, status=status_json("Running"), prefs=prefs_json(ExitNodeID="nGONE1CNTRL", ExitNodeAllowLANAccess=True)),
+     dict(advertise_tags=("tag:dev",)), plan.Connect,
+     (CLI, SOCK, "up", *UP_FLAGS[:3], "--advertise-tags=tag:dev", "--exit-node-allow-lan-access=false", UP_FLAGS[4])),
+    # an exit node set by an IP no peer has: up would refuse it ("no node found in netmap"); say what to do
+    ("running-tags-exit-node-ip-unknown", running(ExitNodeIP="100.64.9.9"), dict(advertise_tags=("tag:dev",)), plan.Fail, TailscaleFailed),
+    # ... but an IP a peer has (its second one, too) is kept
+    ("running-tags-exit-node-ip-of-a-peer",
+     dict(pid=42, socket=True, status=status_json("Running", peers={"nEXIT1CNTRL": ["100.64.0.7", "fd7a:115c:a1e0::7"]}),
+          prefs=prefs_json(ExitNodeIP="fd7a:115c:a1e0::7")),
+     dict(advertise_tags=("tag:dev",)), plan.Connect,
+     (CLI, SOCK, "up", *UP_FLAGS[:3], "--advertise-tags=tag:dev", "--exit-node=fd7a:115c:a1e0::7", UP_FLAGS[4])),
     # NoState with a node key right after the daemon started: connecting, never a new login
     ("nostate-node-key-key-available", dict(pid=42, socket=True, status=status_json("NoState", node_key=True)), dict(have_key=True), plan.WaitRunning, None),
     ("nostate-node-key-no-key", dict(pid=42, socket=True, status=status_json("NoState", node_key=True)), dict(require_key=True), plan.WaitRunning, None),
@@ -104,6 +120,25 @@ def test_next_step(probe_kw, wish_kw, kind, expected):
         assert isinstance(step.error, expected)
     elif expected is not None:
         assert step.argv == expected
+
+
+@pytest.mark.parametrize("prefs_kw, peers, then", [
+    (dict(ExitNodeAllowLANAccess=True), None, (CLI, SOCK, "set", "--exit-node-allow-lan-access")),
+    (dict(ExitNodeID="nGONE1CNTRL", ExitNodeAllowLANAccess=True), None, (CLI, SOCK, "set", "--exit-node-allow-lan-access")),
+    (dict(ExitNodeID="nEXIT1CNTRL", ExitNodeAllowLANAccess=True), {"nEXIT1CNTRL": ["100.64.0.7"]}, ()),
+    (dict(), None, ()),
+], ids=["alone", "peer-gone", "exit-node-named", "off"])
+def test_lan_access_is_restored_after_a_tag_change(prefs_kw, peers, then):
+    p = dict(pid=42, socket=True, status=status_json("Running", peers=peers or {}), prefs=prefs_json(**prefs_kw))
+    step = next_step(parse_probe(probe_text(**p)), wish(advertise_tags=("tag:dev",)))
+    assert isinstance(step, plan.Connect) and step.then == then
+
+
+def test_an_unknown_exit_node_ip_says_how_to_clear_it():
+    step = next_step(parse_probe(probe_text(**running(ExitNodeIP="100.64.9.9"))), wish(advertise_tags=("tag:dev",)))
+    assert isinstance(step, plan.Fail)
+    assert "100.64.9.9" in step.error.message and "not a peer" in step.error.message
+    assert "tailscale set --exit-node=" in step.error.fix
 
 
 def test_tun_failure_names_the_exact_fix():
