@@ -89,13 +89,15 @@ def report_up(out: Any, report: UpReport, *, kind: str = "up") -> None:
         return
     assert status is not None
     dns = status.self.magic_dns_name
-    ssh = f"ssh {report.ssh_user}@{dns or status.self.host_name}"
+    prefs = result.probe.prefs if result.probe else None
+    # without Tailscale SSH (--no-ssh) the node has no ssh line to give; prefs unknown: assume on
+    ssh = f"ssh {report.ssh_user}@{dns or status.self.host_name}" if prefs is None or prefs.run_ssh else None
     doc["ssh"] = ssh
     rows = [
         ("Hostname", status.self.host_name),
         ("MagicDNS", dns or "-"),
         ("IPs", ", ".join(status.tailscale_ips or status.self.tailscale_ips) or "-"),
-        ("SSH", ssh),
+        ("SSH", ssh or "off (Tailscale SSH not enabled)"),
         ("State", status.backend_state),
     ]
     peer = report.host_peer

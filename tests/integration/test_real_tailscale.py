@@ -142,9 +142,11 @@ def test_ssh_refused_by_policy_has_its_own_exit_code_and_fix(inv, containers):
 
 def test_commands_are_never_aborted_by_the_lose_ssh_confirmation(inv, containers):
     c = containers.start(env={"SSH_CLIENT": "100.64.0.9 50000 22"})  # as inside an SSH session over Tailscale
-    assert up(inv, c, "--hostname", "over-ssh", key=new_key()).code == 0
+    on = up(inv, c, "--hostname", "over-ssh", key=new_key())
+    assert on.code == 0 and on.doc["ssh"].startswith("ssh root@over-ssh"), on
     off = up(inv, c, "--hostname", "over-ssh", "--no-ssh")
     assert off.code == 0, off
+    assert off.doc["ssh"] is None, off  # no Tailscale SSH: no ssh line to offer
     d = inv("tailscale.down", "--container", c.name, "--json")
     assert d.code == 0, d
     assert d.doc["node"]["backend_state"] == "Stopped"
