@@ -1,10 +1,9 @@
-"""The connect logic as data: probe the container once, decide the next step.
+"""The connect logic as data: from one probe, decide the next step.
 
-Everything here is pure. ``PROBE_SCRIPT`` is the one shell script that learns
-all ``up`` needs in a single exec; ``parse_probe`` turns its output into a
-``Probe``; ``next_step`` maps (probe, wish) to one step; the ``*_argv``
-functions build every tailscale/tailscaled command line. The shell
-(`tailscale.py`) runs a step, probes again, and asks for the next one.
+Everything here is pure. ``next_step`` maps (probe, wish) to one step (the probe
+is gathered by ``core/scripts.PROBE_SCRIPT`` and parsed by ``core/probe``); the
+``*_argv`` functions build every tailscale/tailscaled command line. The shell
+(``shell/node.Node.up``) runs a step, probes again, and asks for the next one.
 """
 
 from __future__ import annotations

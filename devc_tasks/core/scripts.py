@@ -1,7 +1,7 @@
 """Every shell script devc-tasks runs inside a container, in one place.
 
 The host sends each one as ``sh -c SCRIPT devc-tasks ARGS...`` through the
-executor (``shell/engine.py``); they are data here, and their exit codes are
+executor (``shell/executors.py``); they are data here, and their exit codes are
 the contract with the Python that reads them (``shell/node.py``,
 ``shell/control.py``, ``shell/state/``). All of them follow the same rules:
 

@@ -1,4 +1,4 @@
-"""doctor.py: the checks are pure functions from gathered facts to (status, seen, fix)."""
+"""core/doctor_checks.py: the checks are pure functions from gathered facts to (status, seen, fix)."""
 
 from __future__ import annotations
 
