@@ -19,7 +19,6 @@ import io
 import math
 import re
 import tarfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -121,13 +120,14 @@ class CheckedArchive:
     def has_identity(self) -> bool:
         return self.state_identity == "identity"
 
-    def tar(self, prefix: str = "") -> bytes:
-        """A clean tar of the members (parents first), under ``prefix/`` when given."""
+    def tar(self, prefix: str = "", *, now: float = 0.0) -> bytes:
+        """A clean tar of the members (parents first), under ``prefix/`` when given; that
+        folder's mtime is ``now`` (the shell reads the clock)."""
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as out:
             if prefix:
                 top = tarfile.TarInfo(prefix)
-                top.type, top.mode, top.mtime = tarfile.DIRTYPE, DIR_MODE, time.time()
+                top.type, top.mode, top.mtime = tarfile.DIRTYPE, DIR_MODE, now
                 top.uname = top.gname = "root"
                 out.addfile(top)
             for m in self.members:

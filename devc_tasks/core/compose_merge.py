@@ -55,21 +55,21 @@ def interpolate_tree(value: Any, env: Mapping[str, str], where: str) -> Any:
     return value
 
 
-def resolve_bind(mount: Mount, project_dir: Path, env: Mapping[str, str]) -> Mount:
-    """Relative and ``~`` bind sources become absolute, as compose prints them (relative to the project)."""
+def resolve_bind(mount: Mount, project_dir: Path, env: Mapping[str, str], home: str = "") -> Mount:
+    """Relative and ``~`` bind sources become absolute, as compose prints them (relative to
+    the project; ``~`` is HOME, else ``home``, the user's home folder the shell looked up)."""
     if mount.kind != "bind" or not mount.source:
         return mount
     source = mount.source
     if source.startswith("~"):
-        home = env.get("HOME") or str(Path.home())
-        source = home + source[1:]
+        source = (env.get("HOME") or home) + source[1:]
     elif not os.path.isabs(source):
         source = os.path.normpath(project_dir / source)
     return Mount(kind=mount.kind, source=source, target=mount.target)
 
 
 def merge_service(
-    documents: Iterable[tuple[Path, Any]], service: str, project_dir: Path, env: Mapping[str, str], compose_files: Sequence[Path]
+    documents: Iterable[tuple[Path, Any]], service: str, project_dir: Path, env: Mapping[str, str], compose_files: Sequence[Path], home: str = ""
 ) -> Effective:
     """Merge the compose files with compose's rules for the keys we read.
 
@@ -104,7 +104,7 @@ def merge_service(
         for cap in part.cap_add:
             caps.setdefault(norm_cap(cap), cap)
         for mount in part.mounts:
-            mounts[mount.target] = resolve_bind(mount, project_dir, env)
+            mounts[mount.target] = resolve_bind(mount, project_dir, env, home)
         if "privileged" in settings:
             privileged = part.privileged
     if not found:

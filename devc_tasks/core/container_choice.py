@@ -71,11 +71,11 @@ def choose_container(candidates: Sequence[ContainerInfo], searched: str, *, allo
     return chosen
 
 
-def workspace_candidates(workspace: Path) -> list[str]:
+def workspace_candidates(workspace: Path, resolved: Path) -> list[str]:
     """The spellings of the workspace folder the devcontainer CLI may have recorded.
 
     The CLI stores the folder as it was given, symlinks not resolved: try the
     folder as we found it (from the logical current directory, see
-    ``logical_cwd``) and its resolved form.
+    ``logical_cwd``) and its resolved form (``resolved``, which the shell reads).
     """
-    return list(dict.fromkeys([str(workspace), str(workspace.resolve())]))
+    return list(dict.fromkeys([str(workspace), str(resolved)]))

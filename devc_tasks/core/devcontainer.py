@@ -115,9 +115,10 @@ def parse_jsonc(text: str, *, source: str = "devcontainer.json") -> dict[str, An
     return data
 
 
-def absolute_path(path: Path) -> Path:
-    """Absolute and lexically normalized, symlinks kept (as the CLI's labels record it)."""
-    return Path(os.path.abspath(path))
+def normalized(path: Path) -> Path:
+    """Lexically normalized (``a/../b`` is ``b``), symlinks kept, as the CLI's labels record
+    it; ``path`` is already absolute (the shell's ``config_files.absolute_path``)."""
+    return Path(os.path.normpath(path))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,7 +197,7 @@ def config_from_dict(data: Mapping[str, Any], *, path: Path, workspace: Path) ->
     """Build the config, validating each key we use as we read it."""
     source = str(path)
     compose_files = tuple(
-        absolute_path(path.parent / entry) for entry in _str_list(data, "dockerComposeFile", source, allow_str=True)
+        normalized(path.parent / entry) for entry in _str_list(data, "dockerComposeFile", source, allow_str=True)
     )
     return DevcontainerConfig(
         path=path,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -86,17 +86,18 @@ def _truthy(value: str | None) -> bool:
     return bool(value)
 
 
-def default_tls(environ: Mapping[str, str], exists: object = os.path.exists) -> TLSFiles | None:
+def default_tls(environ: Mapping[str, str], exists: Callable[[str], bool], home: str = "") -> TLSFiles | None:
     """TLS of the default context: ``DOCKER_TLS_VERIFY`` (verify) or ``DOCKER_TLS`` (encrypt only),
-    files from ``DOCKER_CERT_PATH`` (else ``~/.docker``), each used only when it exists, as the CLI does."""
+    files from ``DOCKER_CERT_PATH`` (else ``~/.docker``: HOME, else ``home``), each used only
+    when it ``exists`` (the shell's check), as the CLI does."""
     verify = _truthy(environ.get("DOCKER_TLS_VERIFY"))
     if not verify and not _truthy(environ.get("DOCKER_TLS")):
         return None
-    folder = environ.get("DOCKER_CERT_PATH") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".docker")
+    folder = environ.get("DOCKER_CERT_PATH") or os.path.join(environ.get("HOME") or home, ".docker")
 
     def pick(name: str) -> str | None:
         path = os.path.join(folder, name)
-        return path if exists(path) else None  # type: ignore[operator]
+        return path if exists(path) else None
 
     # the CLI drops a missing client cert/key but not a missing CA when verifying ("could not read CA certificate")
     ca = os.path.join(folder, "ca.pem") if verify else pick("ca.pem")
@@ -157,18 +158,21 @@ def check_url(url: str) -> None:
         raise UsageError(f"extra path, query or fragment after the host in the ssh:// engine URL {shown!r}", fix="ssh:// names the machine; its engine's socket is what `docker system dial-stdio` uses there. " + _URL_FIX)
 
 
-def choose_endpoint(*, host: str | None, context: str | None, environ: Mapping[str, str], contexts: Contexts, exists: object = os.path.exists) -> Endpoint:
-    """The engine the docker CLI would use with these flags and this environment."""
-    endpoint = _choose(host=host, context=context, environ=environ, contexts=contexts, exists=exists)
+def choose_endpoint(
+    *, host: str | None, context: str | None, environ: Mapping[str, str], contexts: Contexts, exists: Callable[[str], bool], home: str = ""
+) -> Endpoint:
+    """The engine the docker CLI would use with these flags and this environment (``exists``
+    and ``home``: the shell's file check and home folder, for the default TLS files)."""
+    endpoint = _choose(host=host, context=context, environ=environ, contexts=contexts, exists=exists, home=home)
     check_url(endpoint.url)
     return endpoint
 
 
-def _choose(*, host: str | None, context: str | None, environ: Mapping[str, str], contexts: Contexts, exists: object) -> Endpoint:
+def _choose(*, host: str | None, context: str | None, environ: Mapping[str, str], contexts: Contexts, exists: Callable[[str], bool], home: str) -> Endpoint:
     if host and context:
         raise UsageError("--host and --context name two engines; give one of them")
     if host:
-        return Endpoint(url=host, tls=default_tls(environ, exists) if host.startswith("tcp://") else None)
+        return Endpoint(url=host, tls=default_tls(environ, exists, home) if host.startswith("tcp://") else None)
     name = context
     if not name and not environ.get("DOCKER_HOST"):
         name = environ.get("DOCKER_CONTEXT") or contexts.current()
@@ -179,4 +183,4 @@ def _choose(*, host: str | None, context: str | None, environ: Mapping[str, str]
             raise UsageError(f"unknown Docker context {name!r}", fix=f"Known contexts: {known}. See `docker context ls`.")
         return Endpoint(url=meta.host or DEFAULT_URL, context=name, tls=meta.tls if meta.host.startswith("tcp://") else None)
     url = environ.get("DOCKER_HOST") or DEFAULT_URL
-    return Endpoint(url=url, context="default" if name == "default" else None, tls=default_tls(environ, exists) if url.startswith("tcp://") else None)
+    return Endpoint(url=url, context="default" if name == "default" else None, tls=default_tls(environ, exists, home) if url.startswith("tcp://") else None)

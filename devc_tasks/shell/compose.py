@@ -207,7 +207,7 @@ def _own_merge(config: DevcontainerConfig, service: str, environ: Mapping[str, s
     project_dir = config.compose_files[0].parent
     env = {**read_dotenv(project_dir / ".env"), **environ}
     documents = ((path, _load_yaml(path)) for path in config.compose_files)  # lazy: read in merge order
-    return merge_service(documents, service, project_dir, env, config.compose_files)
+    return merge_service(documents, service, project_dir, env, config.compose_files, home=str(Path.home()))
 
 
 # --- check ----------------------------------------------------------------------------------------------

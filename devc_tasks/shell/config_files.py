@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from devc_tasks.core.devcontainer import CONFIG_CANDIDATES, DevcontainerConfig, absolute_path, config_from_dict, parse_jsonc
+from devc_tasks.core.devcontainer import CONFIG_CANDIDATES, DevcontainerConfig, config_from_dict, parse_jsonc
 from devc_tasks.core.errors import ConfigError
 from devc_tasks.core.yaml_bounded import load_yaml
 
@@ -21,6 +21,12 @@ __all__ = ["read_dotenv", "find_workspace", "find_config", "load_config", "compo
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 """The most a devcontainer.json, compose or .env file may hold: far past any real one."""
 
+
+
+def absolute_path(path: Path) -> Path:
+    """Absolute (from the current directory) and lexically normalized, symlinks kept (as
+    the CLI's labels record it)."""
+    return Path(os.path.abspath(path))
 
 def read_config_text(path: Path, limit: int = MAX_CONFIG_BYTES) -> str:
     """A configuration file's text, read only from a regular file and at most ``limit`` bytes:

@@ -87,7 +87,7 @@ def find_container(
 
     searched: list[str] = []
     if workspace is not None:
-        for folder in workspace_candidates(workspace):
+        for folder in workspace_candidates(workspace, workspace.resolve()):
             rules = []
             if config_path is not None:
                 rules.append([f"{LABEL_LOCAL_FOLDER}={folder}", f"{LABEL_CONFIG_FILE}={config_path}"])

@@ -172,7 +172,9 @@ def _client(endpoint: Endpoint, environ: Mapping[str, str]) -> Any:
 
 def open_engine(*, host: str | None = None, context: str | None = None, environ: Mapping[str, str] = os.environ) -> Engine:
     """Connect to the Engine named by --host, --context, DOCKER_HOST/DOCKER_CONTEXT, the current context, or the default."""
-    endpoint = choose_endpoint(host=host, context=context, environ=environ, contexts=ContextStore(config_dir(environ)))
+    endpoint = choose_endpoint(
+        host=host, context=context, environ=environ, contexts=ContextStore(config_dir(environ)), exists=os.path.exists, home=os.path.expanduser("~")
+    )
     import docker.errors
     import requests.exceptions
 

@@ -29,6 +29,43 @@ LAYERS = ("core", "shell", "api", "tasks")  # low to high; the package root and 
 IO_MODULES = frozenset({"docker", "requests", "urllib3", "rich", "invoke", "paramiko", "subprocess", "socket", "ssl", "shutil", "tempfile", "http"})
 
 
+# What the core never calls (or, for the dotted names, even names): reads of the files, the
+# clock, the current directory, the home folder and the environment. The shell reads them and
+# passes the values in as data.
+IO_NAMES = frozenset({
+    "time.time", "time.time_ns", "time.monotonic", "time.sleep", "datetime.now", "datetime.datetime.now", "date.today",
+    "os.environ", "os.getenv", "os.getcwd", "os.listdir", "os.stat", "os.path.exists", "os.path.isfile", "os.path.isdir",
+    "os.path.abspath", "os.path.realpath", "os.path.expanduser", "os.path.getsize", "Path.cwd", "Path.home",
+})
+IO_METHODS = frozenset({"resolve", "absolute", "expanduser", "exists", "is_file", "is_dir", "read_text", "read_bytes", "write_text", "write_bytes", "iterdir", "glob", "rglob"})
+IO_BUILTINS = frozenset({"open", "input"})
+
+
+def _dotted(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = _dotted(node.value)
+        return f"{inner}.{node.attr}" if inner else ""
+    return ""
+
+
+def io_call_problems(source: str) -> list[str]:
+    """Each read of the world in ``source``: a call or reference to an ``IO_NAMES`` name,
+    a call of an ``IO_METHODS`` method (``path.resolve()``) or of ``open``/``input``."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and _dotted(node) in IO_NAMES:
+            found.append(f"line {node.lineno}: {_dotted(node)}")
+        elif isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Name) and f.id in IO_BUILTINS:
+                found.append(f"line {node.lineno}: {f.id}()")
+            elif isinstance(f, ast.Attribute) and f.attr in IO_METHODS and _dotted(f) not in IO_NAMES:
+                found.append(f"line {node.lineno}: .{f.attr}()")
+    return found
+
+
 def layer(module: str) -> int:
     """0 core, 1 shell, 2 api, 3 tasks, 4 the package root and the console entry."""
     parts = module.split(".")
@@ -131,6 +168,32 @@ def test_imports_point_down_only() -> None:
 
 def test_the_core_does_no_io() -> None:
     assert io_problems(EXTERNAL) == []
+
+
+def test_the_core_reads_no_file_clock_cwd_home_or_environment() -> None:
+    found = {m: io_call_problems(p.read_text(encoding="utf-8")) for m, p in FILES.items() if layer(m) == 0}
+    assert {m: f for m, f in found.items() if f} == {}
+
+
+@pytest.mark.parametrize(
+    "source, problems",
+    [
+        ("import os\nx = os.path.join('a', 'b').upper()\nd = {}.get('k')", []),
+        ("p.resolve()", ["line 1: .resolve()"]),
+        ("import time\nnow = time.time()", ["line 2: time.time"]),
+        ("import os\nos.path.exists('/x')", ["line 2: os.path.exists"]),
+        ("def f(exists=os.path.exists): ...", ["line 1: os.path.exists"]),
+        ("os.path.abspath(p)", ["line 1: os.path.abspath"]),
+        ("os.path.expanduser('~')", ["line 1: os.path.expanduser"]),
+        ("home.expanduser()", ["line 1: .expanduser()"]),
+        ("open('f').read()", ["line 1: open()"]),
+        ("os.environ.get('HOME')", ["line 1: os.environ"]),
+        ("Path.cwd()", ["line 1: Path.cwd"]),
+        ("Path('x').read_text()", ["line 1: .read_text()"]),
+    ],
+)
+def test_io_call_rule_catches_each_read(source: str, problems: list[str]) -> None:
+    assert io_call_problems(source) == problems
 
 
 def test_no_import_cycle() -> None:

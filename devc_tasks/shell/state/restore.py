@@ -202,7 +202,7 @@ def _restore_stopped(sc: StateContainer, archive: CheckedArchive, on_step: Calla
     parent = STATE_DIR.rsplit("/", 1)[0] or "/"
     warnings = []
     try:
-        put_archive(sc, parent, archive.tar(prefix=ARCHIVE_TOP))
+        put_archive(sc, parent, archive.tar(prefix=ARCHIVE_TOP, now=time.time()))
     except StateVolumeError:
         if listing is None:
             raise

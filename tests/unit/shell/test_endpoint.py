@@ -68,7 +68,7 @@ def test_choose_endpoint(host, context, environ, store, expected):
 )
 def test_choose_endpoint_errors(host, context, environ, words):
     with pytest.raises(UsageError) as e:
-        choose_endpoint(host=host, context=context, environ=environ, contexts=FakeStore(None, {"box": REMOTE}))
+        choose_endpoint(host=host, context=context, environ=environ, contexts=FakeStore(None, {"box": REMOTE}), exists=lambda p: False)
     for w in words:
         assert w in str(e.value)
 
@@ -169,7 +169,7 @@ def test_malformed_context_meta_is_a_clear_error_not_a_traceback(tmp_path, doc):
     assert store.names() == ["good"]
     assert store.get("good") == ContextMeta(name="good", host="ssh://me@good")
     with pytest.raises(UsageError) as e:
-        choose_endpoint(host=None, context="nope", environ={}, contexts=store)
+        choose_endpoint(host=None, context="nope", environ={}, contexts=store, exists=lambda p: False)
     assert "good" in str(e.value.fix)
     if isinstance(doc, dict):
         with pytest.raises(UsageError) as e:
@@ -198,12 +198,12 @@ def test_engine_urls_the_docker_cli_rejects_are_usage_errors(url, words):
     password in the URL is never echoed back."""
     for kwargs in ({"host": url, "environ": {}}, {"host": None, "environ": {"DOCKER_HOST": url}}):
         with pytest.raises(UsageError) as e:
-            choose_endpoint(context=None, contexts=FakeStore(), **kwargs)
+            choose_endpoint(context=None, contexts=FakeStore(), exists=lambda p: False, **kwargs)
         text = f"{e.value} {e.value.fix}"
         assert words in text
         assert "hunter2" not in text
     with pytest.raises(UsageError):
-        choose_endpoint(host=None, context="odd", environ={}, contexts=FakeStore(metas={"odd": ContextMeta(name="odd", host=url)}))
+        choose_endpoint(host=None, context="odd", environ={}, contexts=FakeStore(metas={"odd": ContextMeta(name="odd", host=url)}), exists=lambda p: False)
 
 
 @pytest.mark.parametrize(
