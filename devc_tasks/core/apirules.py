@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from devc_tasks.core.errors import ConfigError, UsageError
-from devc_tasks.core.secrets import Secret
+from devc_tasks.core.secrets import ENV_AUTHKEY, Secret
 
 __all__ = [
+    "check_no_secret",
     "ENV_CLIENT_ID",
     "ENV_CLIENT_SECRET",
     "ENV_API_KEY",
@@ -84,16 +85,22 @@ class ApiSettings:
         return "no API credentials"
 
 
-def _check_config(section: Mapping[str, Any]) -> None:
+def check_no_secret(section: Mapping[str, Any]) -> None:
+    """Refuse a ``tailscale`` config section that holds a secret (a key named like one, or a
+    ``tskey-`` value): config files get committed and copied around. Checked wherever the
+    section is read, not only when the API is used; the value is never echoed."""
     for key, value in section.items():
         lowered = str(key).lower()
-        looks_secret = any(w in lowered for w in _SECRET_WORDS) or (isinstance(value, str) and value.strip().startswith("tskey-"))
-        if looks_secret and value:
-            target = ENV_API_KEY if "api" in lowered or (isinstance(value, str) and value.startswith("tskey-api-")) else ENV_CLIENT_SECRET
-            raise ConfigError(
-                f"a secret is in the configuration file (tailscale.{key}); config files get committed and copied around",
-                fix=f"Remove it from invoke.yaml and put it in the host environment ({target}), or in a file given with --oauth-secret-file PATH (or - for stdin).",
-            )
+        text = value.strip() if isinstance(value, str) else ""
+        looks_secret = any(w in lowered for w in _SECRET_WORDS) or text.startswith("tskey-")
+        if not (looks_secret and value):
+            continue
+        if "authkey" in lowered or "auth_key" in lowered or text.startswith("tskey-auth-"):
+            fix = f"Remove it from invoke.yaml and give the key with --authkey-file PATH (or - for stdin), or set {ENV_AUTHKEY} on the host."
+        else:
+            target = ENV_API_KEY if "api" in lowered or text.startswith("tskey-api-") else ENV_CLIENT_SECRET
+            fix = f"Remove it from invoke.yaml and put it in the host environment ({target}), or in a file given with --oauth-secret-file PATH (or - for stdin)."
+        raise ConfigError(f"a secret is in the configuration file (tailscale.{key}); config files get committed and copied around", fix=fix)
 
 
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
@@ -127,7 +134,7 @@ def api_settings(
 ) -> ApiSettings:
     """Credentials from the host environment (and ``--oauth-secret-file``); non-secret
     defaults (tailnet, base_url) from the config section, the environment winning."""
-    _check_config(config)
+    check_no_secret(config)
     client_id = (env.get(ENV_CLIENT_ID) or "").strip() or None
     secret_value = (env.get(ENV_CLIENT_SECRET) or "").strip()
     secret: Callable[[], Secret] | None = None

@@ -111,10 +111,14 @@ def config_section(config: Any) -> Mapping[str, Any]:
     if section is None:
         return {}
     if not isinstance(section, Mapping):
+        shown = "" if isinstance(section, str) else f" {section!r}"  # a string may be a pasted key: never echoed
         raise ConfigError(
-            f"`tailscale` in {_config_where(config)} must be a mapping of settings, not {type(section).__name__} {section!r}",
+            f"`tailscale` in {_config_where(config)} must be a mapping of settings, not {type(section).__name__}{shown}",
             fix="Write it as a mapping, e.g. `tailscale: {timeout: 60, daemon_wait: 20}`.",
         )
+    from devc_tasks.core.apirules import check_no_secret  # not for --help/--list (test_surface)
+
+    check_no_secret(section)
     return section
 
 
