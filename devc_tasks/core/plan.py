@@ -47,8 +47,6 @@ class Step:
 
 @dataclass(frozen=True)
 class Done(Step):
-    already: bool = False  # nothing had to be done at all
-
     def describe(self) -> str:
         return "connected"
 

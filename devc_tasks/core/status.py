@@ -62,11 +62,9 @@ class Status:
     version: str
     tun: bool
     have_node_key: bool
-    auth_url: str
     tailscale_ips: tuple[str, ...]
     self: SelfStatus
     health: tuple[str, ...]
-    magic_dns_suffix: str
     tailnet: str | None
     peers: int | None  # None when the document has no "Peer" key; null (zero peers) is 0
     peer_ips: tuple[tuple[str, str], ...] = ()  # (stable ID, Tailscale IP) for each IP of each peer, in order
@@ -112,7 +110,6 @@ def parse_status(text: str) -> Status:
         version=_field(doc, "Version", str, "status", default=""),
         tun=bool(_field(doc, "TUN", bool, "status", default=False)),
         have_node_key=bool(_field(doc, "HaveNodeKey", bool, "status", default=False)),
-        auth_url=_field(doc, "AuthURL", str, "status", default=""),
         tailscale_ips=_strings(doc, "TailscaleIPs", "status"),
         self=SelfStatus(
             id=_field(me, "ID", str, "Self", default=""),
@@ -125,7 +122,6 @@ def parse_status(text: str) -> Status:
             key_expiry=None if expiry in (None, _ZERO_TIME) else expiry,
         ),
         health=_strings(doc, "Health", "status"),
-        magic_dns_suffix=_field(doc, "MagicDNSSuffix", str, "status", default=""),
         tailnet=(_field(tailnet, "Name", str, "CurrentTailnet") if tailnet else None),
         peers=len(peers) if isinstance(peers, dict) else (0 if "Peer" in doc else None),
         peer_ips=_peer_ips(peers),
@@ -152,7 +148,6 @@ class Prefs:
     run_ssh: bool = False
     route_all: bool = False
     advertise_tags: tuple[str, ...] = ()
-    want_running: bool = False
     logged_out: bool = False
     control_url: str = ""
     corp_dns: bool = True
@@ -257,7 +252,6 @@ def parse_prefs(text: str) -> Prefs:
         run_ssh=bool(_field(doc, "RunSSH", bool, "prefs", default=False)),
         route_all=bool(_field(doc, "RouteAll", bool, "prefs", default=False)),
         advertise_tags=_strings(doc, "AdvertiseTags", "prefs"),
-        want_running=bool(_field(doc, "WantRunning", bool, "prefs", default=False)),
         logged_out=bool(_field(doc, "LoggedOut", bool, "prefs", default=False)),
         control_url=_field(doc, "ControlURL", str, "prefs", default=""),
         corp_dns=bool(_field(doc, "CorpDNS", bool, "prefs", default=True)),

@@ -48,7 +48,6 @@ class _Transport:
     settings: ApiSettings
     timeout: float = 30.0
     _session: Any = field(default=None, repr=False)
-    requests_made: int = 0
 
     def _http(self) -> Any:
         if self._session is None:
@@ -95,8 +94,6 @@ class _Transport:
 
     def _send(self, method: str, url: str, **kw: Any) -> Any:
         import requests
-
-        self.requests_made += 1
         from urllib3.exceptions import ReadTimeoutError
 
         try:

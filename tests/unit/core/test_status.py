@@ -77,5 +77,5 @@ def test_bad_status(text, match):
 
 def test_prefs():
     p = parse_prefs(prefs_json(hostname="x", ssh=False, routes=True, tags=["tag:dev"]))
-    assert (p.hostname, p.run_ssh, p.route_all, p.advertise_tags, p.want_running) == ("x", False, True, ("tag:dev",), True)
+    assert (p.hostname, p.run_ssh, p.route_all, p.advertise_tags) == ("x", False, True, ("tag:dev",))
     assert parse_prefs(prefs_json(tags=None)).advertise_tags == ()

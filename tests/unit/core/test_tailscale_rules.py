@@ -88,7 +88,7 @@ def test_tun_errors(log, tun):
     "prefs, flags",
     [
         (Prefs(), {}),
-        (Prefs(control_url="https://controlplane.tailscale.com", want_running=True), {}),
+        (Prefs(control_url="https://controlplane.tailscale.com"), {}),
         (Prefs(corp_dns=False), {"accept-dns": False}),
         (Prefs(hostname="h", run_ssh=True, route_all=True, advertise_tags=("tag:a", "tag:b")), {"hostname": "h", "ssh": True, "accept-routes": True, "advertise-tags": "tag:a,tag:b"}),
         (Prefs(advertise_routes=("10.0.0.0/24", "0.0.0.0/0", "::/0")), {"advertise-routes": "10.0.0.0/24", "advertise-exit-node": True}),
