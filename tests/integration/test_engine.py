@@ -22,12 +22,13 @@ pytestmark = pytest.mark.integration
 
 
 def _pipe(a: socket.socket, b: socket.socket) -> None:
+    """One direction of the proxy. An end of input is passed on as a half-close, as a TCP
+    engine sees it (the exec's stdin ends while its output still flows back)."""
     try:
         while data := a.recv(65536):
             b.sendall(data)
+        b.shutdown(socket.SHUT_WR)
     except OSError:
-        pass
-    finally:
         for s in (a, b):
             try:
                 s.shutdown(socket.SHUT_RDWR)
