@@ -93,13 +93,19 @@ class Status:
         return self.backend_state in ("Running", "Stopped", "Starting", "NeedsMachineAuth") and bool(self.self.id or self.have_node_key)
 
 
-def parse_status(text: str) -> Status:
+def _json_object(text: str, command: str) -> dict[str, Any]:
+    """What a tailscale command printed, as the JSON object it must be."""
     try:
         doc = json.loads(text)
     except ValueError as e:
-        raise TailscaleFailed(f"`tailscale status --json` printed something that is not JSON ({e})") from None
+        raise TailscaleFailed(f"`{command}` printed something that is not JSON ({e})") from None
     if not isinstance(doc, dict):
-        raise TailscaleFailed("`tailscale status --json` printed JSON that is not an object")
+        raise TailscaleFailed(f"`{command}` printed JSON that is not an object")
+    return doc
+
+
+def parse_status(text: str) -> Status:
+    doc = _json_object(text, "tailscale status --json")
     me = _field(doc, "Self", dict, "status", default={})
     state = _field(doc, "BackendState", str, "status", default="NoState")
     tailnet = _field(doc, "CurrentTailnet", dict, "status")
@@ -241,12 +247,7 @@ def short_version(long: str) -> str:
 
 
 def parse_prefs(text: str) -> Prefs:
-    try:
-        doc = json.loads(text)
-    except ValueError as e:
-        raise TailscaleFailed(f"`tailscale debug prefs` printed something that is not JSON ({e})") from None
-    if not isinstance(doc, dict):
-        raise TailscaleFailed("`tailscale debug prefs` printed JSON that is not an object")
+    doc = _json_object(text, "tailscale debug prefs")
     return Prefs(
         hostname=_field(doc, "Hostname", str, "prefs", default=""),
         run_ssh=bool(_field(doc, "RunSSH", bool, "prefs", default=False)),
