@@ -2,10 +2,12 @@
 
 Each failure class carries its own exit code (documented in the README) and,
 where there is one, the fix a user should apply. Messages never hold secrets:
-text that came from tailscale is redacted before it reaches an error.
+every message and fix is redacted here, whoever raises it.
 """
 
 from __future__ import annotations
+
+from devc_tasks.core.redaction import redact_known_forms
 
 __all__ = [
     "DevcError",
@@ -47,6 +49,10 @@ class DevcError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, *, fix: str | None = None) -> None:
+        # Redacted here, once for every raiser: a key pasted where a tag, a name or a path
+        # belongs is echoed by no message, whether a task or a script (devc_tasks.api) shows it.
+        message = redact_known_forms(message)
+        fix = redact_known_forms(fix) if fix is not None else None
         super().__init__(message)
         self.message = message
         self.fix = fix

@@ -11,16 +11,11 @@ import re
 from collections.abc import Iterable
 
 from devc_tasks.core.errors import UsageError
+from devc_tasks.core.redaction import redact_known_forms
 
 __all__ = ["Secret", "redact", "looks_like_key", "ENV_AUTHKEY"]
 
 ENV_AUTHKEY = "TAILSCALE_AUTHKEY"
-_KEY_CHARS = r"[A-Za-z0-9_\-]"
-# Any Tailscale secret (tskey-auth-, tskey-client-, tskey-api-, ...); a key that runs
-# to the end of a line may go on at the start of the next (wrapped output).
-_TSKEY = re.compile(rf"tskey-(?:{_KEY_CHARS}+|(?=[ \t]*\r?\n))(?:[ \t]*\r?\n[ \t]*{_KEY_CHARS}+)?")
-# tailscale's flag, as Go's flag package reads it: one dash or two, `=` or a space.
-_KEY_FLAG = re.compile(r"(?<![\w-])(--?auth-?key(?:=|[ \t]+))(?!file:)(\S+)", re.IGNORECASE)
 
 
 def looks_like_key(text: str) -> bool:
@@ -80,5 +75,4 @@ def redact(text: str, secrets: Iterable[Secret | None] = ()) -> str:
     for s in secrets:
         if s is not None and s.reveal().strip():
             text = _spelled_out(s.reveal().strip()).sub("tskey-...", text)
-    text = _KEY_FLAG.sub(lambda m: m.group(1) + "...", text)
-    return _TSKEY.sub("tskey-...", text)
+    return redact_known_forms(text)
