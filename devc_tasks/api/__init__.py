@@ -23,23 +23,39 @@ Long operations take ``on_event``: it is called with an ``Event`` per step
 
 from __future__ import annotations
 
-from devc_tasks.api.doctor import doctor
-from devc_tasks.api.node import down, logout, plan, restart, status, up
-from devc_tasks.api.state import state_backup, state_restore
-from devc_tasks.api.types import (
-    BackupReport,
-    ChangeReport,
-    DoctorReport,
-    Event,
-    OnEvent,
-    PlanReport,
-    RestoreReport,
-    StatusReport,
-    UpReport,
-)
-from devc_tasks.core import errors
-from devc_tasks.core.errors import DevcError
-from devc_tasks.core.secrets import Secret
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devc_tasks.api.doctor import doctor
+    from devc_tasks.api.node import down, logout, plan, restart, status, up
+    from devc_tasks.api.state import state_backup, state_restore
+    from devc_tasks.api.types import (
+        BackupReport,
+        ChangeReport,
+        DoctorReport,
+        Event,
+        OnEvent,
+        PlanReport,
+        RestoreReport,
+        StatusReport,
+        UpReport,
+    )
+    from devc_tasks.core import errors
+    from devc_tasks.core.errors import DevcError
+    from devc_tasks.core.secrets import Secret
+
+# Each name loads its own module on first use (PEP 562), so `status` pays for
+# neither the doctor, the state archive code nor the Tailscale API client.
+_HOME = {
+    "doctor": "devc_tasks.api.doctor",
+    **dict.fromkeys(("up", "plan", "down", "logout", "restart", "status"), "devc_tasks.api.node"),
+    **dict.fromkeys(("state_backup", "state_restore"), "devc_tasks.api.state"),
+    **dict.fromkeys(("UpReport", "PlanReport", "ChangeReport", "StatusReport", "DoctorReport", "BackupReport", "RestoreReport", "Event", "OnEvent"),
+                    "devc_tasks.api.types"),
+    "Secret": "devc_tasks.core.secrets",
+    "DevcError": "devc_tasks.core.errors",
+}
 
 __all__ = [
     "up",
@@ -64,3 +80,18 @@ __all__ = [
     "DevcError",
     "errors",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "errors":
+        value: Any = importlib.import_module("devc_tasks.core.errors")
+    elif name in _HOME:
+        value = getattr(importlib.import_module(_HOME[name]), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devc_tasks.api.types import ChangeReport, OnEvent, PlanReport, Progress, StatusReport, UpReport
 from devc_tasks.core.errors import UsageError
@@ -17,10 +17,12 @@ from devc_tasks.core.hostname import HostnameChoice
 from devc_tasks.core.options import check_tags, parse_tags, seconds
 from devc_tasks.core.plan import UpWish
 from devc_tasks.core.secrets import Secret
-from devc_tasks.shell.hostapi import HostApi
 from devc_tasks.shell.keys import KeySource
 from devc_tasks.shell.node import Node, UpResult
 from devc_tasks.shell.target import Selectors, Target, resolve
+
+if TYPE_CHECKING:  # `status` and `down` load no Tailscale API client
+    from devc_tasks.shell.hostapi import HostApi
 
 __all__ = ["up", "plan", "down", "logout", "restart", "status", "target"]
 

@@ -12,19 +12,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from devc_tasks.core.doctor_facts import Check
-from devc_tasks.core.errors import DevcError
 from devc_tasks.core.events import event_kind
-from devc_tasks.core.hostname import HostnameChoice
-from devc_tasks.core.plan import DryRun
-from devc_tasks.core.probe import Probe
 from devc_tasks.core.secrets import redact
-from devc_tasks.core.status import Status
-from devc_tasks.shell.node import UpResult
-from devc_tasks.shell.state.backup import BackupResult
-from devc_tasks.shell.state.restore import RestoreResult
+
+if TYPE_CHECKING:  # only named in annotations: `status` loads no doctor, plan or state code
+    from devc_tasks.core.doctor_facts import Check
+    from devc_tasks.core.errors import DevcError
+    from devc_tasks.core.hostname import HostnameChoice
+    from devc_tasks.core.plan import DryRun
+    from devc_tasks.core.probe import Probe
+    from devc_tasks.core.status import Status
+    from devc_tasks.shell.node import UpResult
+    from devc_tasks.shell.state.backup import BackupResult
+    from devc_tasks.shell.state.restore import RestoreResult
 
 __all__ = [
     "Event",

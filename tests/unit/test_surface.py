@@ -48,6 +48,27 @@ def test_import_stays_light():
     assert out.strip() == "[]"
 
 
+# what `status` (through the API) must not load: the doctor, the state archive code, the
+# Tailscale API client and its HTTP stack beyond docker's own
+_NOT_FOR_STATUS = (
+    "devc_tasks.api.doctor", "devc_tasks.api.state", "devc_tasks.core.doctor_checks", "devc_tasks.shell.state.backup",
+    "devc_tasks.shell.state.restore", "devc_tasks.shell.hostapi", "devc_tasks.shell.tsapi", "tarfile",
+)
+
+
+def test_the_api_loads_only_what_the_call_needs():
+    """`devc_tasks.api` names every operation but loads each on first use: `api.status`
+    pays for no doctor, archive or Tailscale API code; every public name still resolves."""
+    code = (
+        "import sys; from devc_tasks import api; f = api.status\n"
+        f"print(sorted(m for m in {_NOT_FOR_STATUS!r} if m in sys.modules))\n"
+        "from devc_tasks.api import doctor, state_restore; print(sorted(m for m in ('devc_tasks.api.doctor', 'devc_tasks.api.state') if m in sys.modules))\n"
+        "print(all(getattr(api, n) is not None for n in api.__all__), sorted(dir(api)) == sorted(api.__all__))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == ["[]", "['devc_tasks.api.doctor', 'devc_tasks.api.state']", "True True"]
+
+
 # what a command that only prints help must not load: the Engine client, output, config
 # discovery, secrets handling (each costs import time the user waits for). PyYAML is not
 # listed: invoke itself loads it (its vendored yaml uses the C loader when installed).
