@@ -56,7 +56,7 @@ FLOOR = Path(__file__).resolve().parent / "floor.py"
 
 # Users' Pythons cache bytecode; this machine's environment turns that off, which
 # would bill every run for compiling every module.
-BASE_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "VIRTUAL_ENV", "TAILSCALE_AUTHKEY", "TAILSCALE_HOSTNAME")} | {"NO_COLOR": "1"}
+BASE_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "VIRTUAL_ENV", "DEVC_TASKS_NO_CACHE", "TAILSCALE_AUTHKEY", "TAILSCALE_HOSTNAME")} | {"NO_COLOR": "1"}
 LABEL = "devc-tasks-bench"
 
 
@@ -301,10 +301,19 @@ def main() -> None:
         table.add("  execs for status", str(execs(client, c, since)), goal="1")
         bare = median_ms([INSTALL.python, "-c", "import invoke"], runs)
         table.ms("python -c 'import invoke' (the floor of --help)", bare)
-        helps = median_ms(devc("--help"), runs)
-        table.ms("devc-tasks --help", helps, f"{helps / bare:.2f}x import invoke", "<= 120 ms")
+        cold = statistics.median(
+            timed(devc("--help"), {"XDG_CACHE_HOME": tempfile.mkdtemp(dir=scratch)})[0] * 1000 for _ in range(runs)
+        )
+        table.ms("devc-tasks --help, first time (the program answers)", cold, f"{cold / bare:.2f}x import invoke")
+        answers = {"XDG_CACHE_HOME": str(scratch / "answers")}
+        timed(devc("--help"), answers)
+        helps = median_ms(devc("--help"), runs, answers)
+        table.ms("devc-tasks --help, again (its recorded answer)", helps, f"{helps / bare:.2f}x import invoke", "<= 120 ms")
+        timed(devc("tailscale.up", "--help"), answers)
+        task_help = median_ms(devc("tailscale.up", "--help"), runs, answers)
+        table.ms("devc-tasks tailscale.up --help, again", task_help, f"{task_help / bare:.2f}x import invoke", "<= 120 ms")
         listing = median_ms(inv("--list"), runs)
-        table.ms("inv --list", listing, f"{listing / bare:.2f}x import invoke", "<= 120 ms")
+        table.ms("inv --list (Invoke's own program: imports Invoke)", listing, f"{listing / bare:.2f}x import invoke", "<= 120 ms")
         table.ms(f"first up, then login after logout (median of {runs})", first_up)
         table.ms("login latency (node Running -> up returns)", latency, goal="<= 100 ms")
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from invoke import Program
 
@@ -40,6 +41,7 @@ class DevcProgram(Program):
     document with ``--json``), not a traceback."""
 
     _config_error: Exception | None = None
+    _executed = False  # a task ran
 
     def parse_core(self, argv: list[str] | None) -> None:
         with _redacted_parse_errors():
@@ -85,6 +87,10 @@ class DevcProgram(Program):
             self.config.set_project_location(str(folder))  # forget the half-read file
         self.config.merge()
 
+    def execute(self) -> None:
+        self._executed = True
+        super().execute()
+
     def _check_config(self) -> None:
         from devc_tasks.core.errors import ConfigError
         from devc_tasks.tasks.common import _output, boundary, config_section
@@ -101,7 +107,52 @@ class DevcProgram(Program):
             config_section(self.config)  # its values are checked where they are used (a flag wins)
 
 
-def main() -> None:
+class _Tee:
+    """A stream that writes through and keeps what was written (through ``write``; a
+    program that reached for the raw buffer has printed past it: then nothing is kept)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream, self.bypassed = stream, False
+        self.text: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.text.append(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "buffer":
+            self.bypassed = True
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def _recorded(program: DevcProgram, record: Callable[[str], None] | None) -> Iterator[None]:
+    """Hand ``record`` what the program printed, when it only printed: it exited 0, ran no
+    task, wrote nothing to stderr, and answered --help, --list or --version (see
+    devc_tasks.entry). These come from the task definitions alone: of a project's
+    invoke.yaml read on the way, Invoke consults only ``tasks.ignore_unknown_help``, which
+    can turn an answer into an error (never recorded) but not into another answer."""
+    if record is None:
+        yield
+        return
+    out, err = _Tee(sys.stdout), _Tee(sys.stderr)
+    sys.stdout, sys.stderr = out, err
+    code: object = 0
+    try:
+        yield
+    except SystemExit as e:
+        code = e.code
+        raise
+    finally:
+        sys.stdout, sys.stderr = out._stream, err._stream
+        args = getattr(program, "args", None)
+        answered = args is not None and any(args[flag].value for flag in ("help", "list", "version"))
+        if answered and code in (0, None) and not (program._executed or err.text or out.bypassed or err.bypassed):
+            record("".join(out.text))
+
+
+def main(record: Callable[[str], None] | None = None) -> None:
+    """Run the program; ``record`` (from devc_tasks.entry) receives an answer that only printed."""
     import atexit
     import gc
 
@@ -115,4 +166,6 @@ def main() -> None:
         return
     # binary_names: the completion scripts (--print-completion-script) register for and call
     # `devc-tasks`, whatever argv[0] this process was started with
-    DevcProgram(namespace=ns, name="devc-tasks", binary="devc-tasks", binary_names=["devc-tasks"], version=__version__).run()
+    program = DevcProgram(namespace=ns, name="devc-tasks", binary="devc-tasks", binary_names=["devc-tasks"], version=__version__)
+    with _recorded(program, record):
+        program.run()

@@ -73,6 +73,10 @@ def boundary(out: Any) -> Iterator[None]:
         raise Exit("interrupted", code=stop.exit_code) from None
     except Exit:
         raise
+    except BrokenPipeError:  # the reader went away (`... | head -1`): no error to tell anyone
+        from devc_tasks.shell.pipes import reader_gone
+
+        raise Exit(code=reader_gone()) from None
     except Exception as e:  # a bug: still one JSON document and no traceback, unless asked for
         if os.environ.get("DEVC_DEBUG"):
             raise

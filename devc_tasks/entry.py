@@ -1,0 +1,133 @@
+"""The `devc-tasks` console script's first step: what only prints comes from a cache.
+
+`devc-tasks --help`, `--list`, `--version` and a task's `--help` print text that
+depends only on the installed code, the arguments, the terminal's width and
+Invoke's user and system configuration. Importing Invoke to print it again costs
+more than everything else (about 150 ms on a 2-core machine, against 20 ms for
+this module), so the full program records each such answer under a key made of
+exactly those inputs, and the next identical call prints it without importing
+Invoke. Anything else -- every task, `--complete` (completions follow the
+project's configuration), an answer that wrote to stderr or did not exit 0 --
+runs the full program unrecorded. A changed file (ours or Invoke's) changes the key, so a
+stale answer is never printed; an unusable cache folder only costs the speed.
+`DEVC_TASKS_NO_CACHE=1` turns it off.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["main", "answer_key", "cache_dir"]
+
+_CONFIG_FILES = [f"{base}.{ext}" for base in ("/etc/invoke", "~/.invoke") for ext in ("yaml", "yml", "json", "py")]
+_KEEP = 64  # answers kept; the oldest go first
+
+
+def cache_dir(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path:
+    return Path(environ.get("XDG_CACHE_HOME") or Path("~/.cache").expanduser()) / "devc-tasks" / "answers"
+
+
+def _tree(package: Path) -> list[tuple[str, int, int]]:
+    """Every file of a package by path, change time and size: any edit or reinstall changes it."""
+    found = []
+    for folder, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            st = os.stat(os.path.join(folder, name))
+            found.append((os.path.join(folder, name), st.st_mtime_ns, st.st_size))
+    return found
+
+
+def _invoke_dir() -> Path | None:
+    for entry in sys.path:
+        candidate = Path(entry or ".") / "invoke"
+        if (candidate / "__init__.py").is_file():
+            return candidate
+    return None
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(os.path.expanduser(path))
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def answer_key(argv: list[str]) -> str | None:
+    """The key of the answer to ``argv``, or None when it cannot be looked up: no cache,
+    a runtime config file (`-f`: its content would be an input), a word that may be a key."""
+    from devc_tasks.core.redaction import redact_known_forms as redact
+
+    if os.environ.get("DEVC_TASKS_NO_CACHE") or any(a in ("-f", "--config") or a.startswith(("-f", "--config=")) for a in argv):
+        return None
+    if any(redact(a) != a for a in argv):
+        return None
+    invoke = _invoke_dir()
+    if invoke is None:
+        return None
+    try:
+        width = os.get_terminal_size(sys.stdout.fileno()) if sys.stdout is not None and sys.stdout.isatty() else None
+    except (OSError, ValueError):
+        width = None
+    import hashlib
+
+    inputs = (
+        argv, sys.version, width,
+        sorted((k, v) for k, v in os.environ.items() if k.startswith("INVOKE_")),
+        [(f, _stat(f)) for f in _CONFIG_FILES],
+        _tree(Path(__file__).parent), _tree(invoke),
+    )
+    return hashlib.sha256(repr(inputs).encode()).hexdigest()
+
+
+def _lookup(key: str) -> str | None:
+    try:
+        return (cache_dir() / key).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _record(key: str) -> Callable[[str], None]:
+    def store(text: str) -> None:
+        import tempfile
+
+        folder = cache_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".new-")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, folder / key)
+            kept = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+            for old in kept[_KEEP:]:
+                old.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only or full disk costs the speed, nothing else
+
+    return store
+
+
+def main() -> None:
+    try:
+        _answer(sys.argv[1:])
+    except BrokenPipeError:  # `devc-tasks --list | head -1`: end quietly (a task's own boundary does the same)
+        from devc_tasks.shell.pipes import reader_gone
+
+        sys.exit(reader_gone())
+
+
+def _answer(argv: list[str]) -> None:
+    key = answer_key(argv)
+    if key is not None:
+        text = _lookup(key)
+        if text is not None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+    from devc_tasks.program import main as run
+
+    run(record=_record(key) if key is not None else None)
