@@ -24,6 +24,7 @@ __all__ = ["main", "answer_key", "cache_dir"]
 
 _CONFIG_FILES = [f"{base}.{ext}" for base in ("/etc/invoke", "~/.invoke") for ext in ("yaml", "yml", "json", "py")]
 _KEEP = 64  # answers kept; the oldest go first
+_ASKS = {"-h", "--help", "-l", "--list", "-V", "--version"}  # the flags an answer needs
 
 
 def cache_dir(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path:
@@ -58,8 +59,11 @@ def _stat(path: str) -> tuple[int, int] | None:
 
 
 def answer_key(argv: list[str]) -> str | None:
-    """The key of the answer to ``argv``, or None when it cannot be looked up: no cache,
-    a runtime config file (`-f`: its content would be an input), a word that may be a key."""
+    """The key of the answer to ``argv``, or None when there is none to look up: no flag
+    that asks for one, no cache, a runtime config file (`-f`: its content would be an
+    input), a word that may be a key."""
+    if not any(a in _ASKS or a.startswith(("--help=", "--list=")) for a in argv):
+        return None  # a task run: no answer to look up (and none of the cost of looking)
     from devc_tasks.core.redaction import redact_known_forms as redact
 
     if os.environ.get("DEVC_TASKS_NO_CACHE") or any(a in ("-f", "--config") or a.startswith(("-f", "--config=")) for a in argv):

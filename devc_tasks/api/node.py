@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from devc_tasks.api.types import ChangeReport, OnEvent, PlanReport, Progress, StatusReport, UpReport
 from devc_tasks.core.errors import UsageError
-from devc_tasks.core.hostname import HostnameChoice
 from devc_tasks.core.options import check_tags, parse_tags, seconds
-from devc_tasks.core.plan import UpWish
 from devc_tasks.core.secrets import Secret
 from devc_tasks.shell.keys import KeySource
 from devc_tasks.shell.node import Node, UpResult
 from devc_tasks.shell.target import Selectors, Target, resolve
 
-if TYPE_CHECKING:  # `status` and `down` load no Tailscale API client
+if TYPE_CHECKING:  # `status` and `down` load no Tailscale API client, planner or hostname rules
+    from devc_tasks.core.hostname import HostnameChoice
+    from devc_tasks.core.plan import UpWish
     from devc_tasks.shell.hostapi import HostApi
 
 __all__ = ["up", "plan", "down", "logout", "restart", "status", "target"]
@@ -109,6 +109,8 @@ def _prepare(a: dict[str, Any]) -> _Up:
                    oauth_secret_file=a["oauth_secret_file"], timeout=wait, ephemeral=a["ephemeral"], key_expiry=a["key_expiry"],
                    warn=progress.warn, step=progress.step)
     key = _key(a["authkey_file"], a["authkey"], environ, t, api, a["local"])
+    from devc_tasks.core.plan import UpWish
+
     wish = UpWish(hostname=choice.name, ssh=a["ssh"], accept_routes=a["accept_routes"], advertise_tags=tags, timeout=wait,
                   require_key=a["require_key"], userspace=a["userspace"], have_key=key.available)
     return _Up(t, choice, api, key, wish, _node(t, progress), progress)
@@ -242,6 +244,8 @@ def restart(
             progress.warn(w)
     node = _node(t, progress)
     progress.emit("probe", "probe the container")
+    from devc_tasks.core.plan import UpWish
+
     before, result = node.restart(UpWish(hostname=choice.name, timeout=wait, userspace=userspace), rename=hostname is not None, daemon_wait=settle)
     old_id = before.status.self.id if before.status else None
     new_id = result.probe.status.self.id if result.probe and result.probe.status else None

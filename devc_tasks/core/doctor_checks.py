@@ -11,9 +11,9 @@ import re
 
 from devc_tasks.core.doctor_facts import FAIL, PASS, SKIP, WARN, Check, Facts, config_kind, daemon_gap, probe_gap, service_name
 from devc_tasks.core.identity import BROKEN_STATE_FIX
+from devc_tasks.core.outcome import INSTALL_FIX, collision
 from devc_tasks.core.paths import SOCKET, STATE_DIR
 from devc_tasks.core.persistence import persistence_problem
-from devc_tasks.core.plan import INSTALL_FIX, collision
 from devc_tasks.core.probe import CAP_NET_ADMIN, CAP_NET_RAW
 from devc_tasks.core.secrets import redact
 

@@ -6,18 +6,26 @@ Pure; ``shell/node.py`` and ``shell/control.py`` act on these verdicts.
 
 from __future__ import annotations
 
-from devc_tasks.core import plan
+from typing import TYPE_CHECKING
+
 from devc_tasks.core.errors import DevcError, LoginRejected, SshRefused, TailscaleFailed
-from devc_tasks.core.plan import UpWish
 from devc_tasks.core.probe import Probe
 
-__all__ = ["classify_tailscale_error", "is_tun_error", "SSH_REFUSED_FIX"]
+if TYPE_CHECKING:  # the planner is `up`'s: the error rules every probe uses load without it
+    from devc_tasks.core.plan import UpWish
+    from devc_tasks.core.status import Status
+
+__all__ = ["classify_tailscale_error", "is_tun_error", "collision", "connect_warnings", "daemon_died", "SSH_REFUSED_FIX", "APPROVAL_FIX", "INSTALL_FIX"]
 
 SSH_REFUSED_FIX = (
     "Run it with --no-ssh (the node then has no Tailscale SSH server), or let the tailnet policy grant "
     "Tailscale SSH to this node (https://tailscale.com/s/ssh), then run it again."
 )
 APPROVAL_FIX = "Approve the machine in the Tailscale admin console (https://login.tailscale.com/admin/machines), then run up again; or use a pre-approved auth key."
+INSTALL_FIX = (
+    "Install Tailscale in the devcontainer image (e.g. the ghcr.io/tailscale/codespace feature "
+    "or the official install script), then rebuild."
+)
 
 
 def is_tun_error(log: str) -> bool:
@@ -58,13 +66,20 @@ def daemon_died(before: Probe, after: Probe) -> bool:
     return before.status is not None and after.status is None and after.daemon_pid is None
 
 
+def collision(status: Status, wanted: str) -> str | None:
+    """The MagicDNS label when it is not the wanted name (``name-1``: another node holds
+    ``name``). Labels are case-insensitive; the control server lowercases them."""
+    label = status.self.dns_label
+    return label if label and label.lower() != wanted.lower() else None
+
+
 def connect_warnings(probe: Probe, wish: UpWish) -> list[str]:
     """What the user should know about a connected node."""
     out: list[str] = []
     st = probe.status
     if st is None:
         return out
-    if plan.collision(st, wish.hostname):
+    if collision(st, wish.hostname):
         out.append(
             f"the MagicDNS name is {st.self.magic_dns_name}, not {wish.hostname}: another node already holds "
             f"the name {wish.hostname!r} (often an old copy of this container whose state was lost). "

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from devc_tasks.core.compose_render import fix_text
 from devc_tasks.core.errors import DaemonFailed, DevcError, KeyRequired, LoginRejected, StateVolumeError, TailscaleFailed, TailscaleNotInstalled, TunMissing
 from devc_tasks.core.identity import BROKEN_STATE_FIX
+from devc_tasks.core.outcome import INSTALL_FIX
 from devc_tasks.core.paths import DAEMON_LOG, SOCKET, STATE_FILE
 from devc_tasks.core.probe import Probe
 from devc_tasks.core.status import Prefs, Status, exit_node_ip, prefs_to_flags
 
-__all__ = ["UpWish", "Step", "Done", "Skip", "Fail", "StartDaemon", "WaitRunning", "Login", "Connect", "ApplySettings", "next_step", "tailscaled_argv", "up_argv", "bare_up_argv", "set_argv", "settings_diff", "lan_restore", "unknown_exit_node", "tun_fix", "collision", "INSTALL_FIX", "DryRun", "PlannedStep", "dry_run"]
+__all__ = ["UpWish", "Step", "Done", "Skip", "Fail", "StartDaemon", "WaitRunning", "Login", "Connect", "ApplySettings", "next_step", "tailscaled_argv", "up_argv", "bare_up_argv", "set_argv", "settings_diff", "lan_restore", "unknown_exit_node", "tun_fix", "DryRun", "PlannedStep", "dry_run"]
 
 @dataclass(frozen=True, kw_only=True)
 class UpWish:
@@ -301,18 +302,6 @@ def _no_key(wish: UpWish) -> Step:
         )
     return Skip("no auth key (TAILSCALE_AUTHKEY / --authkey-file) and no node identity yet; Tailscale is opt-in")
 
-
-INSTALL_FIX = (
-    "Install Tailscale in the devcontainer image (e.g. the ghcr.io/tailscale/codespace feature "
-    "or the official install script), then rebuild."
-)
-
-
-def collision(status: Status, wanted: str) -> str | None:
-    """The MagicDNS label when it is not the wanted name (``name-1``: another node holds
-    ``name``). Labels are case-insensitive; the control server lowercases them."""
-    label = status.self.dns_label
-    return label if label and label.lower() != wanted.lower() else None
 
 
 # --- dry run ---------------------------------------------------------------

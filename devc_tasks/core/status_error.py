@@ -11,7 +11,7 @@ __all__ = ["status_error"]
 
 def status_error(probe: Probe) -> DevcError | None:
     """Why `status` does not exit 0: not installed (21), or not Running (5)."""
-    from devc_tasks.core.plan import INSTALL_FIX  # plan (and status) only when a status is rendered
+    from devc_tasks.core.outcome import INSTALL_FIX  # only when a status is rendered
 
     if probe.tailscale is None:
         return TailscaleNotInstalled("the `tailscale` CLI is not installed in the container", fix=INSTALL_FIX)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from devc_tasks.core import paths, plan
+from devc_tasks.core import paths
 from devc_tasks.core.errors import DaemonFailed, LoginRejected, TailscaleFailed, TimedOut, TunMissing
 from devc_tasks.core.outcome import APPROVAL_FIX, classify_tailscale_error, is_tun_error
-from devc_tasks.core.plan import UpWish
 from devc_tasks.core.probe import Probe, after_probe
 from devc_tasks.core.scripts import (
     DAEMON_DIED,
@@ -26,6 +26,9 @@ from devc_tasks.core.scripts import (
     WAIT_RUNNING_SCRIPT,
 )
 from devc_tasks.shell.runner import ScriptRunner
+
+if TYPE_CHECKING:  # a probe (`status`) loads no planner; the steps that need it import it
+    from devc_tasks.core.plan import UpWish
 
 __all__ = ["NodeControl"]
 
@@ -44,7 +47,9 @@ class NodeControl(ScriptRunner):
         log = self._clean(r.stderr)
         if r.exit_code == DAEMON_DIED:
             if is_tun_error(log):
-                raise TunMissing(f"tailscaled exited: it cannot create its TUN device. Its last log lines:\n{log}", fix=plan.tun_fix())
+                from devc_tasks.core.plan import tun_fix
+
+                raise TunMissing(f"tailscaled exited: it cannot create its TUN device. Its last log lines:\n{log}", fix=tun_fix())
             raise DaemonFailed(f"tailscaled exited right after it started. Its last log lines ({paths.DAEMON_LOG}):\n{log}")
         if r.exit_code == DAEMON_SLOW:
             raise TimedOut(
@@ -132,7 +137,9 @@ class NodeControl(ScriptRunner):
         if before.status is None and before.daemon_pid is None:
             if not before.has_identity:  # a `{}` or post-logout file is none (a broken one: nothing to log out)
                 return before, ["no node identity: already logged out"]
-            argv = plan.tailscaled_argv(before.tailscaled or "tailscaled", userspace=not before.tun)
+            from devc_tasks.core.plan import tailscaled_argv
+
+            argv = tailscaled_argv(before.tailscaled or "tailscaled", userspace=not before.tun)
             self.on_step("start tailscaled")
             self.start_daemon(argv, cli=cli, wait=daemon_wait)
             done.append("started tailscaled")

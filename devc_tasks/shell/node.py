@@ -12,14 +12,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from devc_tasks.core import plan
 from devc_tasks.core.errors import TailscaleFailed, TimedOut
 from devc_tasks.core.outcome import connect_warnings, daemon_died
-from devc_tasks.core.plan import UpWish
 from devc_tasks.core.probe import Probe
 from devc_tasks.core.secrets import Secret
 from devc_tasks.shell.control import NodeControl
+
+if TYPE_CHECKING:  # the planner is loaded by `up` and `restart`, not by a probe (`status`)
+    from devc_tasks.core import plan
+    from devc_tasks.core.plan import UpWish
 
 __all__ = ["Node", "UpResult"]
 
@@ -43,6 +46,8 @@ class Node(NodeControl):
 
     def up(self, wish: UpWish, key: Callable[[], Secret] | None, *, daemon_wait: float = 20.0, max_steps: int = 6) -> UpResult:
         """Run the connect logic; ``key`` is called only when the node must log in."""
+        from devc_tasks.core import plan
+
         result = UpResult(outcome="connected", wanted_hostname=wish.hostname)
         probe = self.probe(prefs=True)  # the planner compares and repeats the node's settings
         recovered = False
@@ -82,6 +87,8 @@ class Node(NodeControl):
 
     def _run_step(self, step: plan.Step, probe: Probe, wish: UpWish, key: Callable[[], Secret] | None, *, daemon_wait: float) -> Probe | None:
         """Run one step; the node as the step's script probed it at its end, when it did."""
+        from devc_tasks.core import plan
+
         cli = self._require_cli(probe)
         if isinstance(step, plan.StartDaemon):
             return self.start_daemon(step.argv, cli=cli, wait=daemon_wait)

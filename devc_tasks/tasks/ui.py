@@ -159,7 +159,12 @@ class Output(Renderers, Events):
     def _console(stderr: bool) -> Any:
         from rich.console import Console
 
-        return Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True)
+        class _Console(Console):
+            def on_broken_pipe(self) -> None:  # rich would exit 1 on its own: the boundary ends it (141)
+                self.quiet = True
+                raise BrokenPipeError
+
+        return _Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True)
 
     @property
     def err(self) -> Any:

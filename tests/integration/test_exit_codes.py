@@ -226,6 +226,21 @@ def t_interrupted(w: World) -> TaskRun:
     return TaskRun(subprocess.CompletedProcess(proc.args, proc.returncode, out, "".join(seen) + err))
 
 
+def t_reader_gone(w: World) -> TaskRun:
+    """`inv tailscale.status --container C | head -0`: the reader closed the pipe before the
+    first line (its stdout is a pipe with no reading end)."""
+    c = w.containers.start()
+    read, write = os.pipe()
+    os.close(read)
+    env = {k: v for k, v in os.environ.items() if k != "TAILSCALE_HOSTNAME"} | {"NO_COLOR": "1"}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(REPO), "tailscale.status", "--container", c.name],
+                              env=env, stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    return TaskRun(subprocess.CompletedProcess(proc.args, proc.returncode, "", proc.stderr))
+
+
 def _api_up(w: World, *, scopes: tuple[str, ...] = ("auth_keys", "devices:core"), tags: tuple[str, ...] = ("tag:devc",), **env: str) -> TaskRun:
     """`up` with only OAuth credentials on the host (the key is minted through the API stand-in)."""
     cid, secret = w.api.state.add_client(scopes=scopes, tags=tags)
@@ -264,7 +279,7 @@ def t_api_unavailable(w: World) -> TaskRun:
     return _api_up(w)
 
 
-# code -> (kind, trigger); kind None for the code that is no error class (0)
+# code -> (kind, trigger); kind None for the codes that are no error class (0, 141)
 TRIGGERS: dict[int, tuple[str | None, Callable[[World], TaskRun]]] = {
     0: (None, t_done),
     1: ("error", t_error),
@@ -295,6 +310,7 @@ TRIGGERS: dict[int, tuple[str | None, Callable[[World], TaskRun]]] = {
     55: ("api_unreachable", t_api_unreachable),
     56: ("api_unavailable", t_api_unavailable),
     130: ("interrupted", t_interrupted),
+    141: (None, t_reader_gone),
 }
 
 
