@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 from devc_tasks.core.errors import DevcError, LoginRejected, SshRefused, TailscaleFailed
 from devc_tasks.core.probe import Probe
 
-if TYPE_CHECKING:  # the planner is `up`'s: the error rules every probe uses load without it
-    from devc_tasks.core.plan import UpWish
+if TYPE_CHECKING:
     from devc_tasks.core.status import Status
 
 __all__ = ["classify_tailscale_error", "is_tun_error", "collision", "connect_warnings", "daemon_died", "SSH_REFUSED_FIX", "APPROVAL_FIX", "INSTALL_FIX"]
@@ -73,16 +72,16 @@ def collision(status: Status, wanted: str) -> str | None:
     return label if label and label.lower() != wanted.lower() else None
 
 
-def connect_warnings(probe: Probe, wish: UpWish) -> list[str]:
-    """What the user should know about a connected node."""
+def connect_warnings(probe: Probe, hostname: str) -> list[str]:
+    """What the user should know about a node connected under the wanted ``hostname``."""
     out: list[str] = []
     st = probe.status
     if st is None:
         return out
-    if collision(st, wish.hostname):
+    if collision(st, hostname):
         out.append(
-            f"the MagicDNS name is {st.self.magic_dns_name}, not {wish.hostname}: another node already holds "
-            f"the name {wish.hostname!r} (often an old copy of this container whose state was lost). "
+            f"the MagicDNS name is {st.self.magic_dns_name}, not {hostname}: another node already holds "
+            f"the name {hostname!r} (often an old copy of this container whose state was lost). "
             "Remove the stale node (`tailscale.prune --yes` with API credentials on the host, or the admin console), "
             "then run `tailscale.restart` or `up` again."
         )

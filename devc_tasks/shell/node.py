@@ -61,7 +61,7 @@ class Node(NodeControl):
             if isinstance(step, plan.Done):
                 result.outcome = "connected" if result.steps else "already-connected"
                 result.probe = probe
-                result.warnings.extend(connect_warnings(probe, wish))
+                result.warnings.extend(connect_warnings(probe, wish.hostname))
                 return result
             self.on_step(step.describe())
             result.steps.append(step.describe())

@@ -145,6 +145,20 @@ class Events:
             self.event({"event": "error", "step": None, "container": None, **error})
 
 
+def _console(stderr: bool) -> Any:
+    """A rich console, imported when something is first shown: a `--json` run that prints
+    only its document never pays for it. A closed pipe ends the run through the task's
+    boundary (141), where rich would exit 1 on its own."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True)
+
+
 class Output(Renderers, Events):
     def __init__(self, *, json_mode: bool = False, events: bool = False) -> None:
         Events.__init__(self)
@@ -153,29 +167,16 @@ class Output(Renderers, Events):
         self._err: Any = None
         self._out: Any = None
 
-    # rich is imported when something is first shown: a `--json` run that prints only
-    # its document never pays for it.
-    @staticmethod
-    def _console(stderr: bool) -> Any:
-        from rich.console import Console
-
-        class _Console(Console):
-            def on_broken_pipe(self) -> None:  # rich would exit 1 on its own: the boundary ends it (141)
-                self.quiet = True
-                raise BrokenPipeError
-
-        return _Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True)
-
     @property
     def err(self) -> Any:
         if self._err is None:
-            self._err = self._console(stderr=True)
+            self._err = _console(stderr=True)
         return self._err
 
     @property
     def out(self) -> Any:
         if self._out is None:
-            self._out = self._console(stderr=False)
+            self._out = _console(stderr=False)
         return self._out
 
     # -- progress -------------------------------------------------------------

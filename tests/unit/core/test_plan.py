@@ -213,7 +213,7 @@ def test_parse_probe_rejects_garbage():
 def test_connect_warnings(request, dns, tun, expect):
     p = parse_probe(probe_text(pid=1, socket=True, status=status_json("Running", dns=dns, tun=tun), prefs=prefs_json()))
     wanted = NAME.upper() if request.node.callspec.id == "case-insensitive" else NAME
-    warnings = connect_warnings(p, wish(hostname=wanted))
+    warnings = connect_warnings(p, wanted)
     assert len(warnings) == len(expect)
     for w, e in zip(warnings, expect, strict=True):
         assert e in w
