@@ -119,6 +119,29 @@ def median_ms(argv: list[str], runs: int, env: dict[str, str] | None = None, ok:
     return statistics.median(times) * 1000
 
 
+class Rounds:
+    """Commands timed in rounds (each runs once per round, in turn): medians, and ratios
+    taken round by round, then their median."""
+
+    def __init__(self, runs: int, commands: dict[str, list[str]]) -> None:
+        self.times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(runs):
+            for name, argv in commands.items():
+                t, proc = timed(argv)
+                if proc.returncode != 0:
+                    raise SystemExit(f"{argv} failed ({proc.returncode}): {proc.stderr}")
+                self.times[name].append(t * 1000)
+
+    def ms(self, name: str) -> float:
+        return statistics.median(self.times[name])
+
+    def ratio(self, a: str, b: str) -> float:
+        return statistics.median(x / y for x, y in zip(self.times[a], self.times[b], strict=True))
+
+    def ratios(self, a: str, *against: str) -> str:
+        return ", ".join(f"{self.ratio(a, b):.2f}x {b}" for b in against)
+
+
 def execs(client: Any, container: Any, since: float) -> int:
     events = client.events(since=int(since), until=int(time.time()) + 1, decode=True, filters={"container": container.id})
     return sum(1 for e in events if e.get("Action", "").startswith("exec_create"))
@@ -279,17 +302,21 @@ def main() -> None:
         hostname = f"bench-{fleet.run_id}"
         latency, first_up = login_latency(fleet, c, hostname, runs)
 
-        docker_exec = median_ms(["docker", "exec", c.name, "tailscale", "status", "--json"], runs)
-        table.ms("docker exec C tailscale status --json", docker_exec, "1")
-        floor = median_ms([INSTALL.python, str(FLOOR), c.name], runs)
-        table.ms("floor script (python, import docker, 1 lookup, 1 exec_run)", floor, f"{floor / docker_exec:.2f}x docker exec")
-        floor_invoke = median_ms([INSTALL.python, str(FLOOR), "--invoke", c.name], runs)
-        table.ms("floor script + import invoke (any Invoke program)", floor_invoke, f"{floor_invoke / floor:.2f}x floor")
-        status = median_ms(devc("tailscale.status", "--container", c.name, "--json"), runs)
-        table.ms("devc-tasks status --json", status, f"{status / floor:.2f}x floor, {status / floor_invoke:.2f}x floor+invoke, {status / docker_exec:.2f}x docker exec",
+        # in rounds: each round runs every command once, so a ratio is taken within a round
+        # (the machine's speed drifts less within one round than over the whole run)
+        rounds = Rounds(runs, {
+            "docker exec": ["docker", "exec", c.name, "tailscale", "status", "--json"],
+            "floor": [INSTALL.python, str(FLOOR), c.name],
+            "floor+invoke": [INSTALL.python, str(FLOOR), "--invoke", c.name],
+            "status": devc("tailscale.status", "--container", c.name, "--json"),
+            "up": devc("tailscale.up", "--container", c.name, "--hostname", hostname, "--json"),
+        })
+        table.ms("docker exec C tailscale status --json", rounds.ms("docker exec"), "1")
+        table.ms("floor script (python, import docker, 1 lookup, 1 exec_run)", rounds.ms("floor"), rounds.ratios("floor", "docker exec"))
+        table.ms("floor script + import invoke (any Invoke program)", rounds.ms("floor+invoke"), rounds.ratios("floor+invoke", "floor"))
+        table.ms("devc-tasks status --json", rounds.ms("status"), rounds.ratios("status", "floor", "floor+invoke", "docker exec"),
                  "<= 1.2x floor, <= 3x docker exec")
-        noop = median_ms(devc("tailscale.up", "--container", c.name, "--hostname", hostname, "--json"), runs)
-        table.ms("devc-tasks up (no-op)", noop, f"{noop / floor:.2f}x floor, {noop / floor_invoke:.2f}x floor+invoke, {noop / docker_exec:.2f}x docker exec", "<= 1.3x floor")
+        table.ms("devc-tasks up (no-op)", rounds.ms("up"), rounds.ratios("up", "floor", "floor+invoke", "docker exec"), "<= 1.3x floor")
         time.sleep(1.1)
         since = time.time()
         timed(devc("tailscale.up", "--container", c.name, "--hostname", hostname))
@@ -330,17 +357,18 @@ def main() -> None:
             names = [x.name for x in fleet_nodes]
             _, proc = timed(devc("tailscale.status", "--all", *scope, "--json"))
             listed = len(json.loads(proc.stdout)["containers"]) if proc.returncode == 0 else "?"
-            figures = {
-                "all": median_ms(devc("tailscale.status", "--all", *scope, "--json"), runs),
-                "floor": median_ms([INSTALL.python, str(FLOOR), *names], runs),
-                "cli": median_ms(["sh", "-c", 'for c; do docker exec "$c" tailscale status --json >/dev/null & done; wait', "sh", *names], runs),
-            }
+            rounds = Rounds(runs, {
+                "all": devc("tailscale.status", "--all", *scope, "--json"),
+                "floor": [INSTALL.python, str(FLOOR), *names],
+                "cli": ["sh", "-c", 'for c; do docker exec "$c" tailscale status --json >/dev/null & done; wait', "sh", *names],
+            })
+            figures = {k: rounds.ms(k) for k in rounds.times}
             for k, v in figures.items():
                 base.setdefault(k, v)
             first, last = n == counts[0], n == counts[-1]
             vs = "" if first else f"{figures['all'] / base['all']:.2f}x {counts[0]}, "
             table.ms(f"status --all over {n} devcontainer(s) ({listed} rows)", figures["all"],
-                     f"{vs}{figures['all'] / figures['floor']:.2f}x floor over {n}", "<= 2x 1" if last and not first else "")
+                     f"{vs}{rounds.ratio('all', 'floor'):.2f}x floor over {n}", "<= 2x 1" if last and not first else "")
             table.ms(f"  floor script over {n} ({min(8, n)} at once)", figures["floor"], "" if first else f"{figures['floor'] / base['floor']:.2f}x {counts[0]}")
             table.ms(f"  docker exec over {n} (all at once)", figures["cli"], "" if first else f"{figures['cli'] / base['cli']:.2f}x {counts[0]}")
     finally:
