@@ -206,3 +206,18 @@ def test_a_reader_that_goes_away_ends_the_run_quietly(argv, cached, tmp_path):
         os.close(write)
     assert proc.returncode == 141
     assert errors_of(proc) == ""
+
+
+def test_an_answer_the_reader_cut_short_is_never_recorded(tmp_path):
+    """With PYTHONUNBUFFERED=1 (common in container images) the first line meets the closed
+    pipe: what was printed until then is no answer to print next time."""
+    argv = ["tailscale.up", "--help"]
+    program = run(argv, None)
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = run(argv, tmp_path, stdout=write, PYTHONUNBUFFERED="1")
+    finally:
+        os.close(write)
+    assert proc.returncode == 141 and answers(tmp_path) == []
+    assert run(argv, tmp_path).stdout == program.stdout
