@@ -60,10 +60,10 @@ def _stat(path: str) -> tuple[int, int] | None:
 
 def answer_key(argv: list[str]) -> str | None:
     """The key of the answer to ``argv``, or None when there is none to look up: no flag
-    that asks for one, no cache, a runtime config file (`-f`: its content would be an
+    that asks for one, no stdout, no cache, a runtime config file (`-f`: its content would be an
     input), a word that may be a key."""
-    if not any(a in _ASKS or a.startswith(("--help=", "--list=")) for a in argv):
-        return None  # a task run: no answer to look up (and none of the cost of looking)
+    if sys.stdout is None or not any(a in _ASKS or a.startswith(("--help=", "--list=")) for a in argv):
+        return None  # a task run, or no stdout (`>&-`: print does nothing): no answer to look up
     from devc_tasks.core.redaction import redact_known_forms as redact
 
     if os.environ.get("DEVC_TASKS_NO_CACHE") or any(a in ("-f", "--config") or a.startswith(("-f", "--config=")) for a in argv):
@@ -74,7 +74,7 @@ def answer_key(argv: list[str]) -> str | None:
     if invoke is None:
         return None
     try:
-        width = os.get_terminal_size(sys.stdout.fileno()) if sys.stdout is not None and sys.stdout.isatty() else None
+        width = os.get_terminal_size(sys.stdout.fileno()) if sys.stdout.isatty() else None
     except (OSError, ValueError):
         width = None
     import hashlib

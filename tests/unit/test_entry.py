@@ -221,3 +221,21 @@ def test_an_answer_the_reader_cut_short_is_never_recorded(tmp_path):
         os.close(write)
     assert proc.returncode == 141 and answers(tmp_path) == []
     assert run(argv, tmp_path).stdout == program.stdout
+
+
+def test_no_output_at_all_is_no_error(tmp_path):
+    """`devc-tasks --help >&-` (no stdout: Python's sys.stdout is None) prints nothing and
+    exits 0, as the program does without the cache, and records no empty answer."""
+    def closed(cache: Path | None) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "XDG_CACHE_HOME": str(cache)} if cache else {**os.environ, "DEVC_TASKS_NO_CACHE": "1"}
+        return subprocess.run(["sh", "-c", 'exec "$0" "$@" >&-', sys.executable, "-c", _RUN, "--help"],
+                              cwd=REPO, env=env, stderr=subprocess.PIPE, text=True, timeout=60)
+    program = closed(None)
+    assert (program.returncode, errors_of(program)) == (0, "")
+    run(["--help"], tmp_path)  # an answer is there to print
+    for _ in range(2):
+        proc = closed(tmp_path / "empty")
+        assert (proc.returncode, errors_of(proc)) == (0, "")
+        assert answers(tmp_path / "empty") == []
+    proc = closed(tmp_path)
+    assert (proc.returncode, errors_of(proc)) == (0, "")
