@@ -31,14 +31,15 @@ def cache_dir(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path:
     return Path(environ.get("XDG_CACHE_HOME") or Path("~/.cache").expanduser()) / "devc-tasks" / "answers"
 
 
-def _tree(package: Path) -> list[tuple[str, int, int]]:
-    """Every file of a package by path, change time and size: any edit or reinstall changes it."""
+def _tree(package: Path) -> list[tuple[str, tuple[int, int] | None]]:
+    """Every file of a package by path, change time and size: any edit or reinstall changes
+    it (a link to nowhere, such as an editor's lock file, counts as there without a stat)."""
     found = []
     for folder, dirs, files in os.walk(package):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(files):
-            st = os.stat(os.path.join(folder, name))
-            found.append((os.path.join(folder, name), st.st_mtime_ns, st.st_size))
+            path = os.path.join(folder, name)
+            found.append((path, _stat(path)))
     return found
 
 

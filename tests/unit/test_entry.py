@@ -239,3 +239,16 @@ def test_no_output_at_all_is_no_error(tmp_path):
         assert answers(tmp_path / "empty") == []
     proc = closed(tmp_path)
     assert (proc.returncode, errors_of(proc)) == (0, "")
+
+
+def test_a_dangling_link_in_a_checkout_is_no_error(tmp_path):
+    """An editor's lock file in an editable checkout (Emacs's `.#node.py` is a link to
+    nowhere) is one more file of the package, not a traceback."""
+    shutil.copytree(REPO / "devc_tasks", tmp_path / "src" / "devc_tasks", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "src" / "devc_tasks" / "tasks" / ".#node.py").symlink_to("someone@host.4242:1700000000")
+    env = {"PYTHONPATH": str(tmp_path / "src")}
+    program = run(["--list"], None, cwd=tmp_path, **env)
+    for _ in range(2):
+        proc = run(["--list"], tmp_path / "cache", cwd=tmp_path, **env)
+        assert (proc.returncode, proc.stdout, errors_of(proc)) == (0, program.stdout, "")
+    assert not invoke_imported(proc)
