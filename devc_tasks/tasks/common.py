@@ -46,7 +46,20 @@ def _one_line(text: str) -> str:
 @contextmanager
 def boundary(out: Any) -> Iterator[None]:
     """Library errors become a clean message and their documented exit code; anything
-    else (a bug) becomes exit 1 with one line, or its traceback with DEVC_DEBUG=1."""
+    else (a bug) becomes exit 1 with one line, or its traceback with DEVC_DEBUG=1. A reader
+    that went away (`... --json | head -0`) ends the run with 141, even when it was the
+    error document that met the closed pipe (under `inv`, nothing else would catch it)."""
+    try:
+        with _reported(out):
+            yield
+    except BrokenPipeError:
+        from devc_tasks.shell.pipes import reader_gone
+
+        raise Exit(code=reader_gone()) from None
+
+
+@contextmanager
+def _reported(out: Any) -> Iterator[None]:
     from devc_tasks.core.secrets import redact
 
     try:
@@ -73,10 +86,8 @@ def boundary(out: Any) -> Iterator[None]:
         raise Exit("interrupted", code=stop.exit_code) from None
     except Exit:
         raise
-    except BrokenPipeError:  # the reader went away (`... | head -1`): no error to tell anyone
-        from devc_tasks.shell.pipes import reader_gone
-
-        raise Exit(code=reader_gone()) from None
+    except BrokenPipeError:  # the reader went away: no error to tell anyone (boundary ends it)
+        raise
     except Exception as e:  # a bug: still one JSON document and no traceback, unless asked for
         if os.environ.get("DEVC_DEBUG"):
             raise

@@ -321,3 +321,22 @@ def test_pruning_deletes_only_answers(tmp_path):
         (folder / f"note{i}").write_text(str(i))
     run(["--help"], tmp_path)
     assert len(answers(tmp_path)) == 71
+
+
+@pytest.mark.parametrize("events", [False, True])
+def test_an_error_document_the_reader_cannot_take_ends_quietly_with_inv(events, tmp_path):
+    """`inv tailscale.compose --workspace WS --json | head -0` (or `up ... --events`) where WS's configuration is
+    broken: the error document meets the closed pipe inside the task's error handling,
+    which is the task boundary's to end with 141 (Invoke's program has no such net)."""
+    ws = tmp_path / "ws"
+    (ws / ".devcontainer").mkdir(parents=True)
+    (ws / ".devcontainer" / "devcontainer.json").write_text("{broken")
+    argv = ["tailscale.up" if events else "tailscale.compose", "--workspace", str(ws), "--json", *(["--events"] if events else [])]
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(REPO), *argv], cwd=tmp_path,
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (141, "")
