@@ -1,7 +1,8 @@
 """The `devc-tasks` console script's first step: what only prints comes from a cache.
 
 `devc-tasks --help`, `--list`, `--version` and a task's `--help` print text that
-depends only on the installed code, the arguments, the terminal's width and
+depends only on the installed code, the interpreter (its version; its flags: `-OO`
+drops the docstrings that are the help), the arguments, the terminal's width and
 Invoke's user and system configuration. Importing Invoke to print it again costs
 more than everything else (about 150 ms on a 2-core machine, against 20 ms for
 this module), so the full program records each such answer under a key made of
@@ -97,7 +98,7 @@ def answer_key(argv: list[str]) -> str | None:
     import hashlib
 
     inputs = (
-        argv, sys.version, width,
+        argv, sys.version, sys.flags, width,  # sys.flags: -OO strips the docstrings, which are the help
         sorted((k, v) for k, v in os.environ.items() if k.startswith("INVOKE_")),
         [(f, _stat(f)) for f in _CONFIG_FILES],
         _tree(Path(__file__).parent), _tree(invoke),

@@ -340,3 +340,12 @@ def test_an_error_document_the_reader_cannot_take_ends_quietly_with_inv(events, 
     finally:
         os.close(write)
     assert (proc.returncode, proc.stderr) == (141, "")
+
+
+def test_an_answer_of_python_dash_OO_is_not_the_answer_without_it(tmp_path):
+    """PYTHONOPTIMIZE=2 strips the docstrings, which are the task help: each mode has its own answer."""
+    plain, bare = run(["--list"], None), run(["--list"], None, PYTHONOPTIMIZE="2")
+    assert plain.stdout != bare.stdout
+    for _ in range(2):
+        assert run(["--list"], tmp_path, PYTHONOPTIMIZE="2").stdout == bare.stdout
+        assert run(["--list"], tmp_path).stdout == plain.stdout
