@@ -27,20 +27,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from devc_tasks.api.doctor import doctor
-    from devc_tasks.api.node import down, logout, plan, restart, status, up
-    from devc_tasks.api.state import state_backup, state_restore
-    from devc_tasks.api.types import (
-        BackupReport,
-        ChangeReport,
-        DoctorReport,
-        Event,
-        OnEvent,
-        PlanReport,
-        RestoreReport,
-        StatusReport,
-        UpReport,
-    )
+    from devc_tasks.api.doctor import DoctorReport, doctor
+    from devc_tasks.api.node import down, logout, restart, status, up
+    from devc_tasks.api.plan import PlanReport, plan
+    from devc_tasks.api.state import BackupReport, RestoreReport, state_backup, state_restore
+    from devc_tasks.api.types import ChangeReport, Event, OnEvent, StatusReport, UpReport
     from devc_tasks.core import errors
     from devc_tasks.core.errors import DevcError
     from devc_tasks.core.secrets import Secret
@@ -48,11 +39,11 @@ if TYPE_CHECKING:
 # Each name loads its own module on first use (PEP 562), so `status` pays for
 # neither the doctor, the state archive code nor the Tailscale API client.
 _HOME = {
-    "doctor": "devc_tasks.api.doctor",
-    **dict.fromkeys(("up", "plan", "down", "logout", "restart", "status"), "devc_tasks.api.node"),
-    **dict.fromkeys(("state_backup", "state_restore"), "devc_tasks.api.state"),
-    **dict.fromkeys(("UpReport", "PlanReport", "ChangeReport", "StatusReport", "DoctorReport", "BackupReport", "RestoreReport", "Event", "OnEvent"),
-                    "devc_tasks.api.types"),
+    **dict.fromkeys(("doctor", "DoctorReport"), "devc_tasks.api.doctor"),
+    **dict.fromkeys(("up", "down", "logout", "restart", "status"), "devc_tasks.api.node"),
+    **dict.fromkeys(("plan", "PlanReport"), "devc_tasks.api.plan"),
+    **dict.fromkeys(("state_backup", "state_restore", "BackupReport", "RestoreReport"), "devc_tasks.api.state"),
+    **dict.fromkeys(("UpReport", "ChangeReport", "StatusReport", "Event", "OnEvent"), "devc_tasks.api.types"),
     "Secret": "devc_tasks.core.secrets",
     "DevcError": "devc_tasks.core.errors",
 }

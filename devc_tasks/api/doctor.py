@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from devc_tasks.api.node import PathArg
-from devc_tasks.api.types import DoctorReport
+from devc_tasks.core.doctor_facts import Check
 
-__all__ = ["doctor"]
+__all__ = ["doctor", "DoctorReport"]
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    """Every pre-flight check; ``ok`` when nothing blocks ``up`` (else the task exits 40)."""
+
+    checks: list[Check]
+    ok: bool
 
 
 def doctor(

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from devc_tasks.api.types import ChangeReport, OnEvent, PlanReport, Progress, StatusReport, UpReport
+from devc_tasks.api.types import ChangeReport, OnEvent, Progress, StatusReport, UpReport
 from devc_tasks.core.errors import UsageError
 from devc_tasks.core.options import check_tags, parse_tags, seconds
 from devc_tasks.core.secrets import Secret
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # `status` and `down` load no Tailscale API client, planner o
     from devc_tasks.core.plan import UpWish
     from devc_tasks.shell.hostapi import HostApi
 
-__all__ = ["up", "plan", "down", "logout", "restart", "status", "target"]
+__all__ = ["up", "down", "logout", "restart", "status", "target"]
 
 PathArg = str | os.PathLike[str]
 
@@ -173,44 +173,6 @@ def up(
     p.progress.emit("done", result.outcome)
     environ_ = os.environ if environ is None else environ
     return UpReport(p.target.label, result, p.key.source if result.used_key else None, p.choice, _ssh_user(p.target), extra, _host_peer(result, environ_))
-
-
-def plan(
-    *,
-    container: str | None = None,
-    workspace: PathArg | None = None,
-    host: str | None = None,
-    context: str | None = None,
-    local: bool = False,
-    hostname: str | None = None,
-    authkey_file: PathArg | None = None,
-    authkey: Secret | None = None,
-    ssh: bool = True,
-    accept_routes: bool = False,
-    advertise_tags: Sequence[str] = (),
-    timeout: float = 60.0,
-    daemon_wait: float = 20.0,
-    require_key: bool = False,
-    userspace: bool = False,
-    key_expiry: float | None = None,
-    ephemeral: bool = False,
-    replace: bool = False,
-    oauth_secret_file: str | None = None,
-    api_config: Mapping[str, Any] | None = None,
-    environ: Mapping[str, str] | None = None,
-    on_event: OnEvent | None = None,
-) -> PlanReport:
-    """What ``up`` with the same arguments would do (``up --dry-run``): one probe, the
-    steps with their exact command lines, the key's source; nothing changed, nothing
-    minted, the key not read."""
-    from devc_tasks.core.plan import dry_run
-
-    p = _prepare(dict(locals()))
-    try:
-        return PlanReport(p.target.label, p.choice, p.key.source, dry_run(p.node.probe(prefs=True), p.wish))
-    finally:
-        if p.api is not None:
-            p.api.close()
 
 
 def restart(

@@ -8,15 +8,40 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from devc_tasks.api.node import PathArg, target
-from devc_tasks.api.types import BackupReport, OnEvent, Progress, RestoreReport
+from devc_tasks.api.types import OnEvent, Progress
 from devc_tasks.core.errors import UsageError
 from devc_tasks.core.options import seconds
+from devc_tasks.shell.state.backup import BackupResult
+from devc_tasks.shell.state.restore import RestoreResult
 from devc_tasks.shell.state.transport import StateContainer
 
-__all__ = ["state_backup", "state_restore"]
+__all__ = ["state_backup", "state_restore", "BackupReport", "RestoreReport"]
+
+
+@dataclass(frozen=True)
+class BackupReport:
+    """``state.backup``: the tar written (mode 0600; it holds the node's private keys)."""
+
+    container: str
+    result: BackupResult
+
+    @property
+    def path(self) -> Path:
+        return self.result.path
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    """``state.restore``: what was put back, and the node when its daemon answers."""
+
+    container: str
+    archive: str
+    result: RestoreResult
+    warnings: list[str] = field(default_factory=list)
 
 
 def _open(container: str | None, workspace: PathArg | None, host: str | None, context: str | None, environ: Mapping[str, str] | None) -> StateContainer:

@@ -1,8 +1,12 @@
-"""What the Python API returns and reports: one dataclass per operation, and ``Event``.
+"""What the node operations of the Python API return, and ``Event``.
 
-The tasks render exactly these (``tasks/node_report``, ``tasks/state``), so a
-script calling the API and a person running the task see the same facts. None
-of them holds a key: only where the key came from (``key_source``).
+One dataclass per operation; ``doctor``'s, ``plan``'s and the state volume's
+live with their operations (``api/doctor``, ``api/plan``, ``api/state``), so
+that `status` loads none of their code, while every report's annotations still
+resolve (``typing.get_type_hints``, as cattrs or pydantic use it). The tasks
+render exactly these (``tasks/node_report``, ``tasks/state``), so a script
+calling the API and a person running the task see the same facts. None of them
+holds a key: only where the key came from (``key_source``).
 """
 
 from __future__ import annotations
@@ -11,33 +15,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from devc_tasks.core.errors import DevcError
 from devc_tasks.core.events import event_kind
+from devc_tasks.core.hostname import HostnameChoice
+from devc_tasks.core.probe import Probe
 from devc_tasks.core.secrets import redact
-
-if TYPE_CHECKING:  # only named in annotations: `status` loads no doctor, plan or state code
-    from devc_tasks.core.doctor_facts import Check
-    from devc_tasks.core.errors import DevcError
-    from devc_tasks.core.hostname import HostnameChoice
-    from devc_tasks.core.plan import DryRun
-    from devc_tasks.core.probe import Probe
-    from devc_tasks.core.status import Status
-    from devc_tasks.shell.node import UpResult
-    from devc_tasks.shell.state.backup import BackupResult
-    from devc_tasks.shell.state.restore import RestoreResult
+from devc_tasks.core.status import Status
+from devc_tasks.shell.node import UpResult
 
 __all__ = [
     "Event",
     "OnEvent",
     "UpReport",
-    "PlanReport",
     "ChangeReport",
     "StatusReport",
-    "DoctorReport",
-    "BackupReport",
-    "RestoreReport",
 ]
 
 
@@ -130,16 +123,6 @@ class UpReport:
 
 
 @dataclass(frozen=True)
-class PlanReport:
-    """What ``up`` would do (``up --dry-run``): nothing was changed, the key not read."""
-
-    container: str
-    hostname: HostnameChoice
-    key_source: str | None
-    plan: DryRun
-
-
-@dataclass(frozen=True)
 class ChangeReport:
     """``down`` or ``logout``: what was done, and the node afterwards."""
 
@@ -160,33 +143,3 @@ class StatusReport:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-@dataclass(frozen=True)
-class DoctorReport:
-    """Every pre-flight check; ``ok`` when nothing blocks ``up`` (else the task exits 40)."""
-
-    checks: list[Check]
-    ok: bool
-
-
-@dataclass(frozen=True)
-class BackupReport:
-    """``state.backup``: the tar written (mode 0600; it holds the node's private keys)."""
-
-    container: str
-    result: BackupResult
-
-    @property
-    def path(self) -> Path:
-        return self.result.path
-
-
-@dataclass(frozen=True)
-class RestoreReport:
-    """``state.restore``: what was put back, and the node when its daemon answers."""
-
-    container: str
-    archive: str
-    result: RestoreResult
-    warnings: list[str] = field(default_factory=list)

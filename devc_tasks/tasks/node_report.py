@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from devc_tasks.core.status_error import status_error
 
 if TYPE_CHECKING:
-    from devc_tasks.api.types import ChangeReport, PlanReport, UpReport
+    from devc_tasks.api.plan import PlanReport
+    from devc_tasks.api.types import ChangeReport, UpReport
 
 __all__ = ["report_up", "report_dry_run", "report_change", "status_rows", "status_doc", "status_error"]
 

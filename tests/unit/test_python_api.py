@@ -202,3 +202,16 @@ def test_a_key_pasted_into_any_argument_is_never_in_the_error(field):
         api.up(**{"container": "x", field: key}, environ={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
     shown = f"{e.value}{e.value!r}{e.value.to_dict()}"
     assert "s3cr3tvalue" not in shown, shown
+
+
+@pytest.mark.parametrize("name", [n for n in api.__all__ if n.endswith("Report") or n == "Event"])
+def test_every_report_type_resolves_its_annotations(name):
+    """Scripts that turn reports into data (cattrs, pydantic, dataclass-to-dict helpers)
+    read the fields' types with ``typing.get_type_hints``: every name must resolve, though
+    each operation's module loads only what its own calls need."""
+    import dataclasses
+    import typing
+
+    cls = getattr(api, name)
+    hints = typing.get_type_hints(cls)
+    assert set(hints) >= {f.name for f in dataclasses.fields(cls)}
