@@ -161,6 +161,9 @@ def main() -> None:
 
 
 def _answer(argv: list[str]) -> None:
+    if argv == ["--just-module"]:  # the just module shipped beside this file: `mod tailscale '<path>'`
+        print(Path(__file__).with_name("tailscale.just"))
+        return
     key = answer_key(argv)
     if key is not None:
         text = _lookup(key)

@@ -14,11 +14,6 @@ from invoke import Program
 from devc_tasks import __version__, ns
 
 
-def just_module_path() -> Path:
-    """The just module shipped with the package (`mod tailscale '<path>'`)."""
-    return Path(__file__).with_name("tailscale.just")
-
-
 @contextmanager
 def _redacted_parse_errors() -> Iterator[None]:
     """Invoke's "No idea what 'X' is!" quotes the word it could not place, which may be a
@@ -164,9 +159,6 @@ def main(record: Callable[[str], None] | None = None) -> None:
     # freezing them (they are module-level and die with the process anyway) skips it.
     # Only for this console script, which owns its process; atexit runs it last.
     atexit.register(gc.freeze)
-    if sys.argv[1:] == ["--just-module"]:
-        print(just_module_path())
-        return
     # binary_names: the completion scripts (--print-completion-script) register for and call
     # `devc-tasks`, whatever argv[0] this process was started with
     program = DevcProgram(namespace=ns, name="devc-tasks", binary="devc-tasks", binary_names=["devc-tasks"], version=__version__)

@@ -125,7 +125,7 @@ def test_the_wheel_ships_the_just_module_types_and_license(dist: Dist) -> None:
     headers = [line for line in metadata.splitlines() if ": " in line]
     assert f"Version: {__version__}" in headers and "License-Expression: MIT" in headers
     assert "Classifier: Typing :: Typed" in headers
-    assert "devc-tasks = devc_tasks.program:main" in entry_points
+    assert "devc-tasks = devc_tasks.entry:main" in entry_points
 
 
 def test_the_sdist_carries_license_docs_and_tests(dist: Dist) -> None:

@@ -33,7 +33,7 @@ def _bin(tmp_path: Path) -> Path:
     b = tmp_path / "bin"
     b.mkdir(exist_ok=True)
     exe = b / "devc-tasks"
-    exe.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'from devc_tasks.program import main; main()' \"$@\"\n")
+    exe.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'from devc_tasks.entry import main; main()' \"$@\"\n")
     exe.chmod(0o755)
     return b
 

@@ -162,7 +162,7 @@ def test_ctrl_c_with_json_prints_the_interrupted_document(containers):
     c = containers.start()
     env = {k: v for k, v in os.environ.items() if k not in ("TAILSCALE_HOSTNAME", "TAILSCALE_AUTHKEY")}
     env.update(TAILSCALE_AUTHKEY=new_key("hang"), NO_COLOR="1", PYTHONPATH=str(REPO))
-    cli = [sys.executable, "-c", "import sys; sys.argv[0] = 'devc-tasks'; from devc_tasks.program import main; main()"]
+    cli = [sys.executable, "-c", "import sys; sys.argv[0] = 'devc-tasks'; from devc_tasks.entry import main; main()"]
     proc = subprocess.Popen([*cli, "tailscale.up", "--container", c.name, "--hostname", "hang", "--timeout", "120", "--json"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None

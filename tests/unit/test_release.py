@@ -14,7 +14,7 @@ from tests.support.contract import document
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
-PROGRAM = [sys.executable, "-c", "from devc_tasks.program import main; main()"]
+PROGRAM = [sys.executable, "-c", "from devc_tasks.entry import main; main()"]
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
