@@ -124,9 +124,10 @@ class _Tee:
 def _recorded(program: DevcProgram, record: Callable[[str], None] | None) -> Iterator[None]:
     """Hand ``record`` what the program printed, when it only printed: it exited 0, ran no
     task, wrote nothing to stderr, raised nothing else (a closed pipe: the text is cut
-    short) and answered --help, --list or --version (see devc_tasks.entry). These come from the task definitions alone: of a project's
-    invoke.yaml read on the way, Invoke consults only ``tasks.ignore_unknown_help``, which
-    can turn an answer into an error (never recorded) but not into another answer."""
+    short) and answered --help, --list or --version (see devc_tasks.entry). These come
+    from the task definitions alone: of a project's invoke.yaml read on the way, Invoke
+    consults only ``tasks.ignore_unknown_help``, which can turn an answer into an error
+    (never recorded) but not into another answer."""
     if record is None:
         yield
         return
