@@ -152,11 +152,12 @@ def _record(key: str) -> Callable[[str], None]:
 
 
 def main() -> None:
+    from devc_tasks.shell.pipes import fill_closed_streams, reader_gone
+
+    fill_closed_streams()
     try:
         _answer(sys.argv[1:])
     except BrokenPipeError:  # `devc-tasks --list | head -1`: end quietly (a task's own boundary does the same)
-        from devc_tasks.shell.pipes import reader_gone
-
         sys.exit(reader_gone())
 
 

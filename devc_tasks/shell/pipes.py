@@ -1,11 +1,12 @@
-"""The reader of our output went away (`devc-tasks tailscale.status --all | head -1`)."""
+"""Output streams that are not there: a reader that went away (`devc-tasks
+tailscale.status --all | head -1`), or a stream closed before the start (`2>&-`)."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-__all__ = ["READER_GONE", "reader_gone"]
+__all__ = ["READER_GONE", "reader_gone", "fill_closed_streams"]
 
 READER_GONE = 141  # what a shell reports for a tool that SIGPIPE ended (128 + 13)
 
@@ -21,3 +22,23 @@ def reader_gone() -> int:
         except (AttributeError, OSError, ValueError):
             pass
     return READER_GONE
+
+
+def fill_closed_streams() -> None:
+    """Put /dev/null where stdout or stderr was closed before the start (`2>&-`).
+
+    Python leaves such a stream None and its descriptor free, so the next file or socket
+    opened takes it: Invoke's error message would then be written into the Engine's
+    connection or a state archive, or fail (exit 1 in place of the error's own code).
+    Writing to /dev/null is what a closed stream asks for."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is not None:
+            continue
+        try:
+            os.fstat(fd)
+        except OSError:  # free: take it before anything else does
+            null = os.open(os.devnull, os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        setattr(sys, name, open(fd, "w", encoding="utf-8", closefd=False))  # noqa: SIM115 - lives as long as the process

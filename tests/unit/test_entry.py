@@ -349,3 +349,19 @@ def test_an_answer_of_python_dash_OO_is_not_the_answer_without_it(tmp_path):
     for _ in range(2):
         assert run(["--list"], tmp_path, PYTHONOPTIMIZE="2").stdout == bare.stdout
         assert run(["--list"], tmp_path).stdout == plain.stdout
+
+
+@pytest.mark.parametrize("closed", [1, 2], ids=["stdout closed", "stderr closed"])
+def test_a_stream_closed_before_the_start_keeps_the_documented_exit_code(closed, tmp_path):
+    """`devc-tasks ... --json 2>&-` (or `>&-`): the error's own exit code, and stdout (when
+    open) one JSON document; the message is not written into whatever took the free descriptor."""
+    argv = ["tailscale.up", "--container", "x", "--timeout", "soon", "--json"]
+    env = {k: v for k, v in os.environ.items() if k != "DEVC_TASKS_NO_CACHE"} | {"XDG_CACHE_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", "from devc_tasks.entry import main; main()", *argv], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60, preexec_fn=lambda: os.close(closed))
+    assert proc.returncode == 2, proc
+    if closed == 2:
+        doc = __import__("json").loads(proc.stdout)  # exactly one document, no message after it
+        assert doc["error"]["kind"] == "usage"
+    else:
+        assert "takes a number of seconds" in proc.stderr or "soon" in proc.stderr, proc.stderr
