@@ -25,20 +25,21 @@ def reader_gone() -> int:
 
 
 def fill_closed_streams() -> None:
-    """Put /dev/null where stdout or stderr was closed before the start (`2>&-`).
+    """Put /dev/null where stdin, stdout or stderr was closed before the start (`2>&-`).
 
     Python leaves such a stream None and its descriptor free, so the next file or socket
     opened takes it: Invoke's error message would then be written into the Engine's
-    connection or a state archive, or fail (exit 1 in place of the error's own code).
-    Writing to /dev/null is what a closed stream asks for."""
-    for fd, name in ((1, "stdout"), (2, "stderr")):
+    connection or a state archive, or fail (exit 1 in place of the error's own code), and
+    `--authkey-file -` would read from whatever took descriptor 0. Reading nothing and
+    writing nowhere is what a closed stream asks for."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
         if getattr(sys, name) is not None:
             continue
         try:
             os.fstat(fd)
         except OSError:  # free: take it before anything else does
-            null = os.open(os.devnull, os.O_WRONLY)
+            null = os.open(os.devnull, os.O_RDONLY if mode == "r" else os.O_WRONLY)
             if null != fd:
                 os.dup2(null, fd)
                 os.close(null)
-        setattr(sys, name, open(fd, "w", encoding="utf-8", closefd=False))  # noqa: SIM115 - lives as long as the process
+        setattr(sys, name, open(fd, mode, encoding="utf-8", closefd=False))  # noqa: SIM115 - lives as long as the process

@@ -366,3 +366,18 @@ def test_a_stream_closed_before_the_start_keeps_the_documented_exit_code(closed,
         assert doc["error"]["kind"] == "usage"
     else:
         assert "takes a number of seconds" in proc.stderr or "soon" in proc.stderr, proc.stderr
+
+
+def test_a_closed_stdin_reads_as_empty_and_keeps_its_descriptor():
+    """`devc-tasks ... --authkey-file - <&-`: the key read from a closed stdin is empty (a usage
+    error, not an AttributeError on None), and no file or socket opened later becomes fd 0."""
+    code = (
+        "import os, sys\n"
+        "from devc_tasks.shell.pipes import fill_closed_streams\n"
+        "before = sys.stdin is None\n"
+        "fill_closed_streams()\n"
+        "fd = os.open(os.devnull, os.O_RDONLY)\n"
+        "print(before, repr(sys.stdin.read()), fd != 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, preexec_fn=lambda: os.close(0))
+    assert proc.stdout.split() == ["True", "''", "True"], proc
