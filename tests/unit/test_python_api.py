@@ -215,3 +215,21 @@ def test_every_report_type_resolves_its_annotations(name):
     cls = getattr(api, name)
     hints = typing.get_type_hints(cls)
     assert set(hints) >= {f.name for f in dataclasses.fields(cls)}
+
+
+@pytest.mark.parametrize("first", [
+    "from devc_tasks.api.doctor import DoctorReport",  # where the reports live now
+    "from devc_tasks.api.plan import PlanReport",
+    "import devc_tasks.api.doctor, devc_tasks.api.plan",
+    "from devc_tasks import api; api.DoctorReport, api.PlanReport",  # the lazy names load the same modules
+])
+def test_api_doctor_and_plan_stay_the_operations_when_their_module_was_imported_first(first):
+    """`api.doctor(...)` and `api.plan(...)` are calls: a script that imported a report's
+    module first (for a type hint) found the module there ('module' object is not callable),
+    since the import system names each submodule on its package."""
+    import subprocess
+    import sys
+
+    code = f"{first}\nfrom devc_tasks import api\nprint(callable(api.doctor), callable(api.plan), api.plan.__module__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True", "devc_tasks.api.plan"]
