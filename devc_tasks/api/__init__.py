@@ -24,6 +24,8 @@ Long operations take ``on_event``: it is called with an ``Event`` per step
 from __future__ import annotations
 
 import importlib
+import sys
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -86,3 +88,18 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+class _Package(ModuleType):
+    """The import system names each submodule on its package once loaded: `api.doctor` and
+    `api.plan` (operations) would become the modules devc_tasks.api.doctor and .plan after
+    `from devc_tasks.api.doctor import DoctorReport` or `api.PlanReport`, and calling them
+    fail ('module' object is not callable). An operation's name keeps the operation."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, ModuleType) and value.__name__ == f"{__name__}.{name}" and name in _HOME:
+            return  # __getattr__ answers with the operation
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
