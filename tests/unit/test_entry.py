@@ -381,3 +381,20 @@ def test_a_closed_stdin_reads_as_empty_and_keeps_its_descriptor():
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, preexec_fn=lambda: os.close(0))
     assert proc.stdout.split() == ["True", "''", "True"], proc
+
+
+def test_a_run_in_someone_elses_home_creates_no_folder_there(tmp_path):
+    """`sudo -E devc-tasks --help` (root with the user's HOME): the cache folder, and ~/.cache
+    itself when missing, were created owned by root in the user's home, and the user's own
+    tools (pip, devc-tasks) could no longer write to ~/.cache. The run here stands for
+    another user by its effective uid; the home is tmp_path."""
+    home = tmp_path / "home"
+    home.mkdir()
+    code = "import os\nuid = os.geteuid() + 1\nos.geteuid = lambda: uid\n" + _RUN
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("INVOKE_", "DEVC_TASKS_NO_CACHE", "XDG_CACHE_HOME"))}
+    program = run(["--help"], None)
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", code, "--help"], cwd=REPO, env=environ | {"HOME": str(home)},
+                              capture_output=True, text=True, timeout=60)
+        assert (proc.returncode, proc.stdout) == (0, program.stdout)
+    assert list(home.iterdir()) == []
