@@ -48,6 +48,18 @@ def _private(folder: Path) -> bool:
     return stat.S_ISDIR(st.st_mode) and _ours(st)
 
 
+def _ours_to_make(folder: Path) -> bool:
+    """The nearest folder there is on the way to ``folder`` is this user's: `sudo -E
+    devc-tasks --help` (root with a user's HOME) would create ~/.cache owned by root, and
+    the user's own tools could no longer write to it."""
+    for there in (folder, *folder.parents):
+        try:
+            return os.stat(there).st_uid == os.geteuid()
+        except FileNotFoundError:
+            continue
+    return False
+
+
 def _tree(package: Path) -> list[tuple[str, tuple[int, int] | None]]:
     """Every file of a package by path, change time and size: any edit or reinstall changes
     it (a link to nowhere, such as an editor's lock file, counts as there without a stat)."""
@@ -132,6 +144,8 @@ def _record(key: str) -> Callable[[str], None]:
 
         folder = cache_dir()
         try:
+            if not _ours_to_make(folder):
+                return
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not _private(folder):
                 return
