@@ -26,6 +26,8 @@ __all__ = ["main", "answer_key", "cache_dir"]
 
 _CONFIG_FILES = [f"{base}.{ext}" for base in ("/etc/invoke", "~/.invoke") for ext in ("yaml", "yml", "json", "py")]
 _KEEP = 64  # answers kept; the oldest go first
+# finders that never find invoke: Python's own, and setuptools' distutils shim (every venv)
+_PLAIN_FINDERS = {"_frozen_importlib", "_frozen_importlib_external", "_distutils_hack"}
 _ASKS = {"-h", "--help", "-l", "--list", "-V", "--version"}  # the flags an answer needs
 
 
@@ -73,11 +75,24 @@ def _tree(package: Path) -> list[tuple[str, tuple[int, int] | None]]:
 
 
 def _invoke_dir() -> Path | None:
-    for entry in sys.path:
+    """The folder `import invoke` will load. With only plain finders and folders on
+    sys.path, the first folder that holds it (a stat or two); otherwise (an editable
+    install's finder, a zip on the path) Python's own lookup, which costs a few ms more."""
+    plain = all(getattr(f, "__module__", "") in _PLAIN_FINDERS for f in sys.meta_path)
+    for entry in sys.path if plain else ():
+        if os.path.isfile(entry or "."):  # a zip: its invoke would be found there, not below
+            break
         candidate = Path(entry or ".") / "invoke"
         if (candidate / "__init__.py").is_file():
             return candidate
-    return None
+    else:
+        if plain:
+            return None
+    import importlib.util
+
+    spec = importlib.util.find_spec("invoke")
+    origin = spec.origin if spec is not None else None
+    return Path(origin).parent if origin and os.path.isfile(origin) else None
 
 
 def _stat(path: str) -> tuple[int, int] | None:
@@ -96,15 +111,15 @@ def answer_key(argv: list[str]) -> str | None:
         return None  # a task run, or no stdout (`>&-`: print does nothing): no answer to look up
     from devc_tasks.core.redaction import redact_known_forms as redact
 
-    if os.environ.get("DEVC_TASKS_NO_CACHE") or any(a in ("-f", "--config") or a.startswith(("-f", "--config=")) for a in argv):
-        return None
+    if os.environ.get("DEVC_TASKS_NO_CACHE") or any(a in ("-f", "--config", "--complete") or a.startswith(("-f", "--config=")) for a in argv):
+        return None  # --complete: completions follow the project's configuration
     if any(redact(a) != a for a in argv):
         return None
     invoke = _invoke_dir()
     if invoke is None:
         return None
     try:
-        width = os.get_terminal_size(sys.stdout.fileno()) if sys.stdout.isatty() else None
+        width = os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else None  # Invoke wraps to it
     except (OSError, ValueError):
         width = None
     import hashlib

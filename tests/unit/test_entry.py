@@ -88,6 +88,7 @@ NOT_ANSWERS = {
     "a parse error": ["--no-such-flag"],
     "an unknown task": ["tailscale.nope"],
     "a completion (reads the project)": ["--complete", "--", "devc-tasks", "tailscale."],
+    "a completion beside a flag that asks (`--version --complete`)": ["--version", "--complete", "--", "devc-tasks"],
     "a runtime config file": ["-f", "CFG", "--list"],
     "a key among the words": ["tailscale.up", KEY, "--help"],
     "no arguments (Invoke's help, through the executor)": [],
@@ -398,3 +399,27 @@ def test_a_run_in_someone_elses_home_creates_no_folder_there(tmp_path):
                               capture_output=True, text=True, timeout=60)
         assert (proc.returncode, proc.stdout) == (0, program.stdout)
     assert list(home.iterdir()) == []
+
+
+def test_the_key_follows_the_invoke_that_python_would_import(tmp_path):
+    """The answer's key reads the files of the Invoke `import invoke` loads: the first on the
+    path, whatever finder serves it; an Invoke inside a zip (no files to stat) means no cache."""
+    code = (
+        "import sys; from devc_tasks.entry import _invoke_dir, answer_key\n"
+        "found = _invoke_dir()\n"
+        "import invoke, os\n"
+        "print(found == (None if found is None else __import__('pathlib').Path(os.path.dirname(invoke.__file__))), answer_key(['--help']) is None, invoke.__file__)\n"
+    )
+    shadow = tmp_path / "shadow"
+    (shadow / "invoke").mkdir(parents=True)
+    shutil.copytree(Path(__import__("invoke").__file__).parent, shadow / "invoke", dirs_exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "DEVC_TASKS_NO_CACHE"}
+    first = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env | {"PYTHONPATH": f"{shadow}:{REPO}"}, capture_output=True, text=True, timeout=60)
+    assert first.stdout.split() == ["True", "False", str(shadow / "invoke" / "__init__.py")], first  # the shadowing copy, as Python imports it
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "invoke.zip", "w") as z:
+        for f in (shadow / "invoke").rglob("*.py"):
+            z.write(f, f.relative_to(shadow))
+    zipped = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env | {"PYTHONPATH": f"{tmp_path / 'invoke.zip'}:{REPO}"}, capture_output=True, text=True, timeout=60)
+    assert zipped.stdout.split() == ["True", "True", str(tmp_path / "invoke.zip" / "invoke" / "__init__.py")], zipped  # no files: no cache
