@@ -4,14 +4,14 @@
 depends only on the installed code, the interpreter (its version; its flags: `-OO`
 drops the docstrings that are the help), the arguments, the terminal's width and
 Invoke's user and system configuration. Importing Invoke to print it again costs
-more than everything else (about 150 ms on a 2-core machine, against 20 ms for
-this module), so the full program records each such answer under a key made of
-exactly those inputs, and the next identical call prints it without importing
-Invoke. Anything else -- every task, `--complete` (completions follow the
-project's configuration), an answer that wrote to stderr or did not exit 0 --
-runs the full program unrecorded. A changed file (ours or Invoke's) changes the key, so a
-stale answer is never printed; an unusable cache folder only costs the speed.
-`DEVC_TASKS_NO_CACHE=1` turns it off.
+more than everything else (150-200 ms on a 2-core machine; a whole answer from the
+cache takes about 45 ms there), so the full program records each such answer under
+a key made of exactly those inputs, and the next identical call prints it without
+importing Invoke. Anything else -- every task, `--complete` (completions follow
+the project's configuration), an answer that wrote to stderr or did not exit 0 --
+runs the full program unrecorded. A changed file (ours or Invoke's) changes the
+key, so a stale answer is never printed; an unusable cache folder only costs the
+speed. `DEVC_TASKS_NO_CACHE=1` turns it off.
 """
 
 from __future__ import annotations
