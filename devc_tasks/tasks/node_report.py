@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from devc_tasks.core.status_error import status_error
-
 if TYPE_CHECKING:
     from devc_tasks.api.plan import PlanReport
     from devc_tasks.api.types import ChangeReport, UpReport
 
-__all__ = ["report_up", "report_dry_run", "report_change", "status_rows", "status_doc", "status_error"]
+__all__ = ["report_up", "report_dry_run", "report_change", "status_rows", "status_doc"]
 
 
 def report_dry_run(out: Any, report: PlanReport) -> None:
