@@ -71,8 +71,8 @@ def test_the_api_loads_only_what_the_call_needs():
 
 # what a command that only prints help must not load: the Engine client, output, config
 # discovery, secrets handling, the status model and the planner (each costs import time the
-# user waits for). PyYAML is not
-# listed: invoke itself loads it (its vendored yaml uses the C loader when installed).
+# user waits for). PyYAML is not listed: invoke itself loads it (its vendored yaml uses the
+# C loader when installed).
 _NOT_FOR_HELP = (
     "docker", "rich", "requests", "pyjson5", "devc_tasks.shell.engine", "devc_tasks.shell.discovery",
     "devc_tasks.shell.config_files", "devc_tasks.core.endpoint", "devc_tasks.core.secrets", "devc_tasks.tasks.ui",
