@@ -73,7 +73,7 @@ class Install:
     def here(cls) -> Install:
         return cls(
             sys.executable,
-            [sys.executable, "-c", "from devc_tasks.program import main; main()"],
+            [sys.executable, "-c", "from devc_tasks.entry import main; main()"],
             [sys.executable, "-m", "invoke", "--search-root", str(REPO)],
             f"this checkout, {sys.executable}",
         )
