@@ -7,7 +7,7 @@ the task renders; failures are the typed errors of ``core.errors``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from devc_tasks.shell.target import Selectors, Target, resolve
 if TYPE_CHECKING:  # `status` and `down` load no Tailscale API client, planner or hostname rules
     from devc_tasks.core.hostname import HostnameChoice
     from devc_tasks.core.plan import UpWish
+    from devc_tasks.core.probe import Probe
     from devc_tasks.shell.hostapi import HostApi
 
 __all__ = ["up", "down", "logout", "restart", "status", "target"]
@@ -217,6 +218,15 @@ def restart(
     return UpReport(t.label, result, None, choice, _ssh_user(t), None, _host_peer(result, environ_))
 
 
+def _change(t: Target, on_event: OnEvent | None, act: Callable[[Node], tuple[Probe, list[str]]]) -> ChangeReport:
+    """``down`` or ``logout`` on the resolved node, reported step by step."""
+    progress = Progress(on_event)
+    progress.container = t.label
+    after, done = act(_node(t, progress))
+    progress.emit("done", ", ".join(done))
+    return ChangeReport(t.label, after, done)
+
+
 def down(
     *,
     container: str | None = None,
@@ -230,12 +240,7 @@ def down(
 ) -> ChangeReport:
     """Disconnect the node (`tailscale down`); it keeps its identity, so ``up`` needs no
     key. ``logout`` also leaves the tailnet (a key is then needed to come back)."""
-    progress = Progress(on_event)
-    t = target(container, workspace, host, context, local, environ)
-    progress.container = t.label
-    after, done = _node(t, progress).down(logout=logout)
-    progress.emit("done", ", ".join(done))
-    return ChangeReport(t.label, after, done)
+    return _change(target(container, workspace, host, context, local, environ), on_event, lambda node: node.down(logout=logout))
 
 
 def logout(
@@ -249,12 +254,7 @@ def logout(
     on_event: OnEvent | None = None,
 ) -> ChangeReport:
     """Log the node out: it leaves the tailnet (an ephemeral node is deleted)."""
-    progress = Progress(on_event)
-    t = target(container, workspace, host, context, local, environ)
-    progress.container = t.label
-    after, done = _node(t, progress).logout()
-    progress.emit("done", ", ".join(done))
-    return ChangeReport(t.label, after, done)
+    return _change(target(container, workspace, host, context, local, environ), on_event, lambda node: node.logout())
 
 
 def status(

@@ -110,39 +110,40 @@ class NodeControl(ScriptRunner):
         if r.exit_code != 0:
             raise DaemonFailed(f"could not stop tailscaled: {self._clean(r.stderr)}")
 
-    def down(self, *, logout: bool = False) -> tuple[Probe, list[str]]:
-        """`tailscale down` (and logout); a daemon that is not running is already down.
-        Returns the node afterwards and what was done."""
+    def down(self, *, logout: bool = False, daemon_wait: float = 20.0) -> tuple[Probe, list[str]]:
+        """`tailscale down` (and, with ``logout``, leave as ``logout`` does); a daemon that is
+        not running is already down. Returns the node afterwards and what was done."""
         before = self.probe()
+        cli = self._require_cli(before)
         done: list[str] = []
-        self._require_cli(before)
         if before.status is None:
-            return before, ["tailscaled is not running: nothing to stop"]
-        if before.status.backend_state != "Stopped" or not logout:
+            done.append("tailscaled is not running: nothing to stop")
+        elif before.status.backend_state != "Stopped" or not logout:
             # the user asked for it: never stop at the lose-ssh confirmation
             r = self._simple(before, "down", "--accept-risk=lose-ssh", what="down")
             done.append("already stopped" if "already stopped" in r.stderr else "stopped")
         if logout:
-            self._simple(before, "logout", what="logout")
-            done.append("logged out")
-        return self.probe(), done
+            return self._leave(before, cli, done, daemon_wait)
+        return (before if before.status is None else self.probe()), done
 
     def logout(self, *, daemon_wait: float = 20.0) -> tuple[Probe, list[str]]:
-        """Log the node out; a node without identity, or one already logged out, is done
-        (exit 0). With the daemon down but an identity on the state volume, tailscaled is
-        started first: only it can tell the control server that the node leaves."""
+        """Log the node out; a node without identity, or one already logged out, is done (exit 0)."""
         before = self.probe()
-        cli = self._require_cli(before)
-        done: list[str] = []
+        return self._leave(before, self._require_cli(before), [], daemon_wait)
+
+    def _leave(self, before: Probe, cli: str, done: list[str], daemon_wait: float) -> tuple[Probe, list[str]]:
+        """Leave the tailnet from the node ``before`` showed. With the daemon down but an
+        identity on the state volume, tailscaled is started first: only it can tell the
+        control server that the node leaves (an ephemeral node is then deleted)."""
         if before.status is None and before.daemon_pid is None:
             if not before.has_identity:  # a `{}` or post-logout file is none (a broken one: nothing to log out)
-                return before, ["no node identity: already logged out"]
+                return before, [*done, "no node identity: already logged out"]
             from devc_tasks.core.plan import tailscaled_argv
 
             argv = tailscaled_argv(before.tailscaled or "tailscaled", userspace=not before.tun)
             self.on_step("start tailscaled")
             self.start_daemon(argv, cli=cli, wait=daemon_wait)
-            done.append("started tailscaled")
+            done = [*done, "started tailscaled"]
             before = self.probe()
         if before.status is None:
             raise DaemonFailed("tailscaled is not answering, so the node cannot log out", fix="Run `inv tailscale.restart`, then log out again.")

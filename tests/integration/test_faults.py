@@ -168,6 +168,22 @@ def test_down_and_logout_when_already_done_exit_0(inv, containers):
     assert r.code == 0, r
 
 
+
+@pytest.mark.parametrize("how", [("tailscale.logout",), ("tailscale.down", "--logout")], ids=["logout", "down --logout"])
+def test_leaving_with_the_daemon_down_still_leaves_the_tailnet(inv, containers, how):
+    """The daemon died but the identity is on the state volume: `down --logout` leaves the
+    tailnet as `logout` does (it starts tailscaled; only it can tell the control server). It
+    said "nothing to stop" and left the node logged in, an ephemeral one still registered."""
+    c = containers.start()
+    assert up(inv, c, "--hostname", "gone", key=new_key("ephemeral")).code == 0
+    nodes = list((containers.control / "nodes").glob("*.json"))
+    assert len(nodes) == 1
+    sh(c, KILL_DAEMON)
+    r = inv(*how, "--container", c.name, "--json")
+    assert r.code == 0, r
+    assert r.doc["done"][-1] == "logged out" and r.doc["node"]["backend_state"] == "NeedsLogin", r.doc
+    assert not any(n.exists() for n in nodes)  # the ephemeral node left the tailnet
+
 COUNT = r"""
 import os
 me = str(os.getpid())
