@@ -27,7 +27,7 @@ from devc_tasks.core.errors import UnsafeArchive, UsageError
 from devc_tasks.core.identity import StateIdentity, state_identity_of_bytes
 from devc_tasks.core.paths import DIR_MODE, FILE_MODE, STATE_DIR, STATE_FILE
 
-__all__ = ["ARCHIVE_TOP", "DEFAULT_MAX_SIZE", "MAX_MEMBERS", "STATE_FILE_NAME", "CheckedArchive", "Member", "backup_label", "default_backup_name", "parse_size", "validate_archive"]
+__all__ = ["ARCHIVE_TOP", "DEFAULT_MAX_SIZE", "MAX_MEMBERS", "STATE_FILE_NAME", "CheckedArchive", "Member", "backup_label", "default_backup_name", "files_text", "parse_size", "validate_archive"]
 
 STATE_FILE_NAME = STATE_FILE.rsplit("/", 1)[1]  # tailscaled.state
 ARCHIVE_TOP = STATE_DIR.rsplit("/", 1)[1]  # "tailscale": get_archive(STATE_DIR) puts everything under it
@@ -306,3 +306,8 @@ def validate_archive(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, max_membe
             fix="Is this a backup made by `inv tailscale.state.backup`? To start over with a new identity use `inv tailscale.state.reset`.",
         )
     return checked
+
+
+def files_text(n: int) -> str:
+    """"1 file", "3 files": how many files a backup or a restore held."""
+    return "1 file" if n == 1 else f"{n} files"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from typing import Any
 
 from invoke import task
@@ -76,13 +75,9 @@ def up(
         if dry_run:  # nothing is minted, revoked or deleted: the plan only names the key source
             report_dry_run(out, api.plan(**args, on_event=out.on_event))
             return
-        with ExitStack() as spinner:
+        from devc_tasks.tasks.ui import spinner_once_resolved
 
-            def on_event(ev: Any) -> None:
-                out.on_event(ev)
-                if ev.event == "resolve":  # the spinner runs once the container and the name are known
-                    spinner.enter_context(out.waiting(f"Connecting {ev.container} as {ev.hostname} ..."))
-
+        with spinner_once_resolved(out, lambda ev: f"Connecting {ev.container} as {ev.hostname} ...") as on_event:
             report = api.up(**args, on_event=on_event)
         report_up(out, report)
 
@@ -177,13 +172,9 @@ def restart(c, hostname=None, timeout=None, userspace=False, container=None, wor
         # that has none yet.
         wait = _seconds(_setting(c, "timeout", timeout), "--timeout")
         daemon_wait = _seconds(_setting(c, "daemon_wait", None), "daemon_wait")
-        with ExitStack() as spinner:
+        from devc_tasks.tasks.ui import spinner_once_resolved
 
-            def on_event(ev: Any) -> None:
-                out.on_event(ev)
-                if ev.event == "resolve":
-                    spinner.enter_context(out.waiting(f"Restarting tailscaled in {ev.container} ..."))
-
+        with spinner_once_resolved(out, lambda ev: f"Restarting tailscaled in {ev.container} ...") as on_event:
             report = api.restart(container=container, workspace=workspace, host=host, context=context, local=local,
                                  hostname=hostname, timeout=wait, daemon_wait=daemon_wait, userspace=userspace, on_event=on_event)
         report_up(out, report, kind="restart")

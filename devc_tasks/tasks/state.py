@@ -7,7 +7,6 @@ too (reset excepted: it needs the container running) and take no --local.
 from __future__ import annotations
 
 import sys
-from contextlib import ExitStack
 from typing import Any
 
 from invoke import task
@@ -113,15 +112,10 @@ def backup(c, output=None, force=False, container=None, workspace=None, host=Non
     out = _output(json, events)
     with boundary(out):
         from devc_tasks import api
-        from devc_tasks.shell.state.restore import _files
+        from devc_tasks.core.archive import files_text
+        from devc_tasks.tasks.ui import spinner_once_resolved
 
-        with ExitStack() as spinner:
-
-            def on_event(ev: Any) -> None:
-                out.on_event(ev)
-                if ev.event == "resolve":
-                    spinner.enter_context(out.waiting(f"Backing up the tailscale state of {ev.container} ..."))
-
+        with spinner_once_resolved(out, lambda ev: f"Backing up the tailscale state of {ev.container} ...") as on_event:
             report = api.state_backup(container=container, workspace=workspace, host=host, context=context, output=output, force=force, on_event=on_event)
         result = report.result
         out.warn(_KEYS_WARNING.format(path=result.path))
@@ -138,7 +132,7 @@ def backup(c, output=None, force=False, container=None, workspace=None, host=Non
         }
         # one plain line: the path must come out whole, never cut to the panel's width
         what = "the node's identity" if result.has_identity else "no node identity"
-        line = f"Backed up the tailscale state of {report.container} ({_files(result.files)}, {result.size} bytes, {what}) to:\n{result.path}"
+        line = f"Backed up the tailscale state of {report.container} ({files_text(result.files)}, {result.size} bytes, {what}) to:\n{result.path}"
         out.emit(doc, out.lines(line), kind="state.backup")
 
 
@@ -159,16 +153,12 @@ def restore(c, file, stop_daemon=False, max_size=None, container=None, workspace
     out = _output(json, events)
     with boundary(out):
         from devc_tasks import api
-        from devc_tasks.shell.state.restore import _files
+        from devc_tasks.core.archive import files_text
 
         daemon_wait = _seconds(_setting(c, "daemon_wait", None), "daemon_wait")
-        with ExitStack() as spinner:
+        from devc_tasks.tasks.ui import spinner_once_resolved
 
-            def on_event(ev: Any) -> None:
-                out.on_event(ev)
-                if ev.event == "resolve":
-                    spinner.enter_context(out.waiting(f"Restoring the tailscale state of {ev.container} ..."))
-
+        with spinner_once_resolved(out, lambda ev: f"Restoring the tailscale state of {ev.container} ...") as on_event:
             report = api.state_restore(file, container=container, workspace=workspace, host=host, context=context,
                                        stop_daemon=stop_daemon, max_size=max_size, daemon_wait=daemon_wait, on_event=on_event)
         result, warnings, name = report.result, report.warnings, report.container
@@ -188,7 +178,7 @@ def restore(c, file, stop_daemon=False, max_size=None, container=None, workspace
             "node": _node_fields(st),
             "warnings": warnings,
         }
-        rows = [("Container", name), ("From", report.archive), ("Restored", f"{_files(result.files)}, {result.size} bytes"), ("Done", ", ".join(result.steps))]
+        rows = [("Container", name), ("From", report.archive), ("Restored", f"{files_text(result.files)}, {result.size} bytes"), ("Done", ", ".join(result.steps))]
         if st is not None:
             rows += [("Node ID", st.self.id or "-"), ("Hostname", st.self.host_name), ("State", st.backend_state)]
         out.emit(doc, out.panel(f"tailscale state of {name} restored", rows, style="yellow" if warnings else "green"), kind="state.restore")

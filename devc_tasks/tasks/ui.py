@@ -11,12 +11,12 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from devc_tasks.core.status import Status
 
-__all__ = ["KINDS", "SCHEMA_VERSION", "Output", "Events", "node_doc"]
+__all__ = ["KINDS", "SCHEMA_VERSION", "Output", "Events", "node_doc", "spinner_once_resolved"]
 
 
 def node_doc(status: Status | None) -> dict[str, Any]:
@@ -143,6 +143,20 @@ class Events:
     def error_event(self, error: dict[str, Any]) -> None:
         if self.events:
             self.event({"event": "error", "step": None, "container": None, **error})
+
+
+@contextmanager
+def spinner_once_resolved(out: Any, text: Callable[[Any], str]) -> Iterator[Callable[[Any], None]]:
+    """The ``on_event`` for a long operation: every event goes to ``out``, and a spinner
+    (``text(event)``) runs from the moment the container is known until the block ends."""
+    with ExitStack() as spinner:
+
+        def on_event(ev: Any) -> None:
+            out.on_event(ev)
+            if ev.event == "resolve":
+                spinner.enter_context(out.waiting(text(ev)))
+
+        yield on_event
 
 
 def _console(stderr: bool) -> Any:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devc_tasks.core import plan
-from devc_tasks.core.archive import ARCHIVE_TOP, CheckedArchive
+from devc_tasks.core.archive import ARCHIVE_TOP, CheckedArchive, files_text
 from devc_tasks.core.errors import DevcError, StateVolumeError
 from devc_tasks.core.paths import STATE_DIR
 from devc_tasks.core.scripts import AFTER_FAILED_SWAP_SCRIPT, OLD_KEPT, SWAP_SCRIPT
@@ -96,7 +96,7 @@ def restore(
             check_locked(sc, r, f"replacing {STATE_DIR}")
         else:
             raise StateVolumeError(f"replacing {STATE_DIR} failed in {sc.name}: {(r.stderr or r.stdout).strip()}")
-        steps.append(f"restored {_files(len(archive.files))}")
+        steps.append(f"restored {files_text(len(archive.files))}")
     except BaseException as exc:
         # whatever failed: no staging folder left behind, never the previous state
         # deleted, and a daemon that ran runs again unless its state is set aside
@@ -163,10 +163,6 @@ def _kept_error(sc: StateContainer, kept: str, exc: BaseException, *, daemon_sto
     )
 
 
-def _files(n: int) -> str:
-    return "1 file" if n == 1 else f"{n} files"
-
-
 def _settle(node: Any, wait: float) -> Any:
     """Probe until the backend leaves Starting (bounded); the last status seen."""
     deadline = time.monotonic() + wait
@@ -220,5 +216,5 @@ def _restore_stopped(sc: StateContainer, archive: CheckedArchive, on_step: Calla
     warnings.append("the container is stopped; once it runs, `inv tailscale.up` brings the node up with the restored identity (no key needed)")
     return RestoreResult(
         files=len(archive.files), size=archive.total_size, layout=archive.layout,
-        steps=(f"restored {_files(len(archive.files))}",), daemon_restarted=False, status=None, warnings=tuple(warnings),
+        steps=(f"restored {files_text(len(archive.files))}",), daemon_restarted=False, status=None, warnings=tuple(warnings),
     )
