@@ -15,17 +15,23 @@ from devc_tasks import __version__, ns
 
 
 @contextmanager
-def _redacted_parse_errors() -> Iterator[None]:
-    """Invoke's "No idea what 'X' is!" quotes the word it could not place, which may be a
-    key typed where no option takes it (`devc-tasks tailscale.up tskey-...`)."""
-    from invoke.exceptions import ParseError
+def _cleaned_invoke_errors() -> Iterator[None]:
+    """Invoke's "No idea what 'X' is!" and "Sub-collection 'X' not found!" quote the word
+    it could not place, which may be a key typed where no option takes it (`devc-tasks
+    tailscale.up tskey-...`), or carry characters that act on a terminal."""
+    from invoke.exceptions import Exit, ParseError
 
     try:
         yield
-    except ParseError as e:
-        from devc_tasks.core.secrets import redact  # only when there is something to redact
+    except (ParseError, Exit) as e:
+        from devc_tasks.core.redaction import inert
+        from devc_tasks.core.secrets import redact  # only when there is something to clean
 
-        raise ParseError(redact(str(e)), e.context) from None
+        if isinstance(e, ParseError):
+            raise ParseError(inert(redact(str(e))), e.context) from None
+        if isinstance(e.message, str):
+            raise Exit(inert(redact(e.message)), e.code) from None
+        raise
 
 
 class DevcProgram(Program):
@@ -39,8 +45,12 @@ class DevcProgram(Program):
     _executed = False  # a task ran
 
     def parse_core(self, argv: list[str] | None) -> None:
-        with _redacted_parse_errors():
+        with _cleaned_invoke_errors():
             super().parse_core(argv)
+
+    def parse_cleanup(self) -> None:
+        with _cleaned_invoke_errors():
+            super().parse_cleanup()
 
     def parse_collection(self) -> None:
         super().parse_collection()
@@ -58,7 +68,7 @@ class DevcProgram(Program):
         self._load_project(workspace or cwd)
 
     def parse_tasks(self) -> None:
-        with _redacted_parse_errors():
+        with _cleaned_invoke_errors():
             super().parse_tasks()
         named = [ctx.args["workspace"].value for ctx in self.tasks if "workspace" in ctx.args and ctx.args["workspace"].value]
         if named:

@@ -7,7 +7,7 @@ every message and fix is redacted here, whoever raises it.
 
 from __future__ import annotations
 
-from devc_tasks.core.redaction import redact_known_forms
+from devc_tasks.core.redaction import inert, redact_known_forms
 
 __all__ = [
     "DevcError",
@@ -49,10 +49,11 @@ class DevcError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, *, fix: str | None = None) -> None:
-        # Redacted here, once for every raiser: a key pasted where a tag, a name or a path
-        # belongs is echoed by no message, whether a task or a script (devc_tasks.api) shows it.
-        message = redact_known_forms(message)
-        fix = redact_known_forms(fix) if fix is not None else None
+        # Redacted and made inert here, once for every raiser: a key pasted where a tag, a
+        # name or a path belongs is echoed by no message, and no text from outside (tailscale's
+        # own output) acts on a terminal, whether a task or a script (devc_tasks.api) shows it.
+        message = inert(redact_known_forms(message))
+        fix = inert(redact_known_forms(fix)) if fix is not None else None
         super().__init__(message)
         self.message = message
         self.fix = fix

@@ -1,12 +1,12 @@
-"""The forms a Tailscale secret takes in text, apart from any secret we hold: kept apart
-from ``secrets`` so that ``errors`` can redact every message it is given without an
-import cycle."""
+"""What no message may carry: the forms a Tailscale secret takes in text, apart from any
+secret we hold, and characters that act on a terminal. Kept apart from ``secrets`` so
+that ``errors`` can clean every message it is given without an import cycle."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["redact_known_forms"]
+__all__ = ["redact_known_forms", "inert"]
 
 _KEY_CHARS = r"[A-Za-z0-9_\-]"
 # Any Tailscale secret (tskey-auth-, tskey-client-, tskey-api-, ...); a key that runs
@@ -21,3 +21,15 @@ def redact_known_forms(text: str) -> str:
     flags (a ``file:`` reference stays)."""
     text = _KEY_FLAG.sub(lambda m: m.group(1) + "...", text)
     return _TSKEY.sub("tskey-...", text)
+
+
+def inert(text: str) -> str:
+    """``text`` with every character that would act on a terminal written as its escape:
+    ESC sequences (colours, a retitled window, a cleared screen), a carriage return that
+    overwrites the line, bidirectional overrides (U+202E shows text reversed), other
+    controls and invisible format characters. Text from outside reaches messages (a
+    word Invoke could not place, tailscale's own error text); newlines and tabs stay."""
+    if text.isprintable():
+        return text
+    text = text.replace("\r\n", "\n")
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else ch.encode("unicode_escape").decode("ascii") for ch in text)

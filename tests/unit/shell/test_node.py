@@ -79,6 +79,19 @@ def test_tailscale_text_is_redacted_in_errors(stderr, error):
     assert "Secret123" not in text
 
 
+
+def test_tailscale_text_cannot_act_on_the_terminal():
+    """A control server's (or a hostile image's CLI's) message with an ESC sequence, a
+    carriage return that overwrites the line, or a right-to-left override reaches the user
+    written as escapes."""
+    stderr = "backend error: \x1b]0;owned\x07invalid key\rall good \u202ereversed\r\nsecond line\tend\n"
+    ex = ScriptedExecutor(ExecResult(1, "", stderr), probes=[NEEDS_LOGIN])
+    with pytest.raises(LoginRejected) as e:
+        Node(ex).up(UpWish(hostname="h", have_key=True), lambda: Secret(KEY))
+    for text in (str(e.value), str(e.value.to_dict())):
+        assert not any(ch in text for ch in "\x1b\x07\r\u202e"), text
+    assert "\\x1b]0;owned\\x07invalid key" in e.value.message and "\\u202ereversed" in e.value.message
+
 def test_running_node_needs_one_exec():
     ex = ScriptedExecutor(ExecResult(0, "", ""), probes=[RUNNING])
     result = Node(ex).up(UpWish(hostname="h", have_key=True), lambda: Secret(KEY))

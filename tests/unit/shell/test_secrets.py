@@ -184,3 +184,32 @@ def test_stdin_that_holds_no_key(data, match):
     with pytest.raises(UsageError, match=match):
         ks.load()
     assert stream.buffer.tell() <= 4097  # bounded: never read to the end
+
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("plain text, unicode é ü 漢字", "plain text, unicode é ü 漢字"),
+        ("two\nlines\twith a tab", "two\nlines\twith a tab"),
+        ("crlf\r\nline", "crlf\nline"),
+        ("over\rwrite", "over\\rwrite"),
+        ("\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m"),
+        ("title\x1b]0;x\x07", "title\\x1b]0;x\\x07"),
+        ("abc\u202edef", "abc\\u202edef"),
+        ("zero\u200bwidth", "zero\\u200bwidth"),
+        ("c1\x9bcontrol", "c1\\x9bcontrol"),
+    ],
+    ids=["printable", "newline-tab", "crlf", "cr", "sgr", "osc-title", "rlo", "zwsp", "c1-csi"],
+)
+def test_inert_writes_what_acts_on_a_terminal_as_escapes(text, shown):
+    from devc_tasks.core.redaction import inert
+
+    assert inert(text) == shown
+
+
+def test_every_error_message_is_inert():
+    from devc_tasks.core.errors import ContainerNotFound
+
+    e = ContainerNotFound("no container \x1b[2J\u202eX", fix="see \x1b]8;;http://evil\x07")
+    assert "\x1b" not in str(e) and "\u202e" not in str(e) and e.to_dict()["fix"] == "see \\x1b]8;;http://evil\\x07"
