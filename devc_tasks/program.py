@@ -24,14 +24,15 @@ def _cleaned_invoke_errors() -> Iterator[None]:
     try:
         yield
     except (ParseError, Exit) as e:
+        text = str(e) if isinstance(e, ParseError) else e.message
+        if not isinstance(text, str):  # --help and --list end with a bare Exit: nothing to clean
+            raise
         from devc_tasks.core.redaction import inert
-        from devc_tasks.core.secrets import redact  # only when there is something to clean
+        from devc_tasks.core.secrets import redact
 
         if isinstance(e, ParseError):
-            raise ParseError(inert(redact(str(e))), e.context) from None
-        if isinstance(e.message, str):
-            raise Exit(inert(redact(e.message)), e.code) from None
-        raise
+            raise ParseError(inert(redact(text)), e.context) from None
+        raise Exit(inert(redact(text)), e.code) from None
 
 
 class DevcProgram(Program):
