@@ -169,12 +169,13 @@ def test_down_and_logout_when_already_done_exit_0(inv, containers):
 
 
 
+@pytest.mark.parametrize("userland", ["debian", "busybox"])
 @pytest.mark.parametrize("how", [("tailscale.logout",), ("tailscale.down", "--logout")], ids=["logout", "down --logout"])
-def test_leaving_with_the_daemon_down_still_leaves_the_tailnet(inv, containers, how):
+def test_leaving_with_the_daemon_down_still_leaves_the_tailnet(inv, containers, images, busybox_image, how, userland):
     """The daemon died but the identity is on the state volume: `down --logout` leaves the
     tailnet as `logout` does (it starts tailscaled; only it can tell the control server). It
     said "nothing to stop" and left the node logged in, an ephemeral one still registered."""
-    c = containers.start()
+    c = containers.start(image=images[0] if userland == "debian" else busybox_image)
     assert up(inv, c, "--hostname", "gone", key=new_key("ephemeral")).code == 0
     nodes = list((containers.control / "nodes").glob("*.json"))
     assert len(nodes) == 1
